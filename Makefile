@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rovl: build the module against KDIR (default: the project's cached test
+# kernel, built on first use), and run it in a QEMU guest.
+#
+#   make            build rovl.ko (and the test kernel if KDIR is not given)
+#   make run        boot the guest, load rovl, mount a sample tree, show it
+#   make check      run the differential test suite in the guest
+#   make clean
+
+FLAVOUR ?= debug
+ifeq ($(origin KDIR), undefined)
+KDIR := $(shell tools/kernel/dir $(FLAVOUR))
+OWN_KERNEL := 1
+endif
+
+TESTS_DIR := tools/testing/rovl-tests
+TESTS_BIN := $(TESTS_DIR)/target/release/rovl-tests
+
+.PHONY: all modules bootstrap kernel run check tests clean
+
+all: modules
+
+bootstrap:
+	tools/bootstrap
+
+kernel: bootstrap
+ifdef OWN_KERNEL
+	tools/kernel/build $(FLAVOUR) >/dev/null
+endif
+
+modules: kernel
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 modules
+
+tests: bootstrap
+	cd $(TESTS_DIR) && cargo build --release --locked --offline 2>/dev/null || \
+		(cd $(TESTS_DIR) && cargo build --release --locked)
+
+run: modules
+	tools/vm/run -k $(KDIR) -- tools/demo.sh
+
+check: modules tests
+	tools/testing/check $(KDIR) $(CURDIR)/rovl.ko $(if $(FILTER),--filter $(FILTER))
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean 2>/dev/null || true
+	rm -rf $(TESTS_DIR)/target

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The overlay filesystem, split as fs/overlayfs: mount options
+//! (`params`), superblock (`super_`), lookup (`namei`), attributes
+//! (`inode`), regular files (`file`) and merged directories (`readdir`).
+
+mod file;
+mod inode;
+mod namei;
+mod params;
+mod readdir;
+mod super_;
+
+use crate::vfs::{
+    Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount,
+    NewNode, PrivateMount, RealPath, SeqFile, StackedFile, SuperBlock,
+};
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::types::ARef;
+
+/// Most lower layers a mount may have, as overlayfs (`OVL_MAX_STACK`).
+pub(crate) const MAX_LAYERS: usize = 500;
+
+/// One layer of a mount: a private clone of the mount of its directory.
+pub(crate) struct Layer {
+    pub(crate) mnt: PrivateMount,
+}
+
+/// A mounted rovl filesystem (overlayfs's `struct ovl_fs`).
+pub(crate) struct Rovl {
+    /// Lower layers, topmost first.
+    pub(crate) layers: KVec<Layer>,
+    /// The mounter's credentials; every access to a layer runs under them.
+    pub(crate) cred: ARef<Cred>,
+    /// All layers are on one filesystem: inode numbers are unique as they are.
+    pub(crate) samefs: bool,
+    /// The `lowerdir=` option as given, for `/proc/mounts`.
+    pub(crate) lowerdir: KVec<u8>,
+}
+
+impl Rovl {
+    fn mnt(&self, layer: usize) -> &Mount {
+        &self.layers[layer].mnt
+    }
+
+    /// The inode number of a new node (`ovl_map_ino`): the real one, but
+    /// a private one for directories when layers are on several
+    /// filesystems, where real numbers may collide.
+    fn new_node(&self, stack: KVec<RealEntry>, is_root: bool) -> NewNode<Self> {
+        let mut node = RovlNode {
+            stack,
+            is_root,
+            ino: 0,
+        };
+        let real = node.real_inode();
+        node.ino = if self.samefs || !real.is_dir() {
+            real.ino()
+        } else {
+            crate::vfs::next_ino()
+        };
+        NewNode { ino: node.ino, node }
+    }
+}
+
+/// A real object behind a rovl inode: a dentry on one layer.
+pub(crate) struct RealEntry {
+    pub(crate) layer: usize,
+    pub(crate) dentry: ARef<Dentry>,
+}
+
+/// What a rovl inode stacks on (overlayfs's `ovl_entry`).
+pub(crate) struct RovlNode {
+    /// Real entries, topmost first: one for a non-directory, the directories
+    /// merged into this one for a directory.
+    pub(crate) stack: KVec<RealEntry>,
+    pub(crate) is_root: bool,
+    /// The rovl inode number, reported as st_ino of directories on
+    /// cross-fs mounts.
+    pub(crate) ino: u64,
+}
+
+impl RovlNode {
+    pub(crate) fn top(&self) -> &RealEntry {
+        &self.stack[0]
+    }
+
+    /// A directory merged from more than one layer (`OVL_TYPE_MERGE`).
+    pub(crate) fn is_merged(&self) -> bool {
+        self.stack.len() > 1
+    }
+
+    pub(crate) fn real_path<'a>(&'a self, fs: &'a Rovl) -> RealPath<'a> {
+        let top = self.top();
+        RealPath {
+            mnt: fs.mnt(top.layer),
+            dentry: &top.dentry,
+        }
+    }
+
+    fn real_inode(&self) -> &Inode {
+        // A node is only built from positive dentries.
+        self.top().dentry.inode().expect("rovl: node on a negative dentry")
+    }
+}
+
+impl FileSystem for Rovl {
+    type Context = params::Context;
+    type Node = RovlNode;
+    type DirState = readdir::DirCache;
+
+    const NAME: &'static CStr = c_str!("rovl");
+    const MAGIC: u32 = kernel::bindings::OVERLAYFS_SUPER_MAGIC;
+
+    fn new_context() -> Result<params::Context> {
+        Ok(params::Context::default())
+    }
+
+    fn parse_param(ctx: &mut params::Context, key: &CStr, value: Option<&CStr>) -> Result {
+        ctx.parse(key, value)
+    }
+
+    fn fill_super(ctx: &mut params::Context, sb: &SuperBlock<Self>) -> Result<(Self, NewNode<Self>)> {
+        super_::fill_super(ctx, sb)
+    }
+
+    fn reconfigure(_sb: &SuperBlock<Self>, _ctx: &mut params::Context, read_only: bool) -> Result {
+        super_::reconfigure(read_only)
+    }
+
+    fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result {
+        super_::statfs(sb, buf)
+    }
+
+    fn show_options(sb: &SuperBlock<Self>, m: &SeqFile) -> Result {
+        super_::show_options(sb.data(), m);
+        Ok(())
+    }
+
+    fn real_inode(node: &RovlNode) -> &Inode {
+        node.real_inode()
+    }
+
+    fn lookup(sb: &SuperBlock<Self>, dir: &RovlNode, name: &[u8]) -> Result<Option<NewNode<Self>>> {
+        namei::lookup(sb.data(), dir, name)
+    }
+
+    fn getattr(sb: &SuperBlock<Self>, node: &RovlNode, stat: &mut Kstat, mask: u32, flags: u32) -> Result {
+        inode::getattr(sb, node, stat, mask, flags)
+    }
+
+    fn get_link(sb: &SuperBlock<Self>, node: &RovlNode, done: &DelayedCall) -> Result<*const u8> {
+        inode::get_link(sb.data(), node, done)
+    }
+
+    fn open_file(sb: &SuperBlock<Self>, node: &RovlNode, file: &File) -> Result<StackedFile> {
+        file::open(sb.data(), node, file)
+    }
+
+    fn iterate(sb: &SuperBlock<Self>, dir: &Dentry, state: &mut readdir::DirCache, out: &mut DirEmitter) -> Result {
+        readdir::iterate(sb, dir, state, out)
+    }
+}

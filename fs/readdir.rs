@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Directory listings (readdir.c).
+//!
+//! A directory merged from several layers (and the root, which overlayfs
+//! always treats as merged) lists each name once, from its topmost layer,
+//! without whiteouts. The order is overlayfs's: the lowest layer's entries
+//! in its own order, then the other names in the order of their first
+//! appearance from the top. A directory of one layer lists that layer as it
+//! is. Either way the listing is cached per open directory and positions
+//! are indices into it, so telldir/seekdir are stable; rewinding to 0
+//! reads the layers again.
+
+use super::{Rovl, RovlNode};
+use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
+use kernel::prelude::*;
+
+pub(crate) struct Entry {
+    name: KVec<u8>,
+    ino: u64,
+    d_type: u32,
+    /// Index into the directory's layer stack.
+    level: usize,
+    hidden: bool,
+}
+
+/// Per open directory listing.
+#[derive(Default)]
+pub(crate) struct DirCache {
+    entries: KVec<Entry>,
+    valid: bool,
+}
+
+pub(crate) fn iterate(sb: &SuperBlock<Rovl>, dir: &Dentry, cache: &mut DirCache, out: &mut DirEmitter) -> Result {
+    let node = sb.node(dir).ok_or(ENOENT)?;
+    if out.pos() == 0 || !cache.valid {
+        cache.valid = false;
+        cache.entries = read_merged(sb, dir, node)?;
+        cache.valid = true;
+    }
+    let mut i = usize::try_from(out.pos()).map_err(|_| EINVAL)?;
+    while let Some(e) = cache.entries.get(i) {
+        if !e.hidden && !out.emit(&e.name, e.ino, e.d_type) {
+            break;
+        }
+        i += 1;
+        out.set_pos(i as i64);
+    }
+    Ok(())
+}
+
+/// Reads one real directory in its own order.
+fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVec<Entry>) -> Result {
+    let e = &node.stack[level];
+    let path = vfs::RealPath {
+        mnt: fs.mnt(e.layer),
+        dentry: &e.dentry,
+    };
+    let f = vfs::File::open_dir(&path, &fs.cred)?;
+    f.read_dir(&mut |name, ino, d_type| {
+        let mut n = KVec::with_capacity(name.len(), GFP_KERNEL)?;
+        n.extend_from_slice(name, GFP_KERNEL)?;
+        into.push(
+            Entry {
+                name: n,
+                ino,
+                d_type,
+                level,
+                hidden: false,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    })
+}
+
+fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<KVec<Entry>> {
+    let fs = sb.data();
+    let _cred = fs.cred.override_creds();
+    let merged = node.is_merged() || node.is_root;
+    let parent = dir.parent();
+    let parent_ino = sb.node(&parent).map(|p| p.real_inode().ino());
+    let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());
+
+    let mut raw = KVec::new();
+    for level in 0..node.stack.len() {
+        read_layer(fs, node, level, &mut raw)?;
+    }
+
+    // Entries keep the real d_ino of their topmost layer, except `..` of
+    // an unmerged directory below a merged one, which overlayfs reports as
+    // the parent's overlay inode number (`ovl_iterate_real`).
+    if !merged && parent_merged {
+        if let Some(p) = raw.iter_mut().find(|e| &e.name[..] == b"..") {
+            p.ino = parent_ino.unwrap_or(p.ino);
+        }
+    }
+    if !merged {
+        return Ok(raw);
+    }
+
+    // Keep each name's topmost occurrence: sort indices by (name, level).
+    let mut idx: KVec<usize> = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    for i in 0..raw.len() {
+        idx.push(i, GFP_KERNEL)?;
+    }
+    idx.sort_unstable_by(|&a, &b| {
+        raw[a]
+            .name
+            .cmp(&raw[b].name)
+            .then(raw[a].level.cmp(&raw[b].level))
+    });
+    // winner[i]: the topmost entry with raw[i]'s name.
+    let mut winner = KVec::from_elem(0usize, raw.len(), GFP_KERNEL)?;
+    let mut first = 0;
+    for (k, &i) in idx.iter().enumerate() {
+        if k == 0 || raw[idx[k - 1]].name != raw[i].name {
+            first = i;
+        }
+        winner[i] = first;
+    }
+
+    // Whiteouts hide names; only character devices can be whiteouts.
+    for i in 0..raw.len() {
+        if winner[i] == i && raw[i].d_type == vfs::DT_CHR {
+            let e = &node.stack[raw[i].level];
+            let this = e.dentry.lookup_one(fs.mnt(e.layer), &raw[i].name)?;
+            raw[i].hidden = this.inode().is_some_and(|inode| inode.is_whiteout());
+        }
+    }
+
+    let lowest = node.stack.len() - 1;
+    let mut order: KVec<usize> = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    let mut placed = KVec::from_elem(false, raw.len(), GFP_KERNEL)?;
+    for i in 0..raw.len() {
+        if raw[i].level == lowest && !placed[winner[i]] {
+            placed[winner[i]] = true;
+            order.push(winner[i], GFP_KERNEL)?;
+        }
+    }
+    for i in 0..raw.len() {
+        if winner[i] == i && !placed[i] {
+            placed[i] = true;
+            order.push(i, GFP_KERNEL)?;
+        }
+    }
+
+    let mut slots: KVec<Option<Entry>> = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    for e in raw {
+        slots.push(Some(e), GFP_KERNEL)?;
+    }
+    let mut out = KVec::with_capacity(order.len(), GFP_KERNEL)?;
+    for i in order.iter() {
+        if let Some(e) = slots[*i].take() {
+            out.push(e, GFP_KERNEL)?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Dentries, inodes, mounts and paths of the real (layer) filesystems.
+
+use super::ffi;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::{from_err_ptr, to_result, Result};
+use kernel::str::CStr;
+use kernel::types::{ARef, AlwaysRefCounted, Opaque};
+
+/// A `struct dentry`.
+///
+/// # Invariants
+///
+/// The object is a live dentry; references are counted by `dget`/`dput`.
+#[repr(transparent)]
+pub(crate) struct Dentry(Opaque<bindings::dentry>);
+
+// SAFETY: Dentries are refcounted and protected by the dcache's own locking.
+unsafe impl Send for Dentry {}
+// SAFETY: As above.
+unsafe impl Sync for Dentry {}
+
+// SAFETY: `dget`/`dput` keep the dentry alive while a count is held.
+unsafe impl AlwaysRefCounted for Dentry {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live by the type invariant.
+        unsafe { ffi::rovl_dget(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up one reference it owns.
+        unsafe { bindings::dput(obj.cast().as_ptr()) };
+    }
+}
+
+impl Dentry {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live dentry that outlives `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::dentry) -> &'a Self {
+        // SAFETY: `Dentry` is transparent over `bindings::dentry`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Takes over one reference to `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live dentry and the caller must own one reference.
+    unsafe fn from_owned(ptr: NonNull<bindings::dentry>) -> ARef<Self> {
+        // SAFETY: By the safety requirements.
+        unsafe { ARef::from_raw(ptr.cast()) }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+        self.0.get()
+    }
+
+    /// The inode, or `None` for a negative dentry.
+    pub(crate) fn inode(&self) -> Option<&Inode> {
+        // SAFETY: `d_inode` of a referenced dentry only changes from NULL to
+        // an inode under the parent's lock (d_instantiate); a positive
+        // dentry we hold stays positive until dput, except on unlink, which
+        // the layers' owner must not do under a mount (as overlayfs).
+        let inode = unsafe { (*self.0.get()).d_inode };
+        // SAFETY: The inode lives as long as the positive dentry.
+        NonNull::new(inode).map(|p| unsafe { Inode::from_raw(p.as_ptr()) })
+    }
+
+    /// The superblock this dentry lives on.
+    pub(crate) fn sb_ptr(&self) -> *const bindings::super_block {
+        // SAFETY: `d_sb` never changes for a live dentry.
+        unsafe { (*self.0.get()).d_sb }
+    }
+
+    /// The parent dentry (the dentry itself for a root).
+    pub(crate) fn parent(&self) -> ARef<Dentry> {
+        // SAFETY: `dget_parent` returns a referenced, live dentry.
+        let p = unsafe { bindings::dget_parent(self.0.get()) };
+        // SAFETY: `dget_parent` never returns NULL and gave us a reference.
+        unsafe { Self::from_owned(NonNull::new_unchecked(p)) }
+    }
+
+    /// The entry's name; only stable while the parent is locked or the entry
+    /// is otherwise pinned (as in `->lookup()`).
+    pub(crate) fn name(&self) -> &[u8] {
+        // SAFETY: `d_name` holds `len` bytes at `name`, valid per the doc comment.
+        unsafe {
+            let q = &(*self.0.get()).d_name;
+            core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize)
+        }
+    }
+
+    /// Looks `name` up in this directory (`lookup_one_unlocked`): a negative
+    /// dentry when it does not exist.
+    pub(crate) fn lookup_one(&self, mnt: &Mount, name: &[u8]) -> Result<ARef<Dentry>> {
+        let len = i32::try_from(name.len()).map_err(|_| super::errno(bindings::ENAMETOOLONG))?;
+        // SAFETY: `self` is a live directory dentry of `mnt`; `name` is valid
+        // for `len` bytes; the function takes the locks it needs.
+        let d = unsafe {
+            ffi::lookup_one_unlocked(mnt.idmap(), name.as_ptr(), self.0.get(), len)
+        };
+        let d = from_err_ptr(d)?;
+        // SAFETY: Success returns a referenced, non-NULL dentry.
+        Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })
+    }
+
+    /// Reads xattr `name` into `buf`, returning its length.
+    pub(crate) fn getxattr(&self, mnt: &Mount, name: &CStr, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: `self` is a live dentry of `mnt`; `buf` is writable for its length.
+        let r = unsafe {
+            ffi::vfs_getxattr(
+                mnt.idmap(),
+                self.0.get(),
+                name.as_char_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        to_result(i32::try_from(r.min(0)).unwrap_or(-(bindings::EIO as i32)))?;
+        Ok(r as usize)
+    }
+
+    /// Follows this symlink (`vfs_get_link`); the result lives until `done` runs.
+    pub(crate) fn get_link(&self, done: &super::DelayedCall) -> Result<*const u8> {
+        // SAFETY: `self` is live and `done` wraps the caller's delayed_call.
+        let p = unsafe { bindings::vfs_get_link(self.0.get(), done.as_ptr()) };
+        Ok(from_err_ptr(p.cast_mut())?.cast_const())
+    }
+}
+
+/// A `struct inode`.
+///
+/// # Invariants
+///
+/// The object is a live inode for the lifetime of any reference to it.
+#[repr(transparent)]
+pub(crate) struct Inode(Opaque<bindings::inode>);
+
+// SAFETY: Inodes are shared kernel objects with their own locking.
+unsafe impl Send for Inode {}
+// SAFETY: As above.
+unsafe impl Sync for Inode {}
+
+impl Inode {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live inode that outlives `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: `Inode` is transparent over `bindings::inode`.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    pub(crate) fn mode(&self) -> u16 {
+        // SAFETY: The file type bits of `i_mode` never change.
+        unsafe { (*self.0.get()).i_mode }
+    }
+
+    pub(crate) fn ino(&self) -> u64 {
+        // SAFETY: `i_ino` is set before the inode is visible and never changes.
+        unsafe { (*self.0.get()).i_ino as u64 }
+    }
+
+    pub(crate) fn rdev(&self) -> u32 {
+        // SAFETY: `i_rdev` never changes for a live inode.
+        unsafe { (*self.0.get()).i_rdev }
+    }
+
+    pub(crate) fn is_dir(&self) -> bool {
+        u32::from(self.mode()) & bindings::S_IFMT == bindings::S_IFDIR
+    }
+
+    /// A whiteout: a character device with device number 0/0.
+    pub(crate) fn is_whiteout(&self) -> bool {
+        u32::from(self.mode()) & bindings::S_IFMT == bindings::S_IFCHR && self.rdev() == 0
+    }
+
+    /// Copies the attributes overlayfs mirrors from a real inode
+    /// (`ovl_copyattr`): owner, mode, size, link count and times.
+    pub(crate) fn copy_attr_from(&self, real: &Inode) {
+        // SAFETY: Both inodes are live; these are plain fields that
+        // overlayfs also copies without the inode lock.
+        unsafe {
+            let (d, s) = (&mut *self.0.get(), &*real.0.get());
+            d.i_uid = s.i_uid;
+            d.i_gid = s.i_gid;
+            d.i_mode = s.i_mode;
+            d.i_atime_sec = s.i_atime_sec;
+            d.i_atime_nsec = s.i_atime_nsec;
+            d.i_mtime_sec = s.i_mtime_sec;
+            d.i_mtime_nsec = s.i_mtime_nsec;
+            d.i_ctime_sec = s.i_ctime_sec;
+            d.i_ctime_nsec = s.i_ctime_nsec;
+            d.i_size = ffi::rovl_i_size_read(s);
+            d.i_blocks = s.i_blocks;
+            bindings::set_nlink(d, s.__bindgen_anon_1.i_nlink);
+        }
+    }
+
+    /// Copies access and change times only, after reads touch the real inode.
+    pub(crate) fn copy_times_from(&self, real: &Inode) {
+        // SAFETY: As for `copy_attr_from`.
+        unsafe {
+            let (d, s) = (&mut *self.0.get(), &*real.0.get());
+            d.i_atime_sec = s.i_atime_sec;
+            d.i_atime_nsec = s.i_atime_nsec;
+            d.i_mtime_sec = s.i_mtime_sec;
+            d.i_mtime_nsec = s.i_mtime_nsec;
+            d.i_ctime_sec = s.i_ctime_sec;
+            d.i_ctime_nsec = s.i_ctime_nsec;
+        }
+    }
+}
+
+/// A mounted filesystem, `struct vfsmount`.
+///
+/// # Invariants
+///
+/// The object is a live vfsmount while a reference to it exists.
+#[repr(transparent)]
+pub(crate) struct Mount(Opaque<bindings::vfsmount>);
+
+// SAFETY: vfsmounts are refcounted kernel objects.
+unsafe impl Send for Mount {}
+// SAFETY: As above.
+unsafe impl Sync for Mount {}
+
+impl Mount {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::vfsmount {
+        self.0.get()
+    }
+
+    /// The mount's idmapping, for calls into the real filesystem.
+    pub(crate) fn idmap(&self) -> *mut bindings::mnt_idmap {
+        // SAFETY: `self` is a live vfsmount.
+        unsafe { ffi::rovl_mnt_idmap(self.0.get()) }
+    }
+
+    /// The root dentry of the mount.
+    pub(crate) fn root(&self) -> &Dentry {
+        // SAFETY: `mnt_root` is pinned for the life of the mount.
+        unsafe { Dentry::from_raw((*self.0.get()).mnt_root) }
+    }
+}
+
+/// A private clone of a layer's mount (`clone_private_mount`), as overlayfs
+/// holds its layers: immune to later changes of the caller's namespace.
+///
+/// # Invariants
+///
+/// `mnt` holds the long-term reference `clone_private_mount` returned.
+pub(crate) struct PrivateMount {
+    mnt: NonNull<Mount>,
+}
+
+// SAFETY: The reference can be dropped from any task.
+unsafe impl Send for PrivateMount {}
+// SAFETY: Only shared access to the mount is handed out.
+unsafe impl Sync for PrivateMount {}
+
+impl PrivateMount {
+    /// Clones the mount of `path`; the clone's root is `path.dentry`.
+    pub(crate) fn clone_of(path: &OwnedPath) -> Result<Self> {
+        // SAFETY: `path.raw` is a referenced, valid path.
+        let m = from_err_ptr(unsafe { ffi::clone_private_mount(&path.raw) })?;
+        // INVARIANT: Success returns a new long-term reference.
+        Ok(Self {
+            // SAFETY: Success never returns NULL.
+            mnt: unsafe { NonNull::new_unchecked(m.cast()) },
+        })
+    }
+}
+
+impl core::ops::Deref for PrivateMount {
+    type Target = Mount;
+    fn deref(&self) -> &Mount {
+        // SAFETY: The mount is live while we hold our reference.
+        unsafe { self.mnt.as_ref() }
+    }
+}
+
+impl Drop for PrivateMount {
+    fn drop(&mut self) {
+        // SAFETY: We own the long-term reference; `kern_unmount` drops it.
+        unsafe { ffi::kern_unmount(self.mnt.as_ptr().cast()) };
+    }
+}
+
+/// `AT_GETATTR_NOSEC` of uapi/linux/fcntl.h.
+const AT_GETATTR_NOSEC: u32 = 0x8000_0000;
+
+/// `LOOKUP_FOLLOW` of linux/namei.h, not in `bindings`.
+const LOOKUP_FOLLOW: u32 = 0x0001;
+
+/// A `struct path` holding references to its mount and dentry.
+///
+/// # Invariants
+///
+/// `raw` holds one reference on both `mnt` and `dentry`.
+pub(crate) struct OwnedPath {
+    raw: bindings::path,
+}
+
+impl OwnedPath {
+    /// Resolves `name` in the caller's namespace (`kern_path`), following
+    /// symlinks.
+    pub(crate) fn lookup(name: &CStr) -> Result<Self> {
+        let mut raw = bindings::path {
+            mnt: core::ptr::null_mut(),
+            dentry: core::ptr::null_mut(),
+        };
+        // SAFETY: `name` is NUL-terminated and `raw` is writable.
+        to_result(unsafe { ffi::kern_path(name.as_char_ptr(), LOOKUP_FOLLOW, &mut raw) })?;
+        // INVARIANT: Success fills `raw` with referenced mnt and dentry.
+        Ok(Self { raw })
+    }
+
+    pub(crate) fn dentry(&self) -> &Dentry {
+        // SAFETY: We hold a reference on the dentry.
+        unsafe { Dentry::from_raw(self.raw.dentry) }
+    }
+}
+
+impl Drop for OwnedPath {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own these references.
+        unsafe { bindings::path_put(&self.raw) };
+    }
+}
+
+/// A borrowed path into a layer: a mount and a dentry on it.
+pub(crate) struct RealPath<'a> {
+    pub(crate) mnt: &'a Mount,
+    pub(crate) dentry: &'a Dentry,
+}
+
+impl RealPath<'_> {
+    pub(crate) fn raw(&self) -> bindings::path {
+        bindings::path {
+            mnt: self.mnt.as_ptr(),
+            dentry: self.dentry.as_ptr(),
+        }
+    }
+
+    /// `vfs_getattr` of the real path; `vfs_getattr_nosec` when the caller
+    /// already skipped the LSM check (`AT_GETATTR_NOSEC`, as overlayfs).
+    pub(crate) fn getattr(&self, stat: &mut Kstat, mask: u32, flags: u32) -> Result {
+        let raw = self.raw();
+        // SAFETY: `raw` is valid while the borrows live; `stat` is writable.
+        to_result(unsafe {
+            if flags & AT_GETATTR_NOSEC != 0 {
+                bindings::vfs_getattr_nosec(&raw, stat.as_ptr(), mask, flags)
+            } else {
+                bindings::vfs_getattr(&raw, stat.as_ptr(), mask, flags)
+            }
+        })
+    }
+
+    /// `vfs_statfs` of the real path.
+    pub(crate) fn statfs(&self, buf: &mut super::Kstatfs) -> Result {
+        let raw = self.raw();
+        // SAFETY: `raw` is valid while the borrows live; `buf` is writable.
+        to_result(unsafe { bindings::vfs_statfs(&raw, buf.as_ptr()) })
+    }
+}
+
+/// A `struct kstat` being filled by `->getattr()`.
+#[repr(transparent)]
+pub(crate) struct Kstat(Opaque<bindings::kstat>);
+
+impl Kstat {
+    /// # Safety
+    ///
+    /// `ptr` must be valid for writes and not aliased for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::kstat) -> &'a mut Self {
+        // SAFETY: `Kstat` is transparent over `bindings::kstat`.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    fn as_ptr(&mut self) -> *mut bindings::kstat {
+        self.0.get()
+    }
+
+    fn raw(&mut self) -> &mut bindings::kstat {
+        // SAFETY: We have exclusive access by the `from_raw` contract.
+        unsafe { &mut *self.0.get() }
+    }
+
+    pub(crate) fn set_dev(&mut self, dev: u32) {
+        self.raw().dev = dev;
+    }
+
+    pub(crate) fn set_ino(&mut self, ino: u64) {
+        self.raw().ino = ino;
+    }
+
+    pub(crate) fn set_nlink(&mut self, nlink: u32) {
+        self.raw().nlink = nlink;
+    }
+}

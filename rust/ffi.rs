@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations missing from the kernel crate's `bindings`.
+//!
+//! Exported VFS functions whose headers `bindings_helper.h` does not include,
+//! under their C names, and the `rovl_` helpers of `rust/shim.c`.
+
+use kernel::bindings;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+
+// Kernel structs with a zero-sized opaque member (e.g. `sched_statistics`
+// inside `task_struct`) make rustc flag every pointer to them.
+#[expect(improper_ctypes)]
+extern "C" {
+    // fs/namei.c (linux/namei.h).
+    pub(crate) fn kern_path(name: *const c_char, flags: c_uint, path: *mut bindings::path) -> c_int;
+    pub(crate) fn lookup_one_unlocked(
+        idmap: *mut bindings::mnt_idmap,
+        name: *const c_char,
+        base: *mut bindings::dentry,
+        len: c_int,
+    ) -> *mut bindings::dentry;
+    // fs/namespace.c (linux/mount.h).
+    pub(crate) fn clone_private_mount(path: *const bindings::path) -> *mut bindings::vfsmount;
+    pub(crate) fn kern_unmount(mnt: *mut bindings::vfsmount);
+    // fs/xattr.c (linux/xattr.h).
+    pub(crate) fn vfs_getxattr(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        name: *const c_char,
+        value: *mut c_void,
+        size: usize,
+    ) -> isize;
+    // fs/backing-file.c (linux/backing-file.h).
+    pub(crate) fn backing_file_open(
+        user_file: *const bindings::file,
+        flags: c_int,
+        real_path: *const bindings::path,
+        cred: *const bindings::cred,
+    ) -> *mut bindings::file;
+    pub(crate) fn backing_file_read_iter(
+        file: *mut bindings::file,
+        iter: *mut bindings::iov_iter,
+        iocb: *mut bindings::kiocb,
+        flags: c_int,
+        ctx: *mut BackingFileCtx,
+    ) -> isize;
+
+    // rust/shim.c.
+    pub(crate) fn rovl_dget(dentry: *mut bindings::dentry) -> *mut bindings::dentry;
+    pub(crate) fn rovl_get_cred(cred: *const bindings::cred) -> *const bindings::cred;
+    pub(crate) fn rovl_put_cred(cred: *const bindings::cred);
+    pub(crate) fn rovl_get_file(file: *mut bindings::file) -> *mut bindings::file;
+    pub(crate) fn rovl_mnt_idmap(mnt: *const bindings::vfsmount) -> *mut bindings::mnt_idmap;
+    pub(crate) fn rovl_dir_emit(
+        ctx: *mut bindings::dir_context,
+        name: *const c_char,
+        namelen: c_int,
+        ino: u64,
+        d_type: c_uint,
+    ) -> bool;
+    pub(crate) fn rovl_inode_lock(inode: *mut bindings::inode);
+    pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
+    pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
+    pub(crate) fn rovl_kstatfs_set_type(buf: *mut bindings::kstatfs, f_type: i64);
+    pub(crate) fn rovl_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
+}
+
+/// `struct backing_file_ctx` of linux/backing-file.h.
+#[repr(C)]
+pub(crate) struct BackingFileCtx {
+    pub(crate) cred: *const bindings::cred,
+    pub(crate) user_file: *mut bindings::file,
+    pub(crate) accessed: Option<unsafe extern "C" fn(*mut bindings::file)>,
+    pub(crate) end_write: Option<unsafe extern "C" fn(*mut bindings::file, bindings::loff_t, isize)>,
+}

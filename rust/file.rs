@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Open files: real files of the layers and the stacked rovl files over them.
+
+use super::{ffi, Cred, Inode, RealPath};
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::{from_err_ptr, to_result, Result};
+use kernel::str::CStr;
+use kernel::types::{ARef, AlwaysRefCounted, Opaque};
+
+/// A `struct file`.
+///
+/// # Invariants
+///
+/// The object is a live file; references are counted by `get_file`/`fput`.
+#[repr(transparent)]
+pub(crate) struct File(Opaque<bindings::file>);
+
+// SAFETY: Files are refcounted and may be used from any task.
+unsafe impl Send for File {}
+// SAFETY: As above.
+unsafe impl Sync for File {}
+
+// SAFETY: `get_file`/`fput` keep the file alive while a count is held.
+unsafe impl AlwaysRefCounted for File {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live by the type invariant.
+        unsafe { ffi::rovl_get_file(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up one reference it owns.
+        unsafe { bindings::fput(obj.cast().as_ptr()) };
+    }
+}
+
+impl File {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live file that outlives `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::file) -> &'a Self {
+        // SAFETY: `File` is transparent over `bindings::file`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must be a live file and the caller must own one reference.
+    unsafe fn from_owned(ptr: *mut bindings::file) -> ARef<Self> {
+        // SAFETY: By the safety requirements (non-NULL as live).
+        unsafe { ARef::from_raw(NonNull::new_unchecked(ptr.cast())) }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.get()
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: `f_flags` is readable on a live file.
+        unsafe { (*self.0.get()).f_flags }
+    }
+
+    pub(crate) fn inode(&self) -> &Inode {
+        // SAFETY: `f_inode` is pinned for the life of the file.
+        unsafe { Inode::from_raw((*self.0.get()).f_inode) }
+    }
+
+    /// Opens a real directory for reading, under `cred` (`dentry_open`).
+    pub(crate) fn open_dir(path: &RealPath<'_>, cred: &Cred) -> Result<ARef<File>> {
+        let raw = path.raw();
+        let flags = (bindings::O_RDONLY | bindings::O_DIRECTORY | bindings::O_LARGEFILE) as i32;
+        // SAFETY: `raw` is a valid path and `cred` is live.
+        let f = from_err_ptr(unsafe { bindings::dentry_open(&raw, flags, cred.as_ptr()) })?;
+        // SAFETY: `dentry_open` returned a new reference.
+        Ok(unsafe { Self::from_owned(f) })
+    }
+
+    /// Reads a whole directory (`iterate_dir`), calling `f(name, ino, d_type)`
+    /// for each entry in the filesystem's order.
+    pub(crate) fn read_dir(&self, f: &mut dyn FnMut(&[u8], u64, u32) -> Result) -> Result {
+        #[repr(C)]
+        struct Collect<'a> {
+            ctx: bindings::dir_context,
+            f: &'a mut dyn FnMut(&[u8], u64, u32) -> Result,
+            err: Result,
+        }
+
+        unsafe extern "C" fn actor(
+            ctx: *mut bindings::dir_context,
+            name: *const kernel::ffi::c_char,
+            len: kernel::ffi::c_int,
+            _off: bindings::loff_t,
+            ino: u64,
+            d_type: kernel::ffi::c_uint,
+        ) -> bool {
+            // SAFETY: `ctx` is the first field of the `Collect` passed to
+            // `iterate_dir` below, which outlives the call.
+            let c = unsafe { &mut *ctx.cast::<Collect<'_>>() };
+            // SAFETY: The filesystem passes `len` valid bytes at `name`.
+            let name = unsafe { core::slice::from_raw_parts(name, len as usize) };
+            match (c.f)(name, ino, d_type) {
+                Ok(()) => true,
+                Err(e) => {
+                    c.err = Err(e);
+                    false
+                }
+            }
+        }
+
+        let mut c = Collect {
+            ctx: bindings::dir_context {
+                actor: Some(actor),
+                pos: 0,
+            },
+            f,
+            err: Ok(()),
+        };
+        loop {
+            let pos = c.ctx.pos;
+            // SAFETY: `self` is an open directory and `c.ctx` stays valid for
+            // the call; `actor` only sees `c` through it.
+            to_result(unsafe { bindings::iterate_dir(self.as_ptr(), &mut c.ctx) })?;
+            c.err?;
+            if c.ctx.pos == pos {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The private data of an open rovl regular file: the real file it stacks on.
+///
+/// # Invariants
+///
+/// `real` was opened with `backing_file_open` and `cred` is the credential
+/// set that every operation on it runs under.
+pub(crate) struct StackedFile {
+    real: ARef<File>,
+    cred: ARef<Cred>,
+}
+
+impl StackedFile {
+    /// Opens the real file at `path` for the rovl file `user`, with `user`'s
+    /// open flags less those that only matter at creation.
+    pub(crate) fn open(user: &File, path: &RealPath<'_>, cred: &ARef<Cred>) -> Result<Self> {
+        let flags = user.flags()
+            & !(bindings::O_CREAT | bindings::O_EXCL | bindings::O_NOCTTY | bindings::O_TRUNC);
+        let raw = path.raw();
+        // SAFETY: `user` is the live file being opened, `raw` a valid path
+        // and `cred` live; the result is a new backing file or an error.
+        let f = from_err_ptr(unsafe {
+            ffi::backing_file_open(user.as_ptr(), flags as i32, &raw, cred.as_ptr())
+        })?;
+        Ok(Self {
+            // SAFETY: `backing_file_open` returned a new reference.
+            real: unsafe { File::from_owned(f) },
+            cred: cred.clone(),
+        })
+    }
+
+    /// Forwards a read to the real file (`backing_file_read_iter`), which
+    /// handles sync and async kiocbs and reports atime back through
+    /// `file_accessed`.
+    ///
+    /// # Safety
+    ///
+    /// `user`, `iocb` and `iter` must be the arguments of the `->read_iter()`
+    /// call of the rovl file that owns `self`.
+    pub(crate) unsafe fn read_iter(
+        &self,
+        user: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
+        let mut ctx = ffi::BackingFileCtx {
+            cred: self.cred.as_ptr(),
+            user_file: user,
+            accessed: Some(file_accessed),
+            end_write: None,
+        };
+        // SAFETY: By the safety requirements; `ctx` outlives the call (the
+        // helper copies what async completion needs).
+        unsafe {
+            ffi::backing_file_read_iter(
+                self.real.as_ptr(),
+                iter,
+                iocb,
+                (*iocb).ki_flags,
+                &mut ctx,
+            )
+        }
+    }
+
+    /// `->llseek()`: seeks the real file from the rovl file's position and
+    /// mirrors the result, so SEEK_DATA/SEEK_HOLE see the real data.
+    pub(crate) fn llseek(&self, user: &File, offset: i64, whence: i32) -> i64 {
+        let inode = user.inode().as_ptr();
+        // SAFETY: Both files are live; the rovl inode lock serialises
+        // position updates between the two files as in `ovl_llseek`.
+        unsafe {
+            ffi::rovl_inode_lock(inode);
+            (*self.real.as_ptr()).f_pos = (*user.as_ptr()).f_pos;
+            let old = bindings::override_creds(self.cred.as_ptr());
+            let r = bindings::vfs_llseek(self.real.as_ptr(), offset, whence);
+            bindings::revert_creds(old);
+            (*user.as_ptr()).f_pos = (*self.real.as_ptr()).f_pos;
+            ffi::rovl_inode_unlock(inode);
+            r
+        }
+    }
+}
+
+/// `backing_file_ctx.accessed`: mirrors the real inode's times after a read.
+unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
+    // SAFETY: Called by the backing-file helpers with the live rovl file
+    // whose private data is the `StackedFile` that started the I/O.
+    unsafe {
+        let sf = &*(*user).private_data.cast::<StackedFile>();
+        File::from_raw(user).inode().copy_times_from(sf.real.inode());
+    }
+}
+
+/// Emits entries to a `getdents` caller (`dir_emit`).
+///
+/// # Invariants
+///
+/// `ctx` is the live `dir_context` of the current `->iterate_shared()` call.
+pub(crate) struct DirEmitter {
+    ctx: *mut bindings::dir_context,
+}
+
+impl DirEmitter {
+    /// # Safety
+    ///
+    /// `ctx` must be the context of an `->iterate_shared()` call in progress
+    /// and the emitter must not outlive that call.
+    pub(crate) unsafe fn new(ctx: *mut bindings::dir_context) -> Self {
+        Self { ctx }
+    }
+
+    pub(crate) fn pos(&self) -> i64 {
+        // SAFETY: By the type invariant.
+        unsafe { (*self.ctx).pos }
+    }
+
+    pub(crate) fn set_pos(&mut self, pos: i64) {
+        // SAFETY: By the type invariant.
+        unsafe { (*self.ctx).pos = pos };
+    }
+
+    /// Emits one entry; `false` when the caller's buffer is full.
+    pub(crate) fn emit(&mut self, name: &[u8], ino: u64, d_type: u32) -> bool {
+        // SAFETY: By the type invariant; `name` is valid for its length.
+        unsafe { ffi::rovl_dir_emit(self.ctx, name.as_ptr(), name.len() as i32, ino, d_type) }
+    }
+}
+
+/// A `struct kstatfs` being filled by `->statfs()`.
+#[repr(transparent)]
+pub(crate) struct Kstatfs(Opaque<bindings::kstatfs>);
+
+impl Kstatfs {
+    /// # Safety
+    ///
+    /// `ptr` must be valid for writes and not aliased for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::kstatfs) -> &'a mut Self {
+        // SAFETY: `Kstatfs` is transparent over `bindings::kstatfs`.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&mut self) -> *mut bindings::kstatfs {
+        self.0.get()
+    }
+
+    pub(crate) fn set_type(&mut self, t: i64) {
+        // SAFETY: Exclusive by the `from_raw` contract.
+        unsafe { ffi::rovl_kstatfs_set_type(self.0.get(), t) };
+    }
+}
+
+/// `ESCAPE_OCTAL` of linux/string_helpers.h, a macro bindgen skips.
+const ESCAPE_OCTAL: u32 = 1 << 3;
+
+/// A `struct seq_file` being written by `->show_options()`.
+#[repr(transparent)]
+pub(crate) struct SeqFile(Opaque<bindings::seq_file>);
+
+impl SeqFile {
+    /// # Safety
+    ///
+    /// `ptr` must be a live seq_file for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::seq_file) -> &'a Self {
+        // SAFETY: `SeqFile` is transparent over `bindings::seq_file`.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn puts(&self, s: &CStr) {
+        let b = s.as_bytes();
+        // SAFETY: `self` is live and `b` valid for its length.
+        unsafe { bindings::seq_write(self.0.get(), b.as_ptr().cast(), b.len()) };
+    }
+
+    /// Writes `s`, escaping the characters in `esc` as octal, as mount
+    /// options are shown (`seq_escape_mem`).
+    pub(crate) fn escape(&self, s: &[u8], esc: &CStr) {
+        // SAFETY: `self` is live, `s` valid for its length, `esc` NUL-terminated.
+        unsafe {
+            bindings::seq_escape_mem(
+                self.0.get(),
+                s.as_ptr(),
+                s.len(),
+                ESCAPE_OCTAL,
+                esc.as_char_ptr(),
+            )
+        };
+    }
+}
+
+/// A `struct delayed_call` that frees a symlink body after use.
+#[repr(transparent)]
+pub(crate) struct DelayedCall(Opaque<bindings::delayed_call>);
+
+impl DelayedCall {
+    /// # Safety
+    ///
+    /// `ptr` must be the `done` argument of a live `->get_link()` call.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::delayed_call) -> &'a Self {
+        // SAFETY: `DelayedCall` is transparent over `bindings::delayed_call`.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::delayed_call {
+        self.0.get()
+    }
+}

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Superblocks, filesystem registration and the C operation tables.
+//!
+//! [`FileSystem`] is what `fs/` implements; this module turns it into the
+//! `file_system_type`, `super_operations`, `inode_operations` and
+//! `file_operations` tables the VFS calls, converting raw arguments into the
+//! safe wrappers of this crate and results back with `from_result`.
+
+use super::{ffi, DelayedCall, Dentry, DirEmitter, File, Inode, Kstat, Kstatfs, SeqFile, StackedFile};
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr;
+use kernel::bindings;
+use kernel::error::{code::*, from_result, to_result, Result};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Mutex;
+use kernel::types::{ForeignOwnable, Opaque};
+
+/// `SB_RDONLY` of linux/fs.h (a `BIT()` macro bindgen skips).
+const SB_RDONLY: usize = 1 << 0;
+
+/// A filesystem built on these abstractions.
+pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
+    /// Mount options while a mount or remount is being set up.
+    type Context: Send;
+    /// What each inode knows about its real objects (`i_private`).
+    type Node: Send + Sync;
+    /// Per open directory state (a readdir cache).
+    type DirState: Default + Send;
+
+    const NAME: &'static CStr;
+    const MAGIC: u32;
+
+    fn new_context() -> Result<Self::Context>;
+    /// One mount option; `Err(ENOPARAM)` leaves it to the VFS (`source`, or
+    /// an "Unknown parameter" error).
+    fn parse_param(ctx: &mut Self::Context, key: &CStr, value: Option<&CStr>) -> Result;
+    /// Builds the mount from the parsed options: its data and root node.
+    fn fill_super(ctx: &mut Self::Context, sb: &SuperBlock<Self>) -> Result<(Self, NewNode<Self>)>;
+    fn reconfigure(sb: &SuperBlock<Self>, ctx: &mut Self::Context, read_only: bool) -> Result;
+    fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result;
+    fn show_options(sb: &SuperBlock<Self>, m: &SeqFile) -> Result;
+
+    /// The real inode whose type and attributes a node's inode mirrors.
+    fn real_inode(node: &Self::Node) -> &Inode;
+    fn lookup(sb: &SuperBlock<Self>, dir: &Self::Node, name: &[u8]) -> Result<Option<NewNode<Self>>>;
+    fn getattr(sb: &SuperBlock<Self>, node: &Self::Node, stat: &mut Kstat, mask: u32, flags: u32)
+        -> Result;
+    fn get_link(sb: &SuperBlock<Self>, node: &Self::Node, done: &DelayedCall) -> Result<*const u8>;
+    fn open_file(sb: &SuperBlock<Self>, node: &Self::Node, file: &File) -> Result<StackedFile>;
+    fn iterate(
+        sb: &SuperBlock<Self>,
+        dir: &Dentry,
+        state: &mut Self::DirState,
+        out: &mut DirEmitter,
+    ) -> Result;
+}
+
+/// An inode to create: its node and inode number.
+pub(crate) struct NewNode<T: FileSystem> {
+    pub(crate) node: T::Node,
+    pub(crate) ino: u64,
+}
+
+/// A rovl `struct super_block`.
+///
+/// # Invariants
+///
+/// The object is a live superblock of filesystem `T`; once `fill_super` has
+/// run, `s_fs_info` holds a `KBox<T>`.
+#[repr(transparent)]
+pub(crate) struct SuperBlock<T: FileSystem>(Opaque<bindings::super_block>, PhantomData<T>);
+
+impl<T: FileSystem> SuperBlock<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a live superblock of filesystem `T` for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
+        // SAFETY: Transparent over `bindings::super_block`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::super_block {
+        self.0.get()
+    }
+
+    /// The filesystem's data. Panics-free: only reachable after `fill_super`
+    /// stored it, as every caller below is an operation on a live mount.
+    pub(crate) fn data(&self) -> &T {
+        // SAFETY: By the type invariant `s_fs_info` is a `KBox<T>` that lives
+        // until `kill_sb`, after every operation on the superblock.
+        unsafe { <KBox<T> as ForeignOwnable>::borrow((*self.0.get()).s_fs_info) }
+    }
+
+    /// The anonymous device number of this mount (`s_dev`).
+    pub(crate) fn dev(&self) -> u32 {
+        // SAFETY: `s_dev` is set before the superblock is visible.
+        unsafe { (*self.0.get()).s_dev }
+    }
+
+    pub(crate) fn set_read_only(&self) {
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe { (*self.0.get()).s_flags |= SB_RDONLY };
+    }
+
+    /// Records how deep this superblock stacks on others; at most
+    /// `FILESYSTEM_MAX_STACK_DEPTH`.
+    pub(crate) fn set_stack_depth(&self, depth: i32) -> Result {
+        if depth > bindings::FILESYSTEM_MAX_STACK_DEPTH as i32 {
+            return Err(EINVAL);
+        }
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe { (*self.0.get()).s_stack_depth = depth };
+        Ok(())
+    }
+
+    /// The node of a rovl dentry of this superblock.
+    pub(crate) fn node<'a>(&self, d: &'a Dentry) -> Option<&'a T::Node> {
+        if d.sb_ptr() != self.as_ptr().cast_const() {
+            return None;
+        }
+        let inode = d.inode()?;
+        // SAFETY: Every positive dentry of this sb has an inode made by
+        // `new_inode` below, whose `i_private` is a `KBox<T::Node>` freed
+        // only at eviction, after the last dentry reference is gone.
+        Some(unsafe { node_of::<T>(inode.as_ptr()) })
+    }
+}
+
+/// Stack depth of the superblock a dentry lives on.
+pub(crate) fn stack_depth_of(d: &Dentry) -> i32 {
+    // SAFETY: `d_sb` of a live dentry is a live superblock.
+    unsafe { (*d.sb_ptr()).s_stack_depth }
+}
+
+/// Maximum file name length of the filesystem a real path lives on.
+pub(crate) fn sb_of(d: &Dentry) -> *const c_void {
+    d.sb_ptr().cast()
+}
+
+/// # Safety
+///
+/// `inode` must be a live inode created by [`new_inode`] for `T`.
+unsafe fn node_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Node {
+    // SAFETY: By the safety requirements `i_private` is a `KBox<T::Node>`.
+    unsafe { <KBox<T::Node> as ForeignOwnable>::borrow((*inode).i_private) }
+}
+
+/// # Safety
+///
+/// `sb` must be a live superblock of `T` after `fill_super`.
+unsafe fn new_inode<T: FileSystem>(sb: &SuperBlock<T>, n: NewNode<T>) -> Result<*mut bindings::inode> {
+    // SAFETY: `sb` is live.
+    let inode = unsafe { bindings::new_inode(sb.as_ptr()) };
+    if inode.is_null() {
+        return Err(ENOMEM);
+    }
+    let (mode, rdev) = {
+        let real = T::real_inode(&n.node);
+        (real.mode(), real.rdev())
+    };
+    let node = match KBox::new(n.node, GFP_KERNEL) {
+        Ok(b) => b,
+        Err(e) => {
+            // SAFETY: We own the only reference to the new inode.
+            unsafe { bindings::iput(inode) };
+            return Err(e.into());
+        }
+    };
+    // SAFETY: The inode is new and private to us until returned.
+    unsafe {
+        Inode::from_raw(inode).copy_attr_from(node_real::<T>(&node));
+        (*inode).i_ino = n.ino as _;
+        match u32::from(mode) & bindings::S_IFMT {
+            bindings::S_IFDIR => {
+                (*inode).i_op = &Tables::<T>::DIR_IOPS;
+                (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::DIR_FOPS;
+            }
+            bindings::S_IFREG => {
+                (*inode).i_op = &Tables::<T>::FILE_IOPS;
+                (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::FILE_FOPS;
+            }
+            bindings::S_IFLNK => (*inode).i_op = &Tables::<T>::LINK_IOPS,
+            _ => {
+                (*inode).i_op = &Tables::<T>::SPECIAL_IOPS;
+                bindings::init_special_inode(inode, mode, rdev);
+            }
+        }
+        (*inode).i_private = node.into_foreign().cast_mut();
+    }
+    Ok(inode)
+}
+
+fn node_real<T: FileSystem>(node: &KBox<T::Node>) -> &Inode {
+    T::real_inode(node)
+}
+
+/// The operation tables of filesystem `T`, built at compile time.
+struct Tables<T>(PhantomData<T>);
+
+impl<T: FileSystem> Tables<T> {
+    const SUPER_OPS: bindings::super_operations = bindings::super_operations {
+        statfs: Some(statfs_cb::<T>),
+        show_options: Some(show_options_cb::<T>),
+        evict_inode: Some(evict_inode_cb::<T>),
+        // SAFETY: All-zero is a valid table: every other operation is NULL.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
+        lookup: Some(lookup_cb::<T>),
+        getattr: Some(getattr_cb::<T>),
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
+        getattr: Some(getattr_cb::<T>),
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const LINK_IOPS: bindings::inode_operations = bindings::inode_operations {
+        get_link: Some(get_link_cb::<T>),
+        getattr: Some(getattr_cb::<T>),
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const SPECIAL_IOPS: bindings::inode_operations = bindings::inode_operations {
+        getattr: Some(getattr_cb::<T>),
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const FILE_FOPS: bindings::file_operations = bindings::file_operations {
+        open: Some(open_file_cb::<T>),
+        release: Some(release_file_cb),
+        read_iter: Some(read_iter_cb),
+        llseek: Some(llseek_file_cb),
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const DIR_FOPS: bindings::file_operations = bindings::file_operations {
+        open: Some(open_dir_cb::<T>),
+        release: Some(release_dir_cb::<T>),
+        iterate_shared: Some(iterate_cb::<T>),
+        llseek: Some(llseek_dir_cb),
+        read: Some(bindings::generic_read_dir),
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+}
+
+/// The module's one `file_system_type`.
+///
+/// It must be static: it embeds lockdep class keys, which lockdep only
+/// accepts in static (module) memory.
+struct FsType(Opaque<bindings::file_system_type>);
+
+// SAFETY: Written only by `Registration::new` before registration and read
+// by the VFS afterwards; module init and exit are serialised.
+unsafe impl Sync for FsType {}
+
+static FS_TYPE: FsType = FsType(Opaque::uninit());
+
+/// Registers filesystem `T` with the VFS for as long as it lives.
+///
+/// # Invariants
+///
+/// `FS_TYPE` is registered with `register_filesystem` while this exists;
+/// there is at most one `Registration`.
+pub(crate) struct Registration(());
+
+impl Registration {
+    pub(crate) fn new<T: FileSystem>(module: &'static ThisModule) -> Result<Self> {
+        let t = FS_TYPE.0.get();
+        // SAFETY: Module init runs once, before anything can see `FS_TYPE`;
+        // it is zeroed first, so every field not set is NULL or zero.
+        unsafe {
+            t.write(MaybeUninit::zeroed().assume_init());
+            (*t).owner = module.as_ptr();
+            (*t).name = T::NAME.as_char_ptr();
+            (*t).init_fs_context = Some(ffi::rovl_init_fs_context);
+            (*t).kill_sb = Some(kill_sb_cb::<T>);
+            to_result(bindings::register_filesystem(t))?;
+        }
+        // INVARIANT: Registered above.
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant it was registered.
+        unsafe { bindings::unregister_filesystem(FS_TYPE.0.get()) };
+    }
+}
+
+type Fs = crate::RovlFs;
+
+#[no_mangle]
+extern "C" fn rovl_rs_ctx_new() -> *mut c_void {
+    match Fs::new_context().and_then(|c| Ok(KBox::new(c, GFP_KERNEL)?)) {
+        Ok(b) => b.into_foreign().cast_mut(),
+        Err(_) => ptr::null_mut(),
+    }
+}
+
+/// # Safety
+///
+/// `ctx` is NULL or came from `rovl_rs_ctx_new` and is not used afterwards.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_ctx_free(ctx: *mut c_void) {
+    if !ctx.is_null() {
+        // SAFETY: By the safety requirements.
+        drop(unsafe { <KBox<<Fs as FileSystem>::Context> as ForeignOwnable>::from_foreign(ctx) });
+    }
+}
+
+/// # Safety
+///
+/// `ctx` came from `rovl_rs_ctx_new`; `key` is a C string and `value` NULL
+/// or a C string, all valid for the call.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_ctx_param(ctx: *mut c_void, key: *const c_char, value: *const c_char) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements; the VFS serialises calls on a context.
+        let ctx = unsafe { &mut *ctx.cast::<<Fs as FileSystem>::Context>() };
+        // SAFETY: By the safety requirements.
+        let key = unsafe { CStr::from_char_ptr(key) };
+        // SAFETY: By the safety requirements.
+        let value = (!value.is_null()).then(|| unsafe { CStr::from_char_ptr(value) });
+        Fs::parse_param(ctx, key, value)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by `get_tree_nodev` with a new superblock and our context.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mut c_void) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements.
+        let ctx = unsafe { &mut *ctx.cast::<<Fs as FileSystem>::Context>() };
+        // SAFETY: A live superblock of ours, not yet visible to others.
+        let s = unsafe { SuperBlock::<Fs>::from_raw(sb) };
+        let (data, root) = Fs::fill_super(ctx, s)?;
+        let data = KBox::new(data, GFP_KERNEL)?;
+        // SAFETY: The superblock is ours until `fill_super` returns; on error
+        // `kill_sb_cb` frees `s_fs_info`.
+        unsafe {
+            (*sb).s_fs_info = data.into_foreign().cast_mut();
+            (*sb).s_magic = <Fs as FileSystem>::MAGIC as _;
+            (*sb).s_op = &Tables::<Fs>::SUPER_OPS;
+            (*sb).s_maxbytes = i64::MAX;
+            (*sb).s_time_gran = 1;
+            let inode = new_inode(s, root)?;
+            // `d_make_root` drops the inode on failure.
+            let root = bindings::d_make_root(inode);
+            if root.is_null() {
+                return Err(ENOMEM);
+            }
+            (*sb).s_root = root;
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the VFS for a remount of a live superblock of ours.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_reconfigure(sb: *mut bindings::super_block, ctx: *mut c_void, flags: c_uint) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements.
+        let (s, ctx) = unsafe { (SuperBlock::<Fs>::from_raw(sb), &mut *ctx.cast()) };
+        Fs::reconfigure(s, ctx, flags as usize & SB_RDONLY != 0)?;
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut bindings::super_block) {
+    // SAFETY: The VFS tears down a superblock of ours; after
+    // `kill_anon_super` no inode or dentry of it is left, so the data goes.
+    unsafe {
+        bindings::kill_anon_super(sb);
+        let data = (*sb).s_fs_info;
+        if !data.is_null() {
+            (*sb).s_fs_info = ptr::null_mut();
+            drop(<KBox<T> as ForeignOwnable>::from_foreign(data));
+        }
+    }
+}
+
+unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: The VFS evicts an inode of ours that nothing references.
+    unsafe {
+        bindings::truncate_inode_pages_final(&mut (*inode).i_data);
+        bindings::clear_inode(inode);
+        let node = (*inode).i_private;
+        if !node.is_null() {
+            (*inode).i_private = ptr::null_mut();
+            drop(<KBox<T::Node> as ForeignOwnable>::from_foreign(node));
+        }
+    }
+}
+
+unsafe extern "C" fn statfs_cb<T: FileSystem>(dentry: *mut bindings::dentry, buf: *mut bindings::kstatfs) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a live dentry of ours and a writable buffer.
+        let (s, buf) = unsafe { (SuperBlock::<T>::from_raw((*dentry).d_sb), Kstatfs::from_raw(buf)) };
+        T::statfs(s, buf)?;
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn show_options_cb<T: FileSystem>(m: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a live seq_file and our root dentry.
+        let (s, m) = unsafe { (SuperBlock::<T>::from_raw((*root).d_sb), SeqFile::from_raw(m)) };
+        T::show_options(s, m)?;
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn lookup_cb<T: FileSystem>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    _flags: c_uint,
+) -> *mut bindings::dentry {
+    let r = (|| -> Result<*mut bindings::dentry> {
+        // SAFETY: The VFS passes a live directory inode of ours and a new,
+        // pinned dentry whose name is stable during the lookup.
+        let (s, node, d) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*dir).i_sb),
+                node_of::<T>(dir),
+                Dentry::from_raw(dentry),
+            )
+        };
+        let inode = match T::lookup(s, node, d.name())? {
+            // SAFETY: `s` is live and filled.
+            Some(n) => unsafe { new_inode(s, n)? },
+            None => ptr::null_mut(),
+        };
+        // SAFETY: `inode` is NULL or new with one reference, which
+        // `d_splice_alias` consumes.
+        Ok(unsafe { bindings::d_splice_alias(inode, dentry) })
+    })();
+    r.unwrap_or_else(|e| e.to_ptr())
+}
+
+unsafe extern "C" fn getattr_cb<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    mask: u32,
+    flags: c_uint,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a live path on our mount and a writable kstat.
+        let (s, node, stat) = unsafe {
+            let inode = (*(*path).dentry).d_inode;
+            (SuperBlock::<T>::from_raw((*inode).i_sb), node_of::<T>(inode), Kstat::from_raw(stat))
+        };
+        T::getattr(s, node, stat, mask, flags)?;
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn get_link_cb<T: FileSystem>(
+    dentry: *mut bindings::dentry,
+    inode: *mut bindings::inode,
+    done: *mut bindings::delayed_call,
+) -> *const c_char {
+    // RCU walk: the real filesystem may sleep, so ask for ref-walk.
+    if dentry.is_null() {
+        return ECHILD.to_ptr();
+    }
+    // SAFETY: The VFS passes a live symlink inode of ours and its `done`.
+    let r = unsafe {
+        T::get_link(
+            SuperBlock::<T>::from_raw((*inode).i_sb),
+            node_of::<T>(inode),
+            DelayedCall::from_raw(done),
+        )
+    };
+    r.unwrap_or_else(|e| e.to_ptr())
+}
+
+unsafe extern "C" fn open_file_cb<T: FileSystem>(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS opens a live file on a live inode of ours.
+        let (s, node, f) = unsafe {
+            (SuperBlock::<T>::from_raw((*inode).i_sb), node_of::<T>(inode), File::from_raw(file))
+        };
+        let sf = KBox::new(T::open_file(s, node, f)?, GFP_KERNEL)?;
+        // SAFETY: `private_data` is ours until `release_file_cb`.
+        unsafe { (*file).private_data = sf.into_foreign().cast_mut() };
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn release_file_cb(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `open_file_cb` stored a `KBox<StackedFile>`; this is the last use.
+    drop(unsafe { <KBox<StackedFile> as ForeignOwnable>::from_foreign((*file).private_data) });
+    0
+}
+
+/// # Safety
+///
+/// `file` must be an open rovl regular file.
+unsafe fn stacked<'a>(file: *mut bindings::file) -> &'a StackedFile {
+    // SAFETY: By the safety requirements `private_data` is our `StackedFile`.
+    unsafe { <KBox<StackedFile> as ForeignOwnable>::borrow((*file).private_data) }
+}
+
+unsafe extern "C" fn read_iter_cb(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+    // SAFETY: The VFS reads from an open rovl regular file.
+    unsafe {
+        let file = (*iocb).ki_filp;
+        stacked(file).read_iter(file, iocb, iter)
+    }
+}
+
+unsafe extern "C" fn llseek_file_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: The VFS seeks an open rovl regular file.
+    let (sf, f) = unsafe { (stacked(file), File::from_raw(file)) };
+    // Both cases below need nothing of the real file (as `ovl_llseek`).
+    if offset == 0 && whence == bindings::SEEK_CUR as c_int {
+        // SAFETY: `f_pos` of a live file.
+        return unsafe { (*file).f_pos };
+    }
+    if offset == 0 && whence == bindings::SEEK_SET as c_int {
+        // SAFETY: `file` is live.
+        return unsafe { bindings::vfs_setpos(file, 0, 0) };
+    }
+    sf.llseek(f, offset, whence)
+}
+
+/// The private data of an open rovl directory.
+#[pin_data]
+struct DirFile<S> {
+    #[pin]
+    state: Mutex<S>,
+}
+
+unsafe extern "C" fn open_dir_cb<T: FileSystem>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    from_result(|| {
+        let d = KBox::pin_init(
+            pin_init!(DirFile { state <- kernel::new_mutex!(T::DirState::default()) }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `private_data` is ours until `release_dir_cb`.
+        unsafe { (*file).private_data = d.into_foreign().cast_mut() };
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn release_dir_cb<T: FileSystem>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `open_dir_cb` stored a `Pin<KBox<DirFile>>`; this is the last use.
+    drop(unsafe { <Pin<KBox<DirFile<T::DirState>>> as ForeignOwnable>::from_foreign((*file).private_data) });
+    0
+}
+
+unsafe extern "C" fn iterate_cb<T: FileSystem>(file: *mut bindings::file, ctx: *mut bindings::dir_context) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS iterates an open rovl directory; `ctx` lives for the call.
+        let (s, d, df, mut out) = unsafe {
+            let d = Dentry::from_raw((*file).f_path.dentry);
+            (
+                SuperBlock::<T>::from_raw((*d.as_ptr()).d_sb),
+                d,
+                <Pin<KBox<DirFile<T::DirState>>> as ForeignOwnable>::borrow((*file).private_data),
+                DirEmitter::new(ctx),
+            )
+        };
+        T::iterate(s, d, &mut df.state.lock(), &mut out)?;
+        Ok(0)
+    })
+}
+
+/// Directory positions are indices into the readdir cache: only SEEK_SET
+/// and SEEK_CUR make sense, as in `ovl_dir_llseek`.
+unsafe extern "C" fn llseek_dir_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: The VFS seeks an open rovl directory under `f_pos_lock`.
+    unsafe {
+        let pos = match whence as u32 {
+            bindings::SEEK_SET => offset,
+            bindings::SEEK_CUR => (*file).f_pos.saturating_add(offset),
+            _ => return EINVAL.to_errno().into(),
+        };
+        if pos < 0 {
+            return EINVAL.to_errno().into();
+        }
+        (*file).f_pos = pos;
+        pos
+    }
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Thin syscall wrappers the standard library lacks.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub type Errno = i32;
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).expect("path with NUL")
+}
+
+fn check(r: i64) -> Result<i64, Errno> {
+    if r < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(r)
+    }
+}
+
+pub fn errno_of(e: &io::Error) -> Errno {
+    e.raw_os_error().unwrap_or(-1)
+}
+
+pub fn mount(fstype: &str, target: &Path, data: &str, flags: u64) -> Result<(), Errno> {
+    let fs = CString::new(fstype).unwrap();
+    let src = CString::new("none").unwrap();
+    let data = CString::new(data).unwrap();
+    let t = cstr(target);
+    // SAFETY: All pointers are valid NUL-terminated strings for the call.
+    check(unsafe {
+        libc::mount(src.as_ptr(), t.as_ptr(), fs.as_ptr(), flags, data.as_ptr().cast())
+    } as i64)
+    .map(|_| ())
+}
+
+pub fn umount(target: &Path) -> Result<(), Errno> {
+    let t = cstr(target);
+    // SAFETY: `t` is a valid NUL-terminated string.
+    check(unsafe { libc::umount2(t.as_ptr(), 0) } as i64).map(|_| ())
+}
+
+pub fn mknod(p: &Path, mode: u32, major: u32, minor: u32) -> Result<(), Errno> {
+    let c = cstr(p);
+    // SAFETY: `c` is a valid NUL-terminated string.
+    check(unsafe { libc::mknod(c.as_ptr(), mode, libc::makedev(major, minor)) } as i64).map(|_| ())
+}
+
+pub fn setxattr(p: &Path, name: &str, value: &[u8]) -> Result<(), Errno> {
+    let c = cstr(p);
+    let n = CString::new(name).unwrap();
+    // SAFETY: Valid strings and buffer for the call.
+    check(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) } as i64)
+        .map(|_| ())
+}
+
+/// One `getdents64` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dirent {
+    pub ino: u64,
+    pub off: i64,
+    pub d_type: u8,
+    pub name: Vec<u8>,
+}
+
+/// Reads entries with one `getdents64` call of `bufsize` bytes; empty at the end.
+pub fn getdents(fd: i32, bufsize: usize) -> Result<Vec<Dirent>, Errno> {
+    let mut buf = vec![0u8; bufsize];
+    // SAFETY: `buf` is writable for its length.
+    let n = check(unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) })? as usize;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let ino = u64::from_ne_bytes(buf[i..i + 8].try_into().unwrap());
+        let off = i64::from_ne_bytes(buf[i + 8..i + 16].try_into().unwrap());
+        let reclen = u16::from_ne_bytes(buf[i + 16..i + 18].try_into().unwrap()) as usize;
+        let d_type = buf[i + 18];
+        let name = &buf[i + 19..i + reclen];
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        out.push(Dirent { ino, off, d_type, name: name[..len].to_vec() });
+        i += reclen;
+    }
+    Ok(out)
+}
+
+pub fn open(p: &Path, flags: i32) -> Result<i32, Errno> {
+    let c = cstr(p);
+    // SAFETY: `c` is a valid NUL-terminated string.
+    check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) } as i64).map(|fd| fd as i32)
+}
+
+pub fn close(fd: i32) {
+    // SAFETY: Closing a descriptor we own.
+    unsafe { libc::close(fd) };
+}
+
+pub fn lseek(fd: i32, off: i64, whence: i32) -> Result<i64, Errno> {
+    // SAFETY: Plain syscall on a descriptor we own.
+    check(unsafe { libc::lseek(fd, off, whence) })
+}
+
+pub fn pread(fd: i32, len: usize, off: i64) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len];
+    // SAFETY: `buf` is writable for its length.
+    let n = check(unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len, off) } as i64)? as usize;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+pub fn read(fd: i32, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len];
+    // SAFETY: `buf` is writable for its length.
+    let n = check(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), len) } as i64)? as usize;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// `readv` into buffers of the given sizes.
+pub fn readv(fd: i32, sizes: &[usize]) -> Result<Vec<u8>, Errno> {
+    let mut bufs: Vec<Vec<u8>> = sizes.iter().map(|&s| vec![0u8; s]).collect();
+    let iov: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
+        .collect();
+    // SAFETY: Each iovec points into a live, writable buffer.
+    let mut n = check(unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) } as i64)? as usize;
+    let mut out = Vec::new();
+    for b in bufs {
+        let take = n.min(b.len());
+        out.extend_from_slice(&b[..take]);
+        n -= take;
+    }
+    Ok(out)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct StatFs {
+    pub f_type: i64,
+    pub bsize: i64,
+    pub blocks: u64,
+    pub files: u64,
+    pub namelen: i64,
+    pub frsize: i64,
+}
+
+pub fn statfs(p: &Path) -> Result<StatFs, Errno> {
+    let c = cstr(p);
+    // SAFETY: Zeroed statfs is valid; `c` is NUL-terminated.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::statfs(c.as_ptr(), &mut s) } as i64)?;
+    Ok(StatFs {
+        f_type: s.f_type as i64,
+        bsize: s.f_bsize as i64,
+        blocks: s.f_blocks as u64,
+        files: s.f_files as u64,
+        namelen: s.f_namelen as i64,
+        frsize: s.f_frsize as i64,
+    })
+}
+
+/// Runs `f` in a child process with the given uid/gid; returns its exit code.
+pub fn as_user(uid: u32, gid: u32, f: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: The child only runs `f` and exits; no locks are held across fork
+    // in this single-threaded runner.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: Plain syscalls in the child.
+        unsafe {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(gid, gid, gid) != 0
+                || libc::setresuid(uid, uid, uid) != 0
+            {
+                libc::_exit(255);
+            }
+            libc::_exit(f());
+        }
+    }
+    let mut status = 0;
+    // SAFETY: Waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    }
+}

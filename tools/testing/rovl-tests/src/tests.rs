@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The differential scenarios: each runs the same operations on `overlay`
+//! and `rovl` over the same layers and requires identical results.
+
+use crate::layers::{self, chr, dir, fifo, file, link, opaque, whiteout, Rng};
+use crate::snapshot::{self, diff, listing, snapshot};
+use crate::sys::{self, Errno};
+use crate::{Fail, Kmsg, TResult, T};
+use std::fmt::Debug;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub type Test = fn(&mut T) -> TResult;
+
+pub const ALL: &[(&str, Test)] = &[
+    ("single_layer_tree", single_layer_tree),
+    ("upper_file_shadows_lower", upper_file_shadows_lower),
+    ("dirs_merge_across_layers", dirs_merge_across_layers),
+    ("whiteout_hides_lower", whiteout_hides_lower),
+    ("whiteout_in_unmerged_dir", whiteout_in_unmerged_dir),
+    ("opaque_dir_stops_merge", opaque_dir_stops_merge),
+    ("file_above_dir_hides_it", file_above_dir_hides_it),
+    ("dir_above_file_is_not_merged", dir_above_file_is_not_merged),
+    ("symlinks", symlinks),
+    ("special_files", special_files),
+    ("hardlinks_share_ino", hardlinks_share_ino),
+    ("read_patterns", read_patterns),
+    ("sparse_file_seek_data_hole", sparse_file_seek_data_hole),
+    ("read_only_errors", read_only_errors),
+    ("lookup_errors", lookup_errors),
+    ("permission_as_other_user", permission_as_other_user),
+    ("statfs", statfs),
+    ("proc_mounts_options", proc_mounts_options),
+    ("escaped_lowerdir", escaped_lowerdir),
+    ("bad_mount_options", bad_mount_options),
+    ("stacking_depth", stacking_depth),
+    ("remount_rw_refused", remount_rw_refused),
+    ("telldir_seekdir", telldir_seekdir),
+    ("big_merged_dir", big_merged_dir),
+    ("random_trees", random_trees),
+];
+
+fn fail<T>(msg: String) -> Result<T, Fail> {
+    Err(Fail::Fail(msg))
+}
+
+fn same<V: PartialEq + Debug>(what: &str, ovl: V, rovl: V) -> TResult {
+    if ovl == rovl {
+        Ok(())
+    } else {
+        fail(format!("{what}: overlay {ovl:?}, rovl {rovl:?}"))
+    }
+}
+
+fn compare_trees(o: &Path, r: &Path) -> TResult {
+    compare_trees_with(o, r, false)
+}
+
+/// With layers on several filesystems, directories get private inode
+/// numbers from a global counter: compare everything else.
+fn compare_trees_with(o: &Path, r: &Path, cross_fs: bool) -> TResult {
+    let (mut a, mut b) = (snapshot(o)?, snapshot(r)?);
+    if cross_fs {
+        for e in a.iter_mut().chain(b.iter_mut()) {
+            if e.mode & libc::S_IFMT == libc::S_IFDIR {
+                e.ino = 0;
+            }
+        }
+    }
+    let d = diff(&a, &b, 8);
+    if d.is_empty() {
+        Ok(())
+    } else {
+        fail(d.join("; "))
+    }
+}
+
+/// Runs `op` on the same relative path in both mounts and compares.
+fn both<V: PartialEq + Debug>(o: &Path, r: &Path, rel: &str, what: &str, op: impl Fn(&Path) -> V) -> Result<V, Fail> {
+    let (a, b) = (op(&o.join(rel)), op(&r.join(rel)));
+    same(&format!("{what} {rel}"), &a, &b)?;
+    Ok(a)
+}
+
+fn lowerdir(ls: &[&PathBuf]) -> String {
+    let v: Vec<String> = ls.iter().map(|p| p.display().to_string()).collect();
+    format!("lowerdir={}", v.join(":"))
+}
+
+fn stat_errno(p: &Path) -> Result<(u32, u64, u64), Errno> {
+    fs::symlink_metadata(p).map(|m| (m.mode(), m.ino(), m.size())).map_err(|e| sys::errno_of(&e))
+}
+
+fn read_file(p: &Path) -> Result<Vec<u8>, Errno> {
+    fs::read(p).map_err(|e| sys::errno_of(&e))
+}
+
+fn single_layer_tree(t: &mut T) -> TResult {
+    // All content in one layer over an empty one.
+    let [a, e] = t.layers(["a", "empty"])?;
+    file(&a.join("f"), b"hello\n")?;
+    file(&a.join("d/e/deep"), b"deep")?;
+    file(&a.join("empty"), b"")?;
+    link("f", &a.join("l"))?;
+    layers::chmod(&a.join("f"), 0o640)?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &e]))?;
+    compare_trees(&o, &r)?;
+    same("content of f", read_file(&o.join("f")), Ok(b"hello\n".to_vec()))?;
+    compare_trees(&o, &r)
+}
+
+fn upper_file_shadows_lower(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&a.join("f"), b"top")?;
+    file(&b.join("f"), b"middle, longer")?;
+    file(&c.join("f"), b"bottom")?;
+    file(&c.join("only-low"), b"low")?;
+    file(&b.join("mid"), b"mid")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    same("f through rovl", read_file(&r.join("f")), Ok(b"top".to_vec()))?;
+    let _ = both(&o, &r, "only-low", "read", read_file)?;
+    let _ = both(&o, &r, "mid", "read", read_file)?;
+    compare_trees(&o, &r)
+}
+
+fn dirs_merge_across_layers(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    for (i, l) in [&a, &b, &c].iter().enumerate() {
+        for j in 0..5 {
+            file(&l.join(format!("d/l{i}-{j}")), format!("{i}{j}").as_bytes())?;
+        }
+        file(&l.join("d/common"), format!("from {i}").as_bytes())?;
+        file(&l.join(format!("d/sub/s{i}")), b"s")?;
+    }
+    dir(&c.join("d/only-c/inner"))?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    same("d/common", read_file(&r.join("d/common")), Ok(b"from 0".to_vec()))?;
+    let n = both(&o, &r, "d", "nlink", |p| fs::metadata(p).map(|m| m.nlink()).map_err(|e| sys::errno_of(&e)))?;
+    same("merged dir nlink", n, Ok(1))?;
+    compare_trees(&o, &r)
+}
+
+fn whiteout_hides_lower(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&b.join("gone-file"), b"x")?;
+    file(&b.join("gone-dir/inner"), b"x")?;
+    file(&b.join("kept"), b"k")?;
+    whiteout(&a.join("gone-file"))?;
+    whiteout(&a.join("gone-dir"))?;
+    whiteout(&a.join("never-existed"))?;
+    dir(&a.join("d"))?;
+    file(&b.join("d/x"), b"x")?;
+    whiteout(&a.join("d/x"))?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["gone-file", "gone-dir", "gone-dir/inner", "never-existed", "d/x"] {
+        let e = both(&o, &r, rel, "lstat", stat_errno)?;
+        same(rel, e.map(|_| ()), Err(libc::ENOENT))?;
+    }
+    compare_trees(&o, &r)
+}
+
+fn whiteout_in_unmerged_dir(t: &mut T) -> TResult {
+    // A directory of a single non-root layer is listed as it is, whiteouts
+    // included, while lookups still treat a whiteout as absent.
+    let [a, b] = t.layers(["a", "b"])?;
+    dir(&a.join("solo"))?;
+    whiteout(&a.join("solo/wh"))?;
+    file(&a.join("solo/f"), b"f")?;
+    file(&b.join("other"), b"o")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let _ = both(&o, &r, "solo", "listing", |p| listing(p))?;
+    let _ = both(&o, &r, "solo/wh", "lstat", stat_errno)?;
+    compare_trees(&o, &r)
+}
+
+fn opaque_dir_stops_merge(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&a.join("d/top"), b"t")?;
+    opaque(&b.join("d"))?;
+    file(&b.join("d/mid"), b"m")?;
+    file(&c.join("d/hidden"), b"h")?;
+    opaque(&a.join("o2"))?;
+    file(&b.join("o2/hidden"), b"h")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    let e = both(&o, &r, "d/hidden", "lstat", stat_errno)?;
+    same("d/hidden", e.map(|_| ()), Err(libc::ENOENT))?;
+    let _ = both(&o, &r, "d/mid", "read", read_file)?;
+    compare_trees(&o, &r)
+}
+
+fn file_above_dir_hides_it(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("x"), b"file on top")?;
+    file(&b.join("x/inside"), b"in dir below")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let _ = both(&o, &r, "x", "read", read_file)?;
+    let e = both(&o, &r, "x/inside", "lstat", stat_errno)?;
+    same("x/inside", e.map(|_| ()), Err(libc::ENOTDIR))?;
+    compare_trees(&o, &r)
+}
+
+fn dir_above_file_is_not_merged(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&a.join("x/top"), b"t")?;
+    file(&b.join("x"), b"file below dir")?;
+    file(&c.join("x/under-file"), b"u")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    let e = both(&o, &r, "x/under-file", "lstat", stat_errno)?;
+    same("x/under-file", e.map(|_| ()), Err(libc::ENOENT))?;
+    compare_trees(&o, &r)
+}
+
+fn symlinks(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&b.join("target"), b"data")?;
+    dir(&b.join("tdir"))?;
+    file(&b.join("tdir/in"), b"in")?;
+    link("target", &a.join("rel"))?;
+    link("../nowhere", &a.join("dangling"))?;
+    link("tdir", &a.join("dirlink"))?;
+    link("loop", &a.join("loop"))?;
+    link(&"x".repeat(1000), &a.join("long"))?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["rel", "dangling", "dirlink/in", "loop", "long"] {
+        let _ = both(&o, &r, rel, "read", read_file)?;
+        let _ = both(&o, &r, rel, "readlink", |p| fs::read_link(p).map_err(|e| sys::errno_of(&e)))?;
+    }
+    let _ = both(&o, &r, "target", "readlink of a file", |p| fs::read_link(p).map_err(|e| sys::errno_of(&e)))?;
+    compare_trees(&o, &r)
+}
+
+fn special_files(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    fifo(&a.join("fifo"))?;
+    chr(&a.join("null"), 1, 3)?;
+    chr(&b.join("chr-low"), 1, 5)?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let _ = both(&o, &r, "null", "read /dev/null clone", read_file)?;
+    let _ = both(&o, &r, "fifo", "open O_NONBLOCK", |p| {
+        sys::open(p, libc::O_RDONLY | libc::O_NONBLOCK).map(sys::close)
+    })?;
+    compare_trees(&o, &r)
+}
+
+fn hardlinks_share_ino(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("one"), b"linked")?;
+    fs::hard_link(a.join("one"), a.join("two")).map_err(|e| format!("link: {e}"))?;
+    file(&b.join("three"), b"x")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let i1 = fs::metadata(r.join("one")).map_err(|e| format!("{e}"))?;
+    let i2 = fs::metadata(r.join("two")).map_err(|e| format!("{e}"))?;
+    same("ino of both names", i1.ino(), i2.ino())?;
+    same("nlink", i1.nlink(), 2)?;
+    compare_trees(&o, &r)
+}
+
+fn read_patterns(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    file(&b.join("big"), &big)?;
+    file(&a.join("small"), b"0123456789")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["big", "small"] {
+        let _ = both(&o, &r, rel, "whole read", read_file)?;
+        for (off, len) in [(0, 1), (3, 4), (4095, 2), (65_536, 100_000), (3 * 1024 * 1024, 4096), (1 << 40, 10)] {
+            let _ = both(&o, &r, rel, &format!("pread {off}+{len}"), |p| {
+                let fd = sys::open(p, libc::O_RDONLY)?;
+                let v = sys::pread(fd, len, off);
+                sys::close(fd);
+                v
+            })?;
+        }
+        let _ = both(&o, &r, rel, "readv + sequential reads + lseek", |p| {
+            let fd = sys::open(p, libc::O_RDONLY)?;
+            let mut out = vec![sys::readv(fd, &[1, 7, 4096, 3])?];
+            out.push(sys::read(fd, 5)?);
+            out.push(sys::lseek(fd, 0, libc::SEEK_CUR)?.to_le_bytes().to_vec());
+            out.push(sys::lseek(fd, -3, libc::SEEK_END)?.to_le_bytes().to_vec());
+            out.push(sys::read(fd, 100)?);
+            out.push(sys::lseek(fd, 0, libc::SEEK_SET)?.to_le_bytes().to_vec());
+            out.push(sys::read(fd, 2)?);
+            out.push(sys::lseek(fd, -100, libc::SEEK_SET).map(|v| v.to_le_bytes().to_vec()).unwrap_or_else(|e| vec![e as u8]));
+            sys::close(fd);
+            Ok::<_, Errno>(out)
+        })?;
+    }
+    same("big through rovl", read_file(&r.join("big")).map(|d| snapshot::fnv(&d)), Ok(snapshot::fnv(&big)))?;
+    Ok(())
+}
+
+fn sparse_file_seek_data_hole(t: &mut T) -> TResult {
+    let [a, e] = t.layers(["a", "empty"])?;
+    let p = a.join("sparse");
+    {
+        let f = fs::File::create(&p).map_err(|e| format!("{e}"))?;
+        use std::os::unix::fs::FileExt;
+        f.write_at(b"data at 1M", 1 << 20).map_err(|e| format!("{e}"))?;
+        f.write_at(b"data at 4M", 4 << 20).map_err(|e| format!("{e}"))?;
+        f.set_len(6 << 20).map_err(|e| format!("{e}"))?;
+    }
+    let (o, r) = t.pair(&lowerdir(&[&a, &e]))?;
+    let _ = both(&o, &r, "sparse", "SEEK_DATA/SEEK_HOLE walk", |p| {
+        let fd = sys::open(p, libc::O_RDONLY)?;
+        let mut out = Vec::new();
+        for off in [0, 4096, 1 << 20, (1 << 20) + 20, 3 << 20, 4 << 20, 6 << 20, 7 << 20] {
+            out.push(sys::lseek(fd, off, libc::SEEK_DATA));
+            out.push(sys::lseek(fd, off, libc::SEEK_HOLE));
+        }
+        sys::close(fd);
+        Ok::<_, Errno>(out)
+    })?;
+    compare_trees(&o, &r)
+}
+
+fn read_only_errors(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"f")?;
+    file(&b.join("d/g"), b"g")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    type Op = fn(&Path) -> Result<(), Errno>;
+    let ops: &[(&str, &str, Op)] = &[
+        ("create", "new", |p| sys::open(p, libc::O_CREAT | libc::O_WRONLY).map(sys::close)),
+        ("open O_WRONLY", "f", |p| sys::open(p, libc::O_WRONLY).map(sys::close)),
+        ("open O_RDWR", "d/g", |p| sys::open(p, libc::O_RDWR).map(sys::close)),
+        ("open O_TRUNC", "f", |p| sys::open(p, libc::O_RDONLY | libc::O_TRUNC).map(sys::close)),
+        ("mkdir", "nd", |p| fs::create_dir(p).map_err(|e| sys::errno_of(&e))),
+        ("unlink", "f", |p| fs::remove_file(p).map_err(|e| sys::errno_of(&e))),
+        ("rmdir", "d", |p| fs::remove_dir(p).map_err(|e| sys::errno_of(&e))),
+        ("rename", "f", |p| fs::rename(p, p.with_file_name("g")).map_err(|e| sys::errno_of(&e))),
+        ("symlink", "sl", |p| std::os::unix::fs::symlink("x", p).map_err(|e| sys::errno_of(&e))),
+        ("chmod", "f", |p| layers::chmod(p, 0o600).map_err(|_| sys::errno_of(&std::io::Error::last_os_error()))),
+        ("truncate", "f", |p| {
+            fs::OpenOptions::new().write(true).open(p).and_then(|f| f.set_len(0)).map_err(|e| sys::errno_of(&e))
+        }),
+        ("setxattr", "f", |p| sys::setxattr(p, "user.x", b"1")),
+    ];
+    for (what, rel, op) in ops {
+        let e = both(&o, &r, rel, what, op)?;
+        same(&format!("{what} errno"), e, Err(libc::EROFS))?;
+    }
+    compare_trees(&o, &r)
+}
+
+fn lookup_errors(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"f")?;
+    dir(&b.join("d"))?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let long = "n".repeat(256);
+    for rel in ["missing", "f/x", "d/missing", "missing/x", long.as_str(), "d/../f", "./d/./"] {
+        let _ = both(&o, &r, rel, "lstat", stat_errno)?;
+    }
+    let _ = both(&o, &r, "f", "open O_DIRECTORY", |p| sys::open(p, libc::O_RDONLY | libc::O_DIRECTORY).map(sys::close))?;
+    let _ = both(&o, &r, "d", "read a directory", |p| {
+        let fd = sys::open(p, libc::O_RDONLY)?;
+        let v = sys::read(fd, 10);
+        sys::close(fd);
+        v
+    })?;
+    let _ = both(&o, &r, "f", "getdents on a file", |p| {
+        let fd = sys::open(p, libc::O_RDONLY)?;
+        let v = sys::getdents(fd, 4096);
+        sys::close(fd);
+        v.map(|v| v.len())
+    })?;
+    Ok(())
+}
+
+fn permission_as_other_user(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("secret"), b"s")?;
+    layers::chmod(&a.join("secret"), 0o600)?;
+    file(&a.join("public"), b"p")?;
+    file(&b.join("closed/inner"), b"i")?;
+    layers::chmod(&b.join("closed"), 0o700)?;
+    layers::chmod(&a, 0o755)?;
+    layers::chmod(&b, 0o755)?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["secret", "public", "closed/inner", "closed"] {
+        let run = |m: &Path| {
+            let p = m.join(rel);
+            sys::as_user(1000, 1000, move || match fs::read(&p) {
+                Ok(_) => 0,
+                Err(e) => sys::errno_of(&e),
+            })
+        };
+        same(&format!("read {rel} as uid 1000"), run(&o), run(&r))?;
+    }
+    same("secret as uid 1000 on rovl", sys::as_user(1000, 1000, || fs::read(r.join("secret")).map(|_| 0).unwrap_or_else(|e| sys::errno_of(&e))), libc::EACCES)?;
+    Ok(())
+}
+
+fn statfs(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"f")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let (so, sr) = (sys::statfs(&o), sys::statfs(&r));
+    same("statfs", so, sr)
+}
+
+fn mount_options(mp: &Path) -> Option<String> {
+    let m = fs::read_to_string("/proc/self/mounts").ok()?;
+    let mp = mp.to_str()?;
+    m.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.len() > 3 && f[1] == mp).then(|| f[3].to_string())
+    })
+}
+
+fn proc_mounts_options(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let (mo, mr) = (mount_options(&o), mount_options(&r));
+    if mr.is_none() {
+        return fail("rovl mount missing from /proc/self/mounts".into());
+    }
+    // overlay prints more defaults than rovl knows of yet; the lowerdir
+    // part and the read-only flag must match.
+    let pick = |s: Option<String>| {
+        s.map(|s| s.split(',').filter(|o| o.starts_with("lowerdir=") || *o == "ro").map(String::from).collect::<Vec<_>>())
+    };
+    same("/proc/mounts ro,lowerdir=", pick(mo), pick(mr))
+}
+
+fn escaped_lowerdir(t: &mut T) -> TResult {
+    let [a] = t.layers(["we:ird, dir"])?;
+    let [b] = t.layers(["plain"])?;
+    file(&a.join("f"), b"odd")?;
+    file(&b.join("g"), b"plain")?;
+    let opts = format!("lowerdir={}:{}", a.display().to_string().replace(':', "\\:"), b.display());
+    // The comma would split the legacy mount(2) option string; it is a
+    // valid name only through the escaping of /proc/mounts.
+    let opts = opts.replace(',', "");
+    let a2 = PathBuf::from(a.display().to_string().replace(',', ""));
+    fs::rename(&a, &a2).map_err(|e| format!("rename: {e}"))?;
+    let (o, r) = t.pair(&opts)?;
+    same("/proc/mounts lowerdir", mount_options(&o).map(|s| s.split(',').find(|x| x.starts_with("lowerdir=")).map(String::from)), mount_options(&r).map(|s| s.split(',').find(|x| x.starts_with("lowerdir=")).map(String::from)))?;
+    compare_trees(&o, &r)
+}
+
+fn bad_mount_options(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("file"), b"f")?;
+    let cases = [
+        String::new(),
+        "lowerdir=".to_string(),
+        format!("lowerdir={}", a.display()),
+        format!("lowerdir={}/does-not-exist:{}", a.display(), b.display()),
+        format!("lowerdir={}/file:{}", a.display(), b.display()),
+        format!("lowerdir={}:{}/nope", a.display(), b.display()),
+        format!("lowerdir={}:{},bogus=1", a.display(), b.display()),
+        format!("lowerdir={}:{},nosuchflag", a.display(), b.display()),
+        format!("lowerdir={}:{}:", a.display(), b.display()),
+    ];
+    let mut kmsg = Kmsg::open();
+    for opts in cases {
+        let eo = t.mount("overlay", &opts).map(|_| ());
+        if let Some(k) = kmsg.as_mut() {
+            k.lines();
+        }
+        let er = t.mount("rovl", &opts).map(|_| ());
+        same(&format!("mount -o '{opts}' errno"), eo, er)?;
+        if let Some(k) = kmsg.as_mut() {
+            let lines: Vec<String> = k.lines().into_iter().filter(|l| l.starts_with("rovl")).collect();
+            if lines.len() != 1 {
+                return fail(format!("mount -o '{opts}': expected one 'rovl:' log line, got {lines:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn stacking_depth(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&a.join("f"), b"stacked")?;
+    let base = t.mount("overlay", &lowerdir(&[&a, &c]))?;
+    // One level over an overlay works on both...
+    let (o, r) = t.pair(&lowerdir(&[&base, &b]))?;
+    compare_trees_with(&o, &r, true)?;
+    // ...a third level exceeds FILESYSTEM_MAX_STACK_DEPTH on both.
+    let eo = t.mount("overlay", &lowerdir(&[&r, &c])).map(|_| ());
+    let er = t.mount("rovl", &lowerdir(&[&o, &c])).map(|_| ());
+    same("mount over depth 2", eo, er)?;
+    same("mount over depth 2 errno", er, Err(libc::EINVAL))
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::Fail(format!("errno {e}"))
+    }
+}
+
+fn remount_rw_refused(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let flags = libc::MS_REMOUNT;
+    let eo = sys::mount("overlay", &o, "", flags);
+    let er = sys::mount("rovl", &r, "", flags);
+    same("remount rw", eo, er)?;
+    let eo = sys::mount("overlay", &o, "", flags | libc::MS_RDONLY);
+    let er = sys::mount("rovl", &r, "", flags | libc::MS_RDONLY);
+    same("remount ro", eo, er)
+}
+
+fn telldir_seekdir(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    for i in 0..300 {
+        let l = [&a, &b, &c][i % 3];
+        file(&l.join(format!("d/e{i:04}")), b"")?;
+        if i % 7 == 0 {
+            file(&c.join(format!("d/e{i:04}")), b"dup")?;
+        }
+    }
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    // Read in small batches, remember each batch's start offset, seek back
+    // to every one of them and read again: the same entries must follow.
+    let walk = |m: &Path| -> Result<Vec<Vec<(Vec<u8>, u64)>>, Errno> {
+        let fd = sys::open(&m.join("d"), libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let mut batches = Vec::new();
+        let mut offs = vec![0i64];
+        loop {
+            let v = sys::getdents(fd, 512)?;
+            if v.is_empty() {
+                break;
+            }
+            offs.push(v.last().unwrap().off);
+            batches.push(v.iter().map(|d| (d.name.clone(), d.ino)).collect::<Vec<_>>());
+        }
+        let mut again = Vec::new();
+        for &off in offs.iter().rev() {
+            sys::lseek(fd, off, libc::SEEK_SET)?;
+            again.push(sys::getdents(fd, 512)?.iter().map(|d| (d.name.clone(), d.ino)).collect::<Vec<_>>());
+        }
+        sys::close(fd);
+        again.reverse();
+        for (i, b) in batches.iter().enumerate() {
+            if &again[i] != b {
+                return Err(-1000 - i as i32);
+            }
+        }
+        Ok(batches)
+    };
+    let (wo, wr) = (walk(&o), walk(&r));
+    if let Err(e) = wr {
+        return fail(format!("rovl: re-read after seekdir differs or failed ({e})"));
+    }
+    let names = |w: Result<Vec<Vec<(Vec<u8>, u64)>>, Errno>| -> Vec<(Vec<u8>, u64)> { w.unwrap_or_default().concat() };
+    same("entries in order", names(wo), names(wr))
+}
+
+fn big_merged_dir(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    let n = 20_000;
+    for l in [&a, &b, &c] {
+        dir(&l.join("big"))?;
+    }
+    for i in 0..n {
+        let l = [&a, &b, &c][i % 3];
+        fs::File::create(l.join(format!("big/f{i}"))).map_err(|e| format!("{e}"))?;
+        if i % 5 == 0 {
+            fs::File::create(c.join(format!("big/f{i}"))).map_err(|e| format!("{e}"))?;
+        }
+        if i % 11 == 0 && i % 3 != 0 {
+            whiteout(&a.join(format!("big/f{i}"))).ok();
+        }
+    }
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    let (lo, lr) = (listing(&o.join("big")), listing(&r.join("big")));
+    same("count", lo.as_ref().map(|v| v.len()), lr.as_ref().map(|v| v.len()))?;
+    same("listing of 20000-entry merged dir", lo, lr)
+}
+
+fn random_trees(t: &mut T) -> TResult {
+    for seed in 1..=12u64 {
+        let base = t.dir.join(format!("seed{seed}"));
+        let ls: Vec<PathBuf> = (0..4).map(|i| base.join(format!("l{i}"))).collect();
+        let refs: Vec<&Path> = ls.iter().map(|p| p.as_path()).collect();
+        layers::random_tree(&mut Rng::new(seed), &refs, 3)?;
+        let opts = lowerdir(&ls.iter().collect::<Vec<_>>());
+        let (o, r) = t.pair(&opts)?;
+        compare_trees(&o, &r).map_err(|e| match e {
+            Fail::Fail(m) => Fail::Fail(format!("seed {seed}: {m}")),
+            s => s,
+        })?;
+        t.umount(&o)?;
+        t.umount(&r)?;
+    }
+    Ok(())
+}
