@@ -8,7 +8,13 @@ use kernel::prelude::*;
 
 /// stat of the topmost real object, with overlayfs's st_dev/st_ino rules
 /// (`ovl_getattr`, `ovl_map_dev_ino`).
-pub(crate) fn getattr(sb: &SuperBlock<Rovl>, node: &RovlNode, stat: &mut Kstat, mask: u32, flags: u32) -> Result {
+pub(crate) fn getattr(
+    sb: &SuperBlock<Rovl>,
+    node: &RovlNode,
+    stat: &mut Kstat,
+    mask: u32,
+    flags: u32,
+) -> Result {
     let fs = sb.data();
     let is_dir = node.real_inode().is_dir();
     {

@@ -12,8 +12,8 @@ mod readdir;
 mod super_;
 
 use crate::vfs::{
-    Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount,
-    NewNode, PrivateMount, RealPath, SeqFile, StackedFile, SuperBlock,
+    Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount, NewNode,
+    PrivateMount, RealPath, SeqFile, StackedFile, SuperBlock,
 };
 use kernel::c_str;
 use kernel::prelude::*;
@@ -59,7 +59,10 @@ impl Rovl {
         } else {
             crate::vfs::next_ino()
         };
-        NewNode { ino: node.ino, node }
+        NewNode {
+            ino: node.ino,
+            node,
+        }
     }
 }
 
@@ -100,7 +103,10 @@ impl RovlNode {
 
     fn real_inode(&self) -> &Inode {
         // A node is only built from positive dentries.
-        self.top().dentry.inode().expect("rovl: node on a negative dentry")
+        self.top()
+            .dentry
+            .inode()
+            .expect("rovl: node on a negative dentry")
     }
 }
 
@@ -120,7 +126,10 @@ impl FileSystem for Rovl {
         ctx.parse(key, value)
     }
 
-    fn fill_super(ctx: &mut params::Context, sb: &SuperBlock<Self>) -> Result<(Self, NewNode<Self>)> {
+    fn fill_super(
+        ctx: &mut params::Context,
+        sb: &SuperBlock<Self>,
+    ) -> Result<(Self, NewNode<Self>)> {
         super_::fill_super(ctx, sb)
     }
 
@@ -145,7 +154,13 @@ impl FileSystem for Rovl {
         namei::lookup(sb.data(), dir, name)
     }
 
-    fn getattr(sb: &SuperBlock<Self>, node: &RovlNode, stat: &mut Kstat, mask: u32, flags: u32) -> Result {
+    fn getattr(
+        sb: &SuperBlock<Self>,
+        node: &RovlNode,
+        stat: &mut Kstat,
+        mask: u32,
+        flags: u32,
+    ) -> Result {
         inode::getattr(sb, node, stat, mask, flags)
     }
 
@@ -157,7 +172,12 @@ impl FileSystem for Rovl {
         file::open(sb.data(), node, file)
     }
 
-    fn iterate(sb: &SuperBlock<Self>, dir: &Dentry, state: &mut readdir::DirCache, out: &mut DirEmitter) -> Result {
+    fn iterate(
+        sb: &SuperBlock<Self>,
+        dir: &Dentry,
+        state: &mut readdir::DirCache,
+        out: &mut DirEmitter,
+    ) -> Result {
         readdir::iterate(sb, dir, state, out)
     }
 }

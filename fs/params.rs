@@ -24,11 +24,15 @@ impl Context {
                 })?;
                 self.lowers = split_lowerdir(value.as_bytes())?;
                 self.lowerdir = KVec::new();
-                self.lowerdir.extend_from_slice(value.as_bytes(), GFP_KERNEL)?;
+                self.lowerdir
+                    .extend_from_slice(value.as_bytes(), GFP_KERNEL)?;
                 Ok(())
             }
             b"upperdir" | b"workdir" => {
-                pr_err!("option '{}' is not supported yet: rovl mounts are read-only\n", key);
+                pr_err!(
+                    "option '{}' is not supported yet: rovl mounts are read-only\n",
+                    key
+                );
                 Err(EINVAL)
             }
             // The VFS handles `source` and reports unknown options.
@@ -68,15 +72,17 @@ fn split_lowerdir(s: &[u8]) -> Result<KVec<KVec<u8>>> {
     Ok(layers)
 }
 
-/// Shows bytes of a path in a log line, non-UTF-8 replaced.
+/// Shows bytes of a path in a log line: printable ASCII as is, the rest
+/// as `\xNN`.
 pub(crate) struct BStrLossy<'a>(pub(crate) &'a [u8]);
 
 impl core::fmt::Display for BStrLossy<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("\u{fffd}")?;
+        for &b in self.0 {
+            if b.is_ascii_graphic() || b == b' ' {
+                f.write_fmt(format_args!("{}", b as char))?;
+            } else {
+                f.write_fmt(format_args!("\\x{b:02x}"))?;
             }
         }
         Ok(())

@@ -31,7 +31,12 @@ pub(crate) struct DirCache {
     valid: bool,
 }
 
-pub(crate) fn iterate(sb: &SuperBlock<Rovl>, dir: &Dentry, cache: &mut DirCache, out: &mut DirEmitter) -> Result {
+pub(crate) fn iterate(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    cache: &mut DirCache,
+    out: &mut DirEmitter,
+) -> Result {
     let node = sb.node(dir).ok_or(ENOENT)?;
     if out.pos() == 0 || !cache.valid {
         cache.valid = false;

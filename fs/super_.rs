@@ -9,7 +9,10 @@ use kernel::c_str;
 use kernel::prelude::*;
 use kernel::types::ARef;
 
-pub(crate) fn fill_super(ctx: &mut Context, sb: &SuperBlock<Rovl>) -> Result<(Rovl, NewNode<Rovl>)> {
+pub(crate) fn fill_super(
+    ctx: &mut Context,
+    sb: &SuperBlock<Rovl>,
+) -> Result<(Rovl, NewNode<Rovl>)> {
     if ctx.lowers.is_empty() {
         pr_err!("missing 'lowerdir'\n");
         return Err(EINVAL);
@@ -26,9 +29,8 @@ pub(crate) fn fill_super(ctx: &mut Context, sb: &SuperBlock<Rovl>) -> Result<(Ro
     for (i, p) in ctx.lowers.iter().enumerate() {
         let shown = BStrLossy(&p[..p.len() - 1]);
         let name = CStr::from_bytes_with_nul(p)?;
-        let path = OwnedPath::lookup(name).map_err(|e| {
-            pr_err!("failed to resolve lowerdir '{}': {:?}\n", shown, e);
-            e
+        let path = OwnedPath::lookup(name).inspect_err(|e| {
+            pr_err!("failed to resolve lowerdir '{}': {}\n", shown, e.to_errno());
         })?;
         if !path.dentry().inode().is_some_and(|i| i.is_dir()) {
             pr_err!("lowerdir '{}' is not a directory\n", shown);
@@ -45,9 +47,8 @@ pub(crate) fn fill_super(ctx: &mut Context, sb: &SuperBlock<Rovl>) -> Result<(Ro
         )?;
         layers.push(Layer { mnt }, GFP_KERNEL)?;
     }
-    sb.set_stack_depth(depth + 1).map_err(|e| {
+    sb.set_stack_depth(depth + 1).inspect_err(|_| {
         pr_err!("maximum fs stacking depth exceeded\n");
-        e
     })?;
     // Without an upper layer nothing can be written (as overlayfs).
     sb.set_read_only();

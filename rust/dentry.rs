@@ -99,9 +99,7 @@ impl Dentry {
         let len = i32::try_from(name.len()).map_err(|_| super::errno(bindings::ENAMETOOLONG))?;
         // SAFETY: `self` is a live directory dentry of `mnt`; `name` is valid
         // for `len` bytes; the function takes the locks it needs.
-        let d = unsafe {
-            ffi::lookup_one_unlocked(mnt.idmap(), name.as_ptr(), self.0.get(), len)
-        };
+        let d = unsafe { ffi::lookup_one_unlocked(mnt.idmap(), name.as_ptr(), self.0.get(), len) };
         let d = from_err_ptr(d)?;
         // SAFETY: Success returns a referenced, non-NULL dentry.
         Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })

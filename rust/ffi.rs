@@ -13,7 +13,8 @@ use kernel::ffi::{c_char, c_int, c_uint, c_void};
 #[expect(improper_ctypes)]
 extern "C" {
     // fs/namei.c (linux/namei.h).
-    pub(crate) fn kern_path(name: *const c_char, flags: c_uint, path: *mut bindings::path) -> c_int;
+    pub(crate) fn kern_path(name: *const c_char, flags: c_uint, path: *mut bindings::path)
+        -> c_int;
     pub(crate) fn lookup_one_unlocked(
         idmap: *mut bindings::mnt_idmap,
         name: *const c_char,
@@ -72,5 +73,6 @@ pub(crate) struct BackingFileCtx {
     pub(crate) cred: *const bindings::cred,
     pub(crate) user_file: *mut bindings::file,
     pub(crate) accessed: Option<unsafe extern "C" fn(*mut bindings::file)>,
-    pub(crate) end_write: Option<unsafe extern "C" fn(*mut bindings::file, bindings::loff_t, isize)>,
+    pub(crate) end_write:
+        Option<unsafe extern "C" fn(*mut bindings::file, bindings::loff_t, isize)>,
 }

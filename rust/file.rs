@@ -86,6 +86,9 @@ impl File {
             err: Result,
         }
 
+        /// # Safety
+        ///
+        /// `filldir_t` actor of `read_dir`: `ctx` is the context passed to `iterate_dir` there.
         unsafe extern "C" fn actor(
             ctx: *mut bindings::dir_context,
             name: *const kernel::ffi::c_char,
@@ -182,13 +185,7 @@ impl StackedFile {
         // SAFETY: By the safety requirements; `ctx` outlives the call (the
         // helper copies what async completion needs).
         unsafe {
-            ffi::backing_file_read_iter(
-                self.real.as_ptr(),
-                iter,
-                iocb,
-                (*iocb).ki_flags,
-                &mut ctx,
-            )
+            ffi::backing_file_read_iter(self.real.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx)
         }
     }
 
@@ -212,12 +209,18 @@ impl StackedFile {
 }
 
 /// `backing_file_ctx.accessed`: mirrors the real inode's times after a read.
+///
+/// # Safety
+///
+/// Called by the backing-file helpers with a rovl regular file opened by `StackedFile::open`.
 unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
     // SAFETY: Called by the backing-file helpers with the live rovl file
     // whose private data is the `StackedFile` that started the I/O.
     unsafe {
         let sf = &*(*user).private_data.cast::<StackedFile>();
-        File::from_raw(user).inode().copy_times_from(sf.real.inode());
+        File::from_raw(user)
+            .inode()
+            .copy_times_from(sf.real.inode());
     }
 }
 

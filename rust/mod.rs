@@ -15,7 +15,9 @@ mod super_block;
 pub(crate) use cred::Cred;
 pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
-pub(crate) use super_block::{sb_of, stack_depth_of, FileSystem, NewNode, Registration, SuperBlock};
+pub(crate) use super_block::{
+    sb_of, stack_depth_of, FileSystem, NewNode, Registration, SuperBlock,
+};
 
 /// Directory entry types, as `d_type` in `getdents64`.
 pub(crate) const DT_CHR: u32 = 2;

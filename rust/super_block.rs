@@ -7,7 +7,9 @@
 //! `file_operations` tables the VFS calls, converting raw arguments into the
 //! safe wrappers of this crate and results back with `from_result`.
 
-use super::{ffi, DelayedCall, Dentry, DirEmitter, File, Inode, Kstat, Kstatfs, SeqFile, StackedFile};
+use super::{
+    ffi, DelayedCall, Dentry, DirEmitter, File, Inode, Kstat, Kstatfs, SeqFile, StackedFile,
+};
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr;
@@ -46,9 +48,18 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
 
     /// The real inode whose type and attributes a node's inode mirrors.
     fn real_inode(node: &Self::Node) -> &Inode;
-    fn lookup(sb: &SuperBlock<Self>, dir: &Self::Node, name: &[u8]) -> Result<Option<NewNode<Self>>>;
-    fn getattr(sb: &SuperBlock<Self>, node: &Self::Node, stat: &mut Kstat, mask: u32, flags: u32)
-        -> Result;
+    fn lookup(
+        sb: &SuperBlock<Self>,
+        dir: &Self::Node,
+        name: &[u8],
+    ) -> Result<Option<NewNode<Self>>>;
+    fn getattr(
+        sb: &SuperBlock<Self>,
+        node: &Self::Node,
+        stat: &mut Kstat,
+        mask: u32,
+        flags: u32,
+    ) -> Result;
     fn get_link(sb: &SuperBlock<Self>, node: &Self::Node, done: &DelayedCall) -> Result<*const u8>;
     fn open_file(sb: &SuperBlock<Self>, node: &Self::Node, file: &File) -> Result<StackedFile>;
     fn iterate(
@@ -152,7 +163,10 @@ unsafe fn node_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Node
 /// # Safety
 ///
 /// `sb` must be a live superblock of `T` after `fill_super`.
-unsafe fn new_inode<T: FileSystem>(sb: &SuperBlock<T>, n: NewNode<T>) -> Result<*mut bindings::inode> {
+unsafe fn new_inode<T: FileSystem>(
+    sb: &SuperBlock<T>,
+    n: NewNode<T>,
+) -> Result<*mut bindings::inode> {
     // SAFETY: `sb` is live.
     let inode = unsafe { bindings::new_inode(sb.as_ptr()) };
     if inode.is_null() {
@@ -315,6 +329,9 @@ extern "C" fn rovl_rs_ctx_new() -> *mut c_void {
 ///
 /// `ctx` is NULL or came from `rovl_rs_ctx_new` and is not used afterwards.
 #[no_mangle]
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rovl_rs_ctx_free(ctx: *mut c_void) {
     if !ctx.is_null() {
         // SAFETY: By the safety requirements.
@@ -327,7 +344,14 @@ unsafe extern "C" fn rovl_rs_ctx_free(ctx: *mut c_void) {
 /// `ctx` came from `rovl_rs_ctx_new`; `key` is a C string and `value` NULL
 /// or a C string, all valid for the call.
 #[no_mangle]
-unsafe extern "C" fn rovl_rs_ctx_param(ctx: *mut c_void, key: *const c_char, value: *const c_char) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn rovl_rs_ctx_param(
+    ctx: *mut c_void,
+    key: *const c_char,
+    value: *const c_char,
+) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements; the VFS serialises calls on a context.
         let ctx = unsafe { &mut *ctx.cast::<<Fs as FileSystem>::Context>() };
@@ -344,6 +368,9 @@ unsafe extern "C" fn rovl_rs_ctx_param(ctx: *mut c_void, key: *const c_char, val
 ///
 /// Called by `get_tree_nodev` with a new superblock and our context.
 #[no_mangle]
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mut c_void) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements.
@@ -376,7 +403,14 @@ unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mu
 ///
 /// Called by the VFS for a remount of a live superblock of ours.
 #[no_mangle]
-unsafe extern "C" fn rovl_rs_reconfigure(sb: *mut bindings::super_block, ctx: *mut c_void, flags: c_uint) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn rovl_rs_reconfigure(
+    sb: *mut bindings::super_block,
+    ctx: *mut c_void,
+    flags: c_uint,
+) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements.
         let (s, ctx) = unsafe { (SuperBlock::<Fs>::from_raw(sb), &mut *ctx.cast()) };
@@ -385,6 +419,9 @@ unsafe extern "C" fn rovl_rs_reconfigure(sb: *mut bindings::super_block, ctx: *m
     })
 }
 
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut bindings::super_block) {
     // SAFETY: The VFS tears down a superblock of ours; after
     // `kill_anon_super` no inode or dentry of it is left, so the data goes.
@@ -398,6 +435,9 @@ unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut bindings::super_block) {
     }
 }
 
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut bindings::inode) {
     // SAFETY: The VFS evicts an inode of ours that nothing references.
     unsafe {
@@ -411,24 +451,49 @@ unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut bindings::inode) 
     }
 }
 
-unsafe extern "C" fn statfs_cb<T: FileSystem>(dentry: *mut bindings::dentry, buf: *mut bindings::kstatfs) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn statfs_cb<T: FileSystem>(
+    dentry: *mut bindings::dentry,
+    buf: *mut bindings::kstatfs,
+) -> c_int {
     from_result(|| {
         // SAFETY: The VFS passes a live dentry of ours and a writable buffer.
-        let (s, buf) = unsafe { (SuperBlock::<T>::from_raw((*dentry).d_sb), Kstatfs::from_raw(buf)) };
+        let (s, buf) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*dentry).d_sb),
+                Kstatfs::from_raw(buf),
+            )
+        };
         T::statfs(s, buf)?;
         Ok(0)
     })
 }
 
-unsafe extern "C" fn show_options_cb<T: FileSystem>(m: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn show_options_cb<T: FileSystem>(
+    m: *mut bindings::seq_file,
+    root: *mut bindings::dentry,
+) -> c_int {
     from_result(|| {
         // SAFETY: The VFS passes a live seq_file and our root dentry.
-        let (s, m) = unsafe { (SuperBlock::<T>::from_raw((*root).d_sb), SeqFile::from_raw(m)) };
+        let (s, m) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*root).d_sb),
+                SeqFile::from_raw(m),
+            )
+        };
         T::show_options(s, m)?;
         Ok(0)
     })
 }
 
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn lookup_cb<T: FileSystem>(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
@@ -456,6 +521,9 @@ unsafe extern "C" fn lookup_cb<T: FileSystem>(
     r.unwrap_or_else(|e| e.to_ptr())
 }
 
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn getattr_cb<T: FileSystem>(
     _idmap: *mut bindings::mnt_idmap,
     path: *const bindings::path,
@@ -467,13 +535,20 @@ unsafe extern "C" fn getattr_cb<T: FileSystem>(
         // SAFETY: The VFS passes a live path on our mount and a writable kstat.
         let (s, node, stat) = unsafe {
             let inode = (*(*path).dentry).d_inode;
-            (SuperBlock::<T>::from_raw((*inode).i_sb), node_of::<T>(inode), Kstat::from_raw(stat))
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+                Kstat::from_raw(stat),
+            )
         };
         T::getattr(s, node, stat, mask, flags)?;
         Ok(0)
     })
 }
 
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn get_link_cb<T: FileSystem>(
     dentry: *mut bindings::dentry,
     inode: *mut bindings::inode,
@@ -494,11 +569,21 @@ unsafe extern "C" fn get_link_cb<T: FileSystem>(
     r.unwrap_or_else(|e| e.to_ptr())
 }
 
-unsafe extern "C" fn open_file_cb<T: FileSystem>(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn open_file_cb<T: FileSystem>(
+    inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     from_result(|| {
         // SAFETY: The VFS opens a live file on a live inode of ours.
         let (s, node, f) = unsafe {
-            (SuperBlock::<T>::from_raw((*inode).i_sb), node_of::<T>(inode), File::from_raw(file))
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+                File::from_raw(file),
+            )
         };
         let sf = KBox::new(T::open_file(s, node, f)?, GFP_KERNEL)?;
         // SAFETY: `private_data` is ours until `release_file_cb`.
@@ -507,7 +592,13 @@ unsafe extern "C" fn open_file_cb<T: FileSystem>(inode: *mut bindings::inode, fi
     })
 }
 
-unsafe extern "C" fn release_file_cb(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn release_file_cb(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `open_file_cb` stored a `KBox<StackedFile>`; this is the last use.
     drop(unsafe { <KBox<StackedFile> as ForeignOwnable>::from_foreign((*file).private_data) });
     0
@@ -521,7 +612,13 @@ unsafe fn stacked<'a>(file: *mut bindings::file) -> &'a StackedFile {
     unsafe { <KBox<StackedFile> as ForeignOwnable>::borrow((*file).private_data) }
 }
 
-unsafe extern "C" fn read_iter_cb(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn read_iter_cb(
+    iocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
     // SAFETY: The VFS reads from an open rovl regular file.
     unsafe {
         let file = (*iocb).ki_filp;
@@ -529,6 +626,9 @@ unsafe extern "C" fn read_iter_cb(iocb: *mut bindings::kiocb, iter: *mut binding
     }
 }
 
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn llseek_file_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: The VFS seeks an open rovl regular file.
     let (sf, f) = unsafe { (stacked(file), File::from_raw(file)) };
@@ -551,7 +651,13 @@ struct DirFile<S> {
     state: Mutex<S>,
 }
 
-unsafe extern "C" fn open_dir_cb<T: FileSystem>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn open_dir_cb<T: FileSystem>(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     from_result(|| {
         let d = KBox::pin_init(
             pin_init!(DirFile { state <- kernel::new_mutex!(T::DirState::default()) }),
@@ -563,13 +669,27 @@ unsafe extern "C" fn open_dir_cb<T: FileSystem>(_inode: *mut bindings::inode, fi
     })
 }
 
-unsafe extern "C" fn release_dir_cb<T: FileSystem>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn release_dir_cb<T: FileSystem>(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `open_dir_cb` stored a `Pin<KBox<DirFile>>`; this is the last use.
-    drop(unsafe { <Pin<KBox<DirFile<T::DirState>>> as ForeignOwnable>::from_foreign((*file).private_data) });
+    drop(unsafe {
+        <Pin<KBox<DirFile<T::DirState>>> as ForeignOwnable>::from_foreign((*file).private_data)
+    });
     0
 }
 
-unsafe extern "C" fn iterate_cb<T: FileSystem>(file: *mut bindings::file, ctx: *mut bindings::dir_context) -> c_int {
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn iterate_cb<T: FileSystem>(
+    file: *mut bindings::file,
+    ctx: *mut bindings::dir_context,
+) -> c_int {
     from_result(|| {
         // SAFETY: The VFS iterates an open rovl directory; `ctx` lives for the call.
         let (s, d, df, mut out) = unsafe {
@@ -588,6 +708,10 @@ unsafe extern "C" fn iterate_cb<T: FileSystem>(file: *mut bindings::file, ctx: *
 
 /// Directory positions are indices into the readdir cache: only SEEK_SET
 /// and SEEK_CUR make sense, as in `ovl_dir_llseek`.
+///
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn llseek_dir_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: The VFS seeks an open rovl directory under `f_pos_lock`.
     unsafe {

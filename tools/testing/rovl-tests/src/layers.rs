@@ -24,7 +24,11 @@ pub fn file(p: &Path, data: &[u8]) -> R {
 }
 
 pub fn chmod(p: &Path, mode: u32) -> R {
-    ctx(fs::set_permissions(p, fs::Permissions::from_mode(mode)), "chmod", p)
+    ctx(
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)),
+        "chmod",
+        p,
+    )
 }
 
 pub fn link(target: &str, p: &Path) -> R {
@@ -33,11 +37,19 @@ pub fn link(target: &str, p: &Path) -> R {
 
 /// A whiteout: a 0/0 character device.
 pub fn whiteout(p: &Path) -> R {
-    ctx(sys::mknod(p, libc::S_IFCHR | 0o644, 0, 0), "mknod whiteout", p)
+    ctx(
+        sys::mknod(p, libc::S_IFCHR | 0o644, 0, 0),
+        "mknod whiteout",
+        p,
+    )
 }
 
 pub fn chr(p: &Path, major: u32, minor: u32) -> R {
-    ctx(sys::mknod(p, libc::S_IFCHR | 0o644, major, minor), "mknod chr", p)
+    ctx(
+        sys::mknod(p, libc::S_IFCHR | 0o644, major, minor),
+        "mknod chr",
+        p,
+    )
 }
 
 pub fn fifo(p: &Path) -> R {
@@ -47,7 +59,11 @@ pub fn fifo(p: &Path) -> R {
 /// An opaque directory: `trusted.overlay.opaque=y`.
 pub fn opaque(p: &Path) -> R {
     dir(p)?;
-    ctx(sys::setxattr(p, "trusted.overlay.opaque", b"y"), "setxattr opaque", p)
+    ctx(
+        sys::setxattr(p, "trusted.overlay.opaque", b"y"),
+        "setxattr opaque",
+        p,
+    )
 }
 
 /// Deterministic pseudo-random numbers (xorshift64*), so a failing seed
@@ -87,7 +103,12 @@ fn random_dir(rng: &mut Rng, d: &Path, layer: usize, depth: u32) -> R {
     for n in names {
         let p = d.join(n);
         match rng.below(12) {
-            0..=2 => file(&p, format!("{n}:{layer}:{}", rng.next()).repeat(1 + rng.below(50) as usize).as_bytes())?,
+            0..=2 => file(
+                &p,
+                format!("{n}:{layer}:{}", rng.next())
+                    .repeat(1 + rng.below(50) as usize)
+                    .as_bytes(),
+            )?,
             3..=5 if depth > 0 => {
                 if rng.below(6) == 0 {
                     opaque(&p)?;

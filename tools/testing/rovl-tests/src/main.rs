@@ -63,8 +63,12 @@ impl T {
 
     /// Mounts `overlay` and `rovl` with the same options: (overlay, rovl).
     pub fn pair(&mut self, opts: &str) -> Result<(PathBuf, PathBuf), Fail> {
-        let o = self.mount("overlay", opts).map_err(|e| format!("mount overlay -o {opts}: errno {e}"))?;
-        let r = self.mount("rovl", opts).map_err(|e| format!("mount rovl -o {opts}: errno {e}"))?;
+        let o = self
+            .mount("overlay", opts)
+            .map_err(|e| format!("mount overlay -o {opts}: errno {e}"))?;
+        let r = self
+            .mount("rovl", opts)
+            .map_err(|e| format!("mount rovl -o {opts}: errno {e}"))?;
         Ok((o, r))
     }
 
@@ -79,7 +83,10 @@ impl T {
         let mut err = Ok(());
         while let Some(m) = self.mounts.pop() {
             if let Err(e) = sys::umount(&m) {
-                err = Err(format!("umount {}: errno {e} (something still holds the mount)", m.display()));
+                err = Err(format!(
+                    "umount {}: errno {e} (something still holds the mount)",
+                    m.display()
+                ));
             }
         }
         err
@@ -91,7 +98,11 @@ pub struct Kmsg(fs::File);
 
 impl Kmsg {
     pub fn open() -> Option<Kmsg> {
-        let f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").ok()?;
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok()?;
         use std::os::fd::AsRawFd;
         sys::lseek(f.as_raw_fd(), 0, libc::SEEK_END).ok()?;
         Some(Kmsg(f))
@@ -117,12 +128,25 @@ impl Kmsg {
 }
 
 const SPLATS: &[&str] = &[
-    "BUG:", "WARNING:", "Oops", "KASAN", "UBSAN", "general protection", "possible circular locking",
-    "possible recursive locking", "inconsistent lock state", "suspicious RCU", "Call Trace", "panicked",
+    "BUG:",
+    "WARNING:",
+    "Oops",
+    "KASAN",
+    "UBSAN",
+    "general protection",
+    "possible circular locking",
+    "possible recursive locking",
+    "inconsistent lock state",
+    "suspicious RCU",
+    "Call Trace",
+    "panicked",
 ];
 
 fn insmod(path: &Path) -> Result<(), String> {
-    let st = Command::new("insmod").arg(path).status().map_err(|e| format!("insmod: {e}"))?;
+    let st = Command::new("insmod")
+        .arg(path)
+        .status()
+        .map_err(|e| format!("insmod: {e}"))?;
     if st.success() {
         Ok(())
     } else {
@@ -152,7 +176,9 @@ fn main() {
         eprintln!("usage: rovl-tests --kdir KDIR --module rovl.ko [--filter SUBSTR]");
         std::process::exit(2);
     };
-    if let Err(e) = insmod(&Path::new(&kdir).join("fs/overlayfs/overlay.ko")).and_then(|_| insmod(Path::new(&module))) {
+    if let Err(e) = insmod(&Path::new(&kdir).join("fs/overlayfs/overlay.ko"))
+        .and_then(|_| insmod(Path::new(&module)))
+    {
         println!("FATAL: {e}");
         println!("0 passed, 1 failed");
         std::process::exit(1);
@@ -167,7 +193,11 @@ fn main() {
         if filter.as_deref().is_some_and(|flt| !name.contains(flt)) {
             continue;
         }
-        let mut t = T { dir: scratch.join(name), mounts: Vec::new(), seq: 0 };
+        let mut t = T {
+            dir: scratch.join(name),
+            mounts: Vec::new(),
+            seq: 0,
+        };
         fs::create_dir_all(&t.dir).expect("test dir");
         if let Some(k) = kmsg.as_mut() {
             k.lines();
@@ -180,7 +210,11 @@ fn main() {
             }
         }
         if let Some(k) = kmsg.as_mut() {
-            let bad: Vec<String> = k.lines().into_iter().filter(|l| SPLATS.iter().any(|s| l.contains(s))).collect();
+            let bad: Vec<String> = k
+                .lines()
+                .into_iter()
+                .filter(|l| SPLATS.iter().any(|s| l.contains(s)))
+                .collect();
             if !bad.is_empty() {
                 r = Err(Fail::Fail(format!("kernel reported: {}", bad.join(" | "))));
             }

@@ -33,7 +33,9 @@ pub struct Entry {
 }
 
 pub fn fnv(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The listing of a directory through getdents64, in order.
@@ -43,7 +45,13 @@ pub fn listing(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
     loop {
         match sys::getdents(fd, 4096) {
             Ok(v) if v.is_empty() => break,
-            Ok(v) => out.extend(v.into_iter().map(|d| (String::from_utf8_lossy(&d.name).into_owned(), d.d_type, d.ino))),
+            Ok(v) => out.extend(v.into_iter().map(|d| {
+                (
+                    String::from_utf8_lossy(&d.name).into_owned(),
+                    d.d_type,
+                    d.ino,
+                )
+            })),
             Err(e) => {
                 sys::close(fd);
                 return Err(e);
@@ -59,7 +67,9 @@ fn read_all(p: &Path) -> Result<u64, Errno> {
 }
 
 pub fn snapshot(root: &Path) -> Result<Vec<Entry>, String> {
-    let root_dev = fs::symlink_metadata(root).map_err(|e| format!("stat {}: {e}", root.display()))?.dev();
+    let root_dev = fs::symlink_metadata(root)
+        .map_err(|e| format!("stat {}: {e}", root.display()))?
+        .dev();
     let mut out = Vec::new();
     walk(root, root, root_dev, &mut out)?;
     Ok(out)
@@ -111,7 +121,11 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
         blocks: m.blocks(),
         mtime: (m.mtime(), m.mtime_nsec()),
         ctime: (m.ctime(), m.ctime_nsec()),
-        target: ft.is_symlink().then(|| fs::read_link(p).map(|t| t.as_os_str().as_bytes().to_vec()).unwrap_or_default()),
+        target: ft.is_symlink().then(|| {
+            fs::read_link(p)
+                .map(|t| t.as_os_str().as_bytes().to_vec())
+                .unwrap_or_default()
+        }),
         content: ft.is_file().then(|| read_all(p)),
         listing: listing.clone(),
     });
@@ -129,7 +143,11 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
 pub fn diff(ovl: &[Entry], rovl: &[Entry], max: usize) -> Vec<String> {
     let mut d = Vec::new();
     if ovl.len() != rovl.len() {
-        d.push(format!("object count: overlay {} rovl {}", ovl.len(), rovl.len()));
+        d.push(format!(
+            "object count: overlay {} rovl {}",
+            ovl.len(),
+            rovl.len()
+        ));
     }
     for (a, b) in ovl.iter().zip(rovl.iter()) {
         if a == b {
@@ -146,7 +164,10 @@ pub fn diff(ovl: &[Entry], rovl: &[Entry], max: usize) -> Vec<String> {
                 }
             )*};
         }
-        f!(err, mode, uid, gid, size, nlink, ino, root_dev, rdev, blocks, mtime, ctime, target, content, listing);
+        f!(
+            err, mode, uid, gid, size, nlink, ino, root_dev, rdev, blocks, mtime, ctime, target,
+            content, listing
+        );
         if d.len() >= max {
             break;
         }

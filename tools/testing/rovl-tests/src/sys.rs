@@ -31,7 +31,13 @@ pub fn mount(fstype: &str, target: &Path, data: &str, flags: u64) -> Result<(), 
     let t = cstr(target);
     // SAFETY: All pointers are valid NUL-terminated strings for the call.
     check(unsafe {
-        libc::mount(src.as_ptr(), t.as_ptr(), fs.as_ptr(), flags, data.as_ptr().cast())
+        libc::mount(
+            src.as_ptr(),
+            t.as_ptr(),
+            fs.as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
     } as i64)
     .map(|_| ())
 }
@@ -52,8 +58,16 @@ pub fn setxattr(p: &Path, name: &str, value: &[u8]) -> Result<(), Errno> {
     let c = cstr(p);
     let n = CString::new(name).unwrap();
     // SAFETY: Valid strings and buffer for the call.
-    check(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) } as i64)
-        .map(|_| ())
+    check(unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    } as i64)
+    .map(|_| ())
 }
 
 /// One `getdents64` record.
@@ -69,7 +83,8 @@ pub struct Dirent {
 pub fn getdents(fd: i32, bufsize: usize) -> Result<Vec<Dirent>, Errno> {
     let mut buf = vec![0u8; bufsize];
     // SAFETY: `buf` is writable for its length.
-    let n = check(unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) })? as usize;
+    let n = check(unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) })?
+        as usize;
     let mut out = Vec::new();
     let mut i = 0;
     while i < n {
@@ -79,7 +94,12 @@ pub fn getdents(fd: i32, bufsize: usize) -> Result<Vec<Dirent>, Errno> {
         let d_type = buf[i + 18];
         let name = &buf[i + 19..i + reclen];
         let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        out.push(Dirent { ino, off, d_type, name: name[..len].to_vec() });
+        out.push(Dirent {
+            ino,
+            off,
+            d_type,
+            name: name[..len].to_vec(),
+        });
         i += reclen;
     }
     Ok(out)
@@ -88,7 +108,8 @@ pub fn getdents(fd: i32, bufsize: usize) -> Result<Vec<Dirent>, Errno> {
 pub fn open(p: &Path, flags: i32) -> Result<i32, Errno> {
     let c = cstr(p);
     // SAFETY: `c` is a valid NUL-terminated string.
-    check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) } as i64).map(|fd| fd as i32)
+    check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) } as i64)
+        .map(|fd| fd as i32)
 }
 
 pub fn close(fd: i32) {
@@ -122,7 +143,10 @@ pub fn readv(fd: i32, sizes: &[usize]) -> Result<Vec<u8>, Errno> {
     let mut bufs: Vec<Vec<u8>> = sizes.iter().map(|&s| vec![0u8; s]).collect();
     let iov: Vec<libc::iovec> = bufs
         .iter_mut()
-        .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
         .collect();
     // SAFETY: Each iovec points into a live, writable buffer.
     let mut n = check(unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) } as i64)? as usize;

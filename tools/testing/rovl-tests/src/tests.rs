@@ -77,7 +77,13 @@ fn compare_trees_with(o: &Path, r: &Path, cross_fs: bool) -> TResult {
 }
 
 /// Runs `op` on the same relative path in both mounts and compares.
-fn both<V: PartialEq + Debug>(o: &Path, r: &Path, rel: &str, what: &str, op: impl Fn(&Path) -> V) -> Result<V, Fail> {
+fn both<V: PartialEq + Debug>(
+    o: &Path,
+    r: &Path,
+    rel: &str,
+    what: &str,
+    op: impl Fn(&Path) -> V,
+) -> Result<V, Fail> {
     let (a, b) = (op(&o.join(rel)), op(&r.join(rel)));
     same(&format!("{what} {rel}"), &a, &b)?;
     Ok(a)
@@ -89,7 +95,9 @@ fn lowerdir(ls: &[&PathBuf]) -> String {
 }
 
 fn stat_errno(p: &Path) -> Result<(u32, u64, u64), Errno> {
-    fs::symlink_metadata(p).map(|m| (m.mode(), m.ino(), m.size())).map_err(|e| sys::errno_of(&e))
+    fs::symlink_metadata(p)
+        .map(|m| (m.mode(), m.ino(), m.size()))
+        .map_err(|e| sys::errno_of(&e))
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>, Errno> {
@@ -106,7 +114,11 @@ fn single_layer_tree(t: &mut T) -> TResult {
     layers::chmod(&a.join("f"), 0o640)?;
     let (o, r) = t.pair(&lowerdir(&[&a, &e]))?;
     compare_trees(&o, &r)?;
-    same("content of f", read_file(&o.join("f")), Ok(b"hello\n".to_vec()))?;
+    same(
+        "content of f",
+        read_file(&o.join("f")),
+        Ok(b"hello\n".to_vec()),
+    )?;
     compare_trees(&o, &r)
 }
 
@@ -118,7 +130,11 @@ fn upper_file_shadows_lower(t: &mut T) -> TResult {
     file(&c.join("only-low"), b"low")?;
     file(&b.join("mid"), b"mid")?;
     let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
-    same("f through rovl", read_file(&r.join("f")), Ok(b"top".to_vec()))?;
+    same(
+        "f through rovl",
+        read_file(&r.join("f")),
+        Ok(b"top".to_vec()),
+    )?;
     let _ = both(&o, &r, "only-low", "read", read_file)?;
     let _ = both(&o, &r, "mid", "read", read_file)?;
     compare_trees(&o, &r)
@@ -135,8 +151,16 @@ fn dirs_merge_across_layers(t: &mut T) -> TResult {
     }
     dir(&c.join("d/only-c/inner"))?;
     let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
-    same("d/common", read_file(&r.join("d/common")), Ok(b"from 0".to_vec()))?;
-    let n = both(&o, &r, "d", "nlink", |p| fs::metadata(p).map(|m| m.nlink()).map_err(|e| sys::errno_of(&e)))?;
+    same(
+        "d/common",
+        read_file(&r.join("d/common")),
+        Ok(b"from 0".to_vec()),
+    )?;
+    let n = both(&o, &r, "d", "nlink", |p| {
+        fs::metadata(p)
+            .map(|m| m.nlink())
+            .map_err(|e| sys::errno_of(&e))
+    })?;
     same("merged dir nlink", n, Ok(1))?;
     compare_trees(&o, &r)
 }
@@ -153,7 +177,13 @@ fn whiteout_hides_lower(t: &mut T) -> TResult {
     file(&b.join("d/x"), b"x")?;
     whiteout(&a.join("d/x"))?;
     let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
-    for rel in ["gone-file", "gone-dir", "gone-dir/inner", "never-existed", "d/x"] {
+    for rel in [
+        "gone-file",
+        "gone-dir",
+        "gone-dir/inner",
+        "never-existed",
+        "d/x",
+    ] {
         let e = both(&o, &r, rel, "lstat", stat_errno)?;
         same(rel, e.map(|_| ()), Err(libc::ENOENT))?;
     }
@@ -224,9 +254,13 @@ fn symlinks(t: &mut T) -> TResult {
     let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
     for rel in ["rel", "dangling", "dirlink/in", "loop", "long"] {
         let _ = both(&o, &r, rel, "read", read_file)?;
-        let _ = both(&o, &r, rel, "readlink", |p| fs::read_link(p).map_err(|e| sys::errno_of(&e)))?;
+        let _ = both(&o, &r, rel, "readlink", |p| {
+            fs::read_link(p).map_err(|e| sys::errno_of(&e))
+        })?;
     }
-    let _ = both(&o, &r, "target", "readlink of a file", |p| fs::read_link(p).map_err(|e| sys::errno_of(&e)))?;
+    let _ = both(&o, &r, "target", "readlink of a file", |p| {
+        fs::read_link(p).map_err(|e| sys::errno_of(&e))
+    })?;
     compare_trees(&o, &r)
 }
 
@@ -258,13 +292,22 @@ fn hardlinks_share_ino(t: &mut T) -> TResult {
 
 fn read_patterns(t: &mut T) -> TResult {
     let [a, b] = t.layers(["a", "b"])?;
-    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     file(&b.join("big"), &big)?;
     file(&a.join("small"), b"0123456789")?;
     let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
     for rel in ["big", "small"] {
         let _ = both(&o, &r, rel, "whole read", read_file)?;
-        for (off, len) in [(0, 1), (3, 4), (4095, 2), (65_536, 100_000), (3 * 1024 * 1024, 4096), (1 << 40, 10)] {
+        for (off, len) in [
+            (0, 1),
+            (3, 4),
+            (4095, 2),
+            (65_536, 100_000),
+            (3 * 1024 * 1024, 4096),
+            (1 << 40, 10),
+        ] {
             let _ = both(&o, &r, rel, &format!("pread {off}+{len}"), |p| {
                 let fd = sys::open(p, libc::O_RDONLY)?;
                 let v = sys::pread(fd, len, off);
@@ -281,12 +324,20 @@ fn read_patterns(t: &mut T) -> TResult {
             out.push(sys::read(fd, 100)?);
             out.push(sys::lseek(fd, 0, libc::SEEK_SET)?.to_le_bytes().to_vec());
             out.push(sys::read(fd, 2)?);
-            out.push(sys::lseek(fd, -100, libc::SEEK_SET).map(|v| v.to_le_bytes().to_vec()).unwrap_or_else(|e| vec![e as u8]));
+            out.push(
+                sys::lseek(fd, -100, libc::SEEK_SET)
+                    .map(|v| v.to_le_bytes().to_vec())
+                    .unwrap_or_else(|e| vec![e as u8]),
+            );
             sys::close(fd);
             Ok::<_, Errno>(out)
         })?;
     }
-    same("big through rovl", read_file(&r.join("big")).map(|d| snapshot::fnv(&d)), Ok(snapshot::fnv(&big)))?;
+    same(
+        "big through rovl",
+        read_file(&r.join("big")).map(|d| snapshot::fnv(&d)),
+        Ok(snapshot::fnv(&big)),
+    )?;
     Ok(())
 }
 
@@ -296,15 +347,26 @@ fn sparse_file_seek_data_hole(t: &mut T) -> TResult {
     {
         let f = fs::File::create(&p).map_err(|e| format!("{e}"))?;
         use std::os::unix::fs::FileExt;
-        f.write_at(b"data at 1M", 1 << 20).map_err(|e| format!("{e}"))?;
-        f.write_at(b"data at 4M", 4 << 20).map_err(|e| format!("{e}"))?;
+        f.write_at(b"data at 1M", 1 << 20)
+            .map_err(|e| format!("{e}"))?;
+        f.write_at(b"data at 4M", 4 << 20)
+            .map_err(|e| format!("{e}"))?;
         f.set_len(6 << 20).map_err(|e| format!("{e}"))?;
     }
     let (o, r) = t.pair(&lowerdir(&[&a, &e]))?;
     let _ = both(&o, &r, "sparse", "SEEK_DATA/SEEK_HOLE walk", |p| {
         let fd = sys::open(p, libc::O_RDONLY)?;
         let mut out = Vec::new();
-        for off in [0, 4096, 1 << 20, (1 << 20) + 20, 3 << 20, 4 << 20, 6 << 20, 7 << 20] {
+        for off in [
+            0,
+            4096,
+            1 << 20,
+            (1 << 20) + 20,
+            3 << 20,
+            4 << 20,
+            6 << 20,
+            7 << 20,
+        ] {
             out.push(sys::lseek(fd, off, libc::SEEK_DATA));
             out.push(sys::lseek(fd, off, libc::SEEK_HOLE));
         }
@@ -321,18 +383,42 @@ fn read_only_errors(t: &mut T) -> TResult {
     let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
     type Op = fn(&Path) -> Result<(), Errno>;
     let ops: &[(&str, &str, Op)] = &[
-        ("create", "new", |p| sys::open(p, libc::O_CREAT | libc::O_WRONLY).map(sys::close)),
-        ("open O_WRONLY", "f", |p| sys::open(p, libc::O_WRONLY).map(sys::close)),
-        ("open O_RDWR", "d/g", |p| sys::open(p, libc::O_RDWR).map(sys::close)),
-        ("open O_TRUNC", "f", |p| sys::open(p, libc::O_RDONLY | libc::O_TRUNC).map(sys::close)),
-        ("mkdir", "nd", |p| fs::create_dir(p).map_err(|e| sys::errno_of(&e))),
-        ("unlink", "f", |p| fs::remove_file(p).map_err(|e| sys::errno_of(&e))),
-        ("rmdir", "d", |p| fs::remove_dir(p).map_err(|e| sys::errno_of(&e))),
-        ("rename", "f", |p| fs::rename(p, p.with_file_name("g")).map_err(|e| sys::errno_of(&e))),
-        ("symlink", "sl", |p| std::os::unix::fs::symlink("x", p).map_err(|e| sys::errno_of(&e))),
-        ("chmod", "f", |p| layers::chmod(p, 0o600).map_err(|_| sys::errno_of(&std::io::Error::last_os_error()))),
+        ("create", "new", |p| {
+            sys::open(p, libc::O_CREAT | libc::O_WRONLY).map(sys::close)
+        }),
+        ("open O_WRONLY", "f", |p| {
+            sys::open(p, libc::O_WRONLY).map(sys::close)
+        }),
+        ("open O_RDWR", "d/g", |p| {
+            sys::open(p, libc::O_RDWR).map(sys::close)
+        }),
+        ("open O_TRUNC", "f", |p| {
+            sys::open(p, libc::O_RDONLY | libc::O_TRUNC).map(sys::close)
+        }),
+        ("mkdir", "nd", |p| {
+            fs::create_dir(p).map_err(|e| sys::errno_of(&e))
+        }),
+        ("unlink", "f", |p| {
+            fs::remove_file(p).map_err(|e| sys::errno_of(&e))
+        }),
+        ("rmdir", "d", |p| {
+            fs::remove_dir(p).map_err(|e| sys::errno_of(&e))
+        }),
+        ("rename", "f", |p| {
+            fs::rename(p, p.with_file_name("g")).map_err(|e| sys::errno_of(&e))
+        }),
+        ("symlink", "sl", |p| {
+            std::os::unix::fs::symlink("x", p).map_err(|e| sys::errno_of(&e))
+        }),
+        ("chmod", "f", |p| {
+            layers::chmod(p, 0o600).map_err(|_| sys::errno_of(&std::io::Error::last_os_error()))
+        }),
         ("truncate", "f", |p| {
-            fs::OpenOptions::new().write(true).open(p).and_then(|f| f.set_len(0)).map_err(|e| sys::errno_of(&e))
+            fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .and_then(|f| f.set_len(0))
+                .map_err(|e| sys::errno_of(&e))
         }),
         ("setxattr", "f", |p| sys::setxattr(p, "user.x", b"1")),
     ];
@@ -349,10 +435,20 @@ fn lookup_errors(t: &mut T) -> TResult {
     dir(&b.join("d"))?;
     let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
     let long = "n".repeat(256);
-    for rel in ["missing", "f/x", "d/missing", "missing/x", long.as_str(), "d/../f", "./d/./"] {
+    for rel in [
+        "missing",
+        "f/x",
+        "d/missing",
+        "missing/x",
+        long.as_str(),
+        "d/../f",
+        "./d/./",
+    ] {
         let _ = both(&o, &r, rel, "lstat", stat_errno)?;
     }
-    let _ = both(&o, &r, "f", "open O_DIRECTORY", |p| sys::open(p, libc::O_RDONLY | libc::O_DIRECTORY).map(sys::close))?;
+    let _ = both(&o, &r, "f", "open O_DIRECTORY", |p| {
+        sys::open(p, libc::O_RDONLY | libc::O_DIRECTORY).map(sys::close)
+    })?;
     let _ = both(&o, &r, "d", "read a directory", |p| {
         let fd = sys::open(p, libc::O_RDONLY)?;
         let v = sys::read(fd, 10);
@@ -388,7 +484,15 @@ fn permission_as_other_user(t: &mut T) -> TResult {
         };
         same(&format!("read {rel} as uid 1000"), run(&o), run(&r))?;
     }
-    same("secret as uid 1000 on rovl", sys::as_user(1000, 1000, || fs::read(r.join("secret")).map(|_| 0).unwrap_or_else(|e| sys::errno_of(&e))), libc::EACCES)?;
+    same(
+        "secret as uid 1000 on rovl",
+        sys::as_user(1000, 1000, || {
+            fs::read(r.join("secret"))
+                .map(|_| 0)
+                .unwrap_or_else(|e| sys::errno_of(&e))
+        }),
+        libc::EACCES,
+    )?;
     Ok(())
 }
 
@@ -419,7 +523,12 @@ fn proc_mounts_options(t: &mut T) -> TResult {
     // overlay prints more defaults than rovl knows of yet; the lowerdir
     // part and the read-only flag must match.
     let pick = |s: Option<String>| {
-        s.map(|s| s.split(',').filter(|o| o.starts_with("lowerdir=") || *o == "ro").map(String::from).collect::<Vec<_>>())
+        s.map(|s| {
+            s.split(',')
+                .filter(|o| o.starts_with("lowerdir=") || *o == "ro")
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
     };
     same("/proc/mounts ro,lowerdir=", pick(mo), pick(mr))
 }
@@ -429,14 +538,30 @@ fn escaped_lowerdir(t: &mut T) -> TResult {
     let [b] = t.layers(["plain"])?;
     file(&a.join("f"), b"odd")?;
     file(&b.join("g"), b"plain")?;
-    let opts = format!("lowerdir={}:{}", a.display().to_string().replace(':', "\\:"), b.display());
+    let opts = format!(
+        "lowerdir={}:{}",
+        a.display().to_string().replace(':', "\\:"),
+        b.display()
+    );
     // The comma would split the legacy mount(2) option string; it is a
     // valid name only through the escaping of /proc/mounts.
     let opts = opts.replace(',', "");
     let a2 = PathBuf::from(a.display().to_string().replace(',', ""));
     fs::rename(&a, &a2).map_err(|e| format!("rename: {e}"))?;
     let (o, r) = t.pair(&opts)?;
-    same("/proc/mounts lowerdir", mount_options(&o).map(|s| s.split(',').find(|x| x.starts_with("lowerdir=")).map(String::from)), mount_options(&r).map(|s| s.split(',').find(|x| x.starts_with("lowerdir=")).map(String::from)))?;
+    same(
+        "/proc/mounts lowerdir",
+        mount_options(&o).map(|s| {
+            s.split(',')
+                .find(|x| x.starts_with("lowerdir="))
+                .map(String::from)
+        }),
+        mount_options(&r).map(|s| {
+            s.split(',')
+                .find(|x| x.starts_with("lowerdir="))
+                .map(String::from)
+        }),
+    )?;
     compare_trees(&o, &r)
 }
 
@@ -463,9 +588,15 @@ fn bad_mount_options(t: &mut T) -> TResult {
         let er = t.mount("rovl", &opts).map(|_| ());
         same(&format!("mount -o '{opts}' errno"), eo, er)?;
         if let Some(k) = kmsg.as_mut() {
-            let lines: Vec<String> = k.lines().into_iter().filter(|l| l.starts_with("rovl")).collect();
+            let lines: Vec<String> = k
+                .lines()
+                .into_iter()
+                .filter(|l| l.starts_with("rovl"))
+                .collect();
             if lines.len() != 1 {
-                return fail(format!("mount -o '{opts}': expected one 'rovl:' log line, got {lines:?}"));
+                return fail(format!(
+                    "mount -o '{opts}': expected one 'rovl:' log line, got {lines:?}"
+                ));
             }
         }
     }
@@ -526,12 +657,21 @@ fn telldir_seekdir(t: &mut T) -> TResult {
                 break;
             }
             offs.push(v.last().unwrap().off);
-            batches.push(v.iter().map(|d| (d.name.clone(), d.ino)).collect::<Vec<_>>());
+            batches.push(
+                v.iter()
+                    .map(|d| (d.name.clone(), d.ino))
+                    .collect::<Vec<_>>(),
+            );
         }
         let mut again = Vec::new();
         for &off in offs.iter().rev() {
             sys::lseek(fd, off, libc::SEEK_SET)?;
-            again.push(sys::getdents(fd, 512)?.iter().map(|d| (d.name.clone(), d.ino)).collect::<Vec<_>>());
+            again.push(
+                sys::getdents(fd, 512)?
+                    .iter()
+                    .map(|d| (d.name.clone(), d.ino))
+                    .collect::<Vec<_>>(),
+            );
         }
         sys::close(fd);
         again.reverse();
@@ -544,9 +684,13 @@ fn telldir_seekdir(t: &mut T) -> TResult {
     };
     let (wo, wr) = (walk(&o), walk(&r));
     if let Err(e) = wr {
-        return fail(format!("rovl: re-read after seekdir differs or failed ({e})"));
+        return fail(format!(
+            "rovl: re-read after seekdir differs or failed ({e})"
+        ));
     }
-    let names = |w: Result<Vec<Vec<(Vec<u8>, u64)>>, Errno>| -> Vec<(Vec<u8>, u64)> { w.unwrap_or_default().concat() };
+    let names = |w: Result<Vec<Vec<(Vec<u8>, u64)>>, Errno>| -> Vec<(Vec<u8>, u64)> {
+        w.unwrap_or_default().concat()
+    };
     same("entries in order", names(wo), names(wr))
 }
 
@@ -568,7 +712,11 @@ fn big_merged_dir(t: &mut T) -> TResult {
     }
     let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
     let (lo, lr) = (listing(&o.join("big")), listing(&r.join("big")));
-    same("count", lo.as_ref().map(|v| v.len()), lr.as_ref().map(|v| v.len()))?;
+    same(
+        "count",
+        lo.as_ref().map(|v| v.len()),
+        lr.as_ref().map(|v| v.len()),
+    )?;
     same("listing of 20000-entry merged dir", lo, lr)
 }
 
