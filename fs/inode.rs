@@ -3,7 +3,8 @@
 //! Attributes and symlinks (inode.c).
 
 use super::{Rovl, RovlNode};
-use crate::vfs::{DelayedCall, Kstat, SuperBlock};
+use crate::vfs::{DelayedCall, Inode, Kstat, PosixAcl, SuperBlock};
+use kernel::bindings;
 use kernel::prelude::*;
 
 /// stat of the topmost real object, with overlayfs's st_dev/st_ino rules
@@ -43,4 +44,41 @@ pub(crate) fn getattr(
 pub(crate) fn get_link(fs: &Rovl, node: &RovlNode, done: &DelayedCall) -> Result<*const u8> {
     let _cred = fs.cred.override_creds();
     node.top().dentry.get_link(done)
+}
+
+/// `MAY_READ`, `MAY_WRITE`, `MAY_APPEND` of linux/fs.h.
+const MAY_WRITE: i32 = 0x2;
+const MAY_READ: i32 = 0x4;
+const MAY_APPEND: i32 = 0x8;
+
+/// Checks the rovl inode with the caller's credentials, then the real inode
+/// with the mounter's (`ovl_permission`). A write to a lower object will be
+/// a copy-up, for which the mounter needs to read it, not write it.
+pub(crate) fn permission(fs: &Rovl, node: &RovlNode, inode: &Inode, mask: i32) -> Result {
+    inode.generic_permission(mask)?;
+    let real = node.real_inode();
+    let mut mask = mask;
+    if !is_special(real.mode()) && mask & MAY_WRITE != 0 {
+        mask &= !(MAY_WRITE | MAY_APPEND);
+        mask |= MAY_READ;
+    }
+    let _cred = fs.cred.override_creds();
+    real.permission(fs.mnt(node.top().layer), mask)
+}
+
+fn is_special(mode: u16) -> bool {
+    matches!(
+        u32::from(mode) & bindings::S_IFMT,
+        bindings::S_IFCHR | bindings::S_IFBLK | bindings::S_IFIFO | bindings::S_IFSOCK
+    )
+}
+
+/// The real object's POSIX ACL, read with the mounter's credentials.
+pub(crate) fn get_acl(fs: &Rovl, node: &RovlNode, acl_type: i32) -> Result<Option<PosixAcl>> {
+    let real = node.real_inode();
+    if !real.is_posixacl() {
+        return Ok(None);
+    }
+    let _cred = fs.cred.override_creds();
+    real.get_acl(acl_type)
 }

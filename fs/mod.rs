@@ -10,10 +10,11 @@ mod namei;
 mod params;
 mod readdir;
 mod super_;
+mod xattrs;
 
 use crate::vfs::{
     Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount, NewNode,
-    PrivateMount, RealPath, SeqFile, StackedFile, SuperBlock,
+    PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, StackedFile, SuperBlock,
 };
 use kernel::c_str;
 use kernel::prelude::*;
@@ -35,8 +36,14 @@ pub(crate) struct Rovl {
     pub(crate) cred: ARef<Cred>,
     /// All layers are on one filesystem: inode numbers are unique as they are.
     pub(crate) samefs: bool,
-    /// The `lowerdir=` option as given, for `/proc/mounts`.
-    pub(crate) lowerdir: KVec<u8>,
+    /// Feature settings after `verify`, and the defaults they are shown
+    /// against in /proc/mounts.
+    pub(crate) config: params::Config,
+    pub(crate) defaults: params::Config,
+    /// The `lowerdir=` option as given, for /proc/mounts ...
+    pub(crate) lowerdir: Option<KVec<u8>>,
+    /// ... or each `lowerdir+=`/`datadir+=` (data-only) name.
+    pub(crate) lower_names: KVec<(KVec<u8>, bool)>,
 }
 
 impl Rovl {
@@ -119,11 +126,20 @@ impl FileSystem for Rovl {
     const MAGIC: u32 = kernel::bindings::OVERLAYFS_SUPER_MAGIC;
 
     fn new_context() -> Result<params::Context> {
-        Ok(params::Context::default())
+        Ok(params::Context::new())
     }
 
-    fn parse_param(ctx: &mut params::Context, key: &CStr, value: Option<&CStr>) -> Result {
-        ctx.parse(key, value)
+    fn next_opt(s: &[u8]) -> usize {
+        params::next_opt(s)
+    }
+
+    fn parse_param(
+        ctx: &mut params::Context,
+        key: &CStr,
+        value: Option<&CStr>,
+        purpose: Purpose,
+    ) -> Result {
+        ctx.parse(key, value, purpose)
     }
 
     fn fill_super(
@@ -170,6 +186,41 @@ impl FileSystem for Rovl {
 
     fn open_file(sb: &SuperBlock<Self>, node: &RovlNode, file: &File) -> Result<StackedFile> {
         file::open(sb.data(), node, file)
+    }
+
+    fn permission(sb: &SuperBlock<Self>, node: &RovlNode, inode: &Inode, mask: i32) -> Result {
+        inode::permission(sb.data(), node, inode, mask)
+    }
+
+    fn get_acl(sb: &SuperBlock<Self>, node: &RovlNode, acl_type: i32) -> Result<Option<PosixAcl>> {
+        inode::get_acl(sb.data(), node, acl_type)
+    }
+
+    fn xattr_get(
+        sb: &SuperBlock<Self>,
+        node: &RovlNode,
+        prefix: &[u8],
+        name: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        xattrs::get(sb.data(), node, prefix, name, buf)
+    }
+
+    fn xattr_set(
+        _sb: &SuperBlock<Self>,
+        _node: &RovlNode,
+        _prefix: &[u8],
+        _name: &[u8],
+        _value: Option<&[u8]>,
+        _flags: i32,
+    ) -> Result {
+        // Only reachable with an upper layer; the VFS refuses writes to a
+        // read-only mount before asking.
+        Err(EROFS)
+    }
+
+    fn listxattr(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<usize> {
+        xattrs::list(sb.data(), node, buf)
     }
 
     fn iterate(

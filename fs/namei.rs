@@ -2,10 +2,8 @@
 
 //! Lookup through the layers (namei.c).
 
-use super::{RealEntry, Rovl, RovlNode};
-use crate::vfs::{self, Dentry, Mount, NewNode};
-use kernel::bindings;
-use kernel::c_str;
+use super::{xattrs, RealEntry, Rovl, RovlNode};
+use crate::vfs::NewNode;
 use kernel::prelude::*;
 
 /// Looks `name` up in every layer of `dir`, topmost first: the first
@@ -28,7 +26,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         if !is_dir && !stack.is_empty() {
             break;
         }
-        let opaque = is_dir && is_opaque(mnt, &this)?;
+        let opaque = is_dir && xattrs::is_opaque(fs, mnt, &this)?;
         stack.push(
             RealEntry {
                 layer: parent.layer,
@@ -44,22 +42,4 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         return Ok(None);
     }
     Ok(Some(fs.new_node(stack, false)))
-}
-
-/// An opaque directory hides the layers below it: `trusted.overlay.opaque`
-/// is `y`.
-fn is_opaque(mnt: &Mount, d: &Dentry) -> Result<bool> {
-    let mut val = [0u8; 1];
-    match d.getxattr(mnt, c_str!("trusted.overlay.opaque"), &mut val) {
-        Ok(1) => Ok(val[0] == b'y'),
-        Ok(_) => Ok(false),
-        Err(e)
-            if e == vfs::errno(bindings::ENODATA)
-                || e == vfs::errno(bindings::EOPNOTSUPP)
-                || e == ERANGE =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
 }

@@ -2,10 +2,9 @@
 
 //! Mounting, statfs and mount options shown in /proc/mounts (super.c).
 
-use super::params::{BStrLossy, Context};
+use super::params::{self, Context};
 use super::{Layer, RealEntry, Rovl};
-use crate::vfs::{self, Cred, Kstatfs, NewNode, OwnedPath, PrivateMount, SeqFile, SuperBlock};
-use kernel::c_str;
+use crate::vfs::{self, Cred, Kstatfs, NewNode, PrivateMount, SeqFile, SuperBlock};
 use kernel::prelude::*;
 use kernel::types::ARef;
 
@@ -13,53 +12,58 @@ pub(crate) fn fill_super(
     ctx: &mut Context,
     sb: &SuperBlock<Rovl>,
 ) -> Result<(Rovl, NewNode<Rovl>)> {
+    ctx.verify()?;
+    let nr_merged = ctx.lowers.len() - ctx.nr_data();
     if ctx.lowers.is_empty() {
         pr_err!("missing 'lowerdir'\n");
         return Err(EINVAL);
     }
     // One lower layer alone would be the layer itself (as overlayfs).
-    if ctx.lowers.len() == 1 {
+    if nr_merged == 1 {
         pr_err!("at least 2 lowerdir are needed while upperdir nonexistent\n");
         return Err(EINVAL);
     }
     let cred = Cred::prepare()?;
     let mut layers = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
-    let mut stack = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
+    let mut stack = KVec::with_capacity(nr_merged, GFP_KERNEL)?;
+    let mut names = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
     let mut depth = 0;
-    for (i, p) in ctx.lowers.iter().enumerate() {
-        let shown = BStrLossy(&p[..p.len() - 1]);
-        let name = CStr::from_bytes_with_nul(p)?;
-        let path = OwnedPath::lookup(name).inspect_err(|e| {
-            pr_err!("failed to resolve lowerdir '{}': {}\n", shown, e.to_errno());
-        })?;
-        if !path.dentry().inode().is_some_and(|i| i.is_dir()) {
-            pr_err!("lowerdir '{}' is not a directory\n", shown);
-            return Err(EINVAL);
+    for (i, l) in ctx.lowers.iter_mut().enumerate() {
+        depth = depth.max(vfs::stack_depth_of(l.path.dentry()));
+        let mnt = PrivateMount::clone_of(&l.path)?;
+        if !l.data_only {
+            stack.push(
+                RealEntry {
+                    layer: i,
+                    dentry: ARef::from(mnt.root()),
+                },
+                GFP_KERNEL,
+            )?;
         }
-        depth = depth.max(vfs::stack_depth_of(path.dentry()));
-        let mnt = PrivateMount::clone_of(&path)?;
-        stack.push(
-            RealEntry {
-                layer: i,
-                dentry: ARef::from(mnt.root()),
-            },
-            GFP_KERNEL,
-        )?;
         layers.push(Layer { mnt }, GFP_KERNEL)?;
+        names.push((core::mem::take(&mut l.name), l.data_only), GFP_KERNEL)?;
     }
     sb.set_stack_depth(depth + 1).inspect_err(|_| {
         pr_err!("maximum fs stacking depth exceeded\n");
     })?;
     // Without an upper layer nothing can be written (as overlayfs).
     sb.set_read_only();
+    sb.set_xattr_handlers(ctx.config.userxattr);
 
     let first = vfs::sb_of(layers[0].mnt.root());
     let samefs = layers.iter().all(|l| vfs::sb_of(l.mnt.root()) == first);
+    if !samefs && ctx.config.xino != params::Xino::Off {
+        pr_err!("xino=auto|on with layers on several filesystems is not supported yet\n");
+        return Err(EINVAL);
+    }
     let fs = Rovl {
         layers,
         cred,
         samefs,
-        lowerdir: core::mem::take(&mut ctx.lowerdir),
+        config: ctx.config,
+        defaults: ctx.defaults(),
+        lowerdir: ctx.lowerdir.take(),
+        lower_names: names,
     };
     let root = fs.new_node(stack, true);
     Ok((fs, root))
@@ -88,9 +92,13 @@ pub(crate) fn statfs(sb: &SuperBlock<Rovl>, buf: &mut Kstatfs) -> Result {
     Ok(())
 }
 
-/// The options as overlayfs shows them: `lowerdir=` as the user gave it,
-/// escaped like `seq_show_option`.
 pub(crate) fn show_options(fs: &Rovl, m: &SeqFile) {
-    m.puts(c_str!(",lowerdir="));
-    m.escape(&fs.lowerdir, c_str!(",= \t\n\\"));
+    params::show(
+        m,
+        &fs.config,
+        &fs.defaults,
+        fs.lowerdir.as_deref(),
+        &fs.lower_names,
+        fs.samefs,
+    );
 }

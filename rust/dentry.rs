@@ -105,20 +105,29 @@ impl Dentry {
         Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })
     }
 
-    /// Reads xattr `name` into `buf`, returning its length.
+    /// Reads xattr `name` into `buf`, returning its length; an empty `buf`
+    /// asks for the length only.
     pub(crate) fn getxattr(&self, mnt: &Mount, name: &CStr, buf: &mut [u8]) -> Result<usize> {
-        // SAFETY: `self` is a live dentry of `mnt`; `buf` is writable for its length.
+        // SAFETY: `self` is a live dentry of `mnt`; `buf` is writable for its
+        // length, and NULL with size 0 asks for the size.
         let r = unsafe {
             ffi::vfs_getxattr(
                 mnt.idmap(),
                 self.0.get(),
                 name.as_char_ptr(),
-                buf.as_mut_ptr().cast(),
+                buf_ptr(buf).cast(),
                 buf.len(),
             )
         };
-        to_result(i32::try_from(r.min(0)).unwrap_or(-(bindings::EIO as i32)))?;
-        Ok(r as usize)
+        isize_result(r)
+    }
+
+    /// Lists xattr names into `buf` (`vfs_listxattr`); an empty `buf` asks
+    /// for the length only.
+    pub(crate) fn listxattr(&self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: As for `getxattr`.
+        let r = unsafe { ffi::vfs_listxattr(self.0.get(), buf_ptr(buf), buf.len()) };
+        isize_result(r)
     }
 
     /// Follows this symlink (`vfs_get_link`); the result lives until `done` runs.
@@ -126,6 +135,22 @@ impl Dentry {
         // SAFETY: `self` is live and `done` wraps the caller's delayed_call.
         let p = unsafe { bindings::vfs_get_link(self.0.get(), done.as_ptr()) };
         Ok(from_err_ptr(p.cast_mut())?.cast_const())
+    }
+}
+
+fn buf_ptr(buf: &mut [u8]) -> *mut u8 {
+    if buf.is_empty() {
+        core::ptr::null_mut()
+    } else {
+        buf.as_mut_ptr()
+    }
+}
+
+fn isize_result(r: isize) -> Result<usize> {
+    if r < 0 {
+        Err(kernel::error::Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
     }
 }
 
@@ -201,6 +226,35 @@ impl Inode {
         }
     }
 
+    /// The inode's filesystem enforces POSIX ACLs (`IS_POSIXACL`).
+    pub(crate) fn is_posixacl(&self) -> bool {
+        // SAFETY: `i_sb` of a live inode is a live superblock.
+        unsafe { (*(*self.0.get()).i_sb).s_flags & (1 << 16) != 0 }
+    }
+
+    /// `generic_permission` of this inode for the current credentials.
+    pub(crate) fn generic_permission(&self, mask: i32) -> Result {
+        // SAFETY: `self` is live; `nop_mnt_idmap` is a static.
+        to_result(unsafe {
+            bindings::generic_permission(&raw mut bindings::nop_mnt_idmap, self.0.get(), mask)
+        })
+    }
+
+    /// `inode_permission` of this real inode, seen through `mnt`.
+    pub(crate) fn permission(&self, mnt: &Mount, mask: i32) -> Result {
+        // SAFETY: `self` is a live inode on `mnt`.
+        to_result(unsafe { bindings::inode_permission(mnt.idmap(), self.0.get(), mask) })
+    }
+
+    /// The POSIX ACL of `acl_type` of this real inode (`get_inode_acl`).
+    pub(crate) fn get_acl(&self, acl_type: i32) -> Result<Option<PosixAcl>> {
+        // SAFETY: `self` is live; the result is NULL, an error, or a new
+        // reference to an ACL.
+        let p = from_err_ptr(unsafe { ffi::get_inode_acl(self.0.get(), acl_type) })?;
+        // INVARIANT: We own the reference `get_inode_acl` returned.
+        Ok(NonNull::new(p).map(|acl| PosixAcl { acl }))
+    }
+
     /// Copies access and change times only, after reads touch the real inode.
     pub(crate) fn copy_times_from(&self, real: &Inode) {
         // SAFETY: As for `copy_attr_from`.
@@ -213,6 +267,32 @@ impl Inode {
             d.i_ctime_sec = s.i_ctime_sec;
             d.i_ctime_nsec = s.i_ctime_nsec;
         }
+    }
+}
+
+/// A referenced `struct posix_acl`.
+///
+/// # Invariants
+///
+/// `acl` holds one reference.
+pub(crate) struct PosixAcl {
+    acl: NonNull<bindings::posix_acl>,
+}
+
+impl PosixAcl {
+    /// Hands the reference to the caller (the VFS, from `->get_inode_acl()`).
+    pub(crate) fn into_raw(self) -> *mut bindings::posix_acl {
+        let p = self.acl.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for PosixAcl {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference; `posix_acl_release` is a static
+        // inline, so drop it the way it does.
+        unsafe { ffi::rovl_posix_acl_release(self.acl.as_ptr()) };
     }
 }
 
@@ -304,6 +384,9 @@ const LOOKUP_FOLLOW: u32 = 0x0001;
 pub(crate) struct OwnedPath {
     raw: bindings::path,
 }
+
+// SAFETY: Path references may be dropped from any task.
+unsafe impl Send for OwnedPath {}
 
 impl OwnedPath {
     /// Resolves `name` in the caller's namespace (`kern_path`), following

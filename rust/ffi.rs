@@ -47,7 +47,29 @@ extern "C" {
         ctx: *mut BackingFileCtx,
     ) -> isize;
 
+    // fs/xattr.c (linux/xattr.h).
+    pub(crate) fn vfs_listxattr(
+        dentry: *mut bindings::dentry,
+        list: *mut c_char,
+        size: usize,
+    ) -> isize;
+    // fs/posix_acl.c (linux/posix_acl.h).
+    pub(crate) fn get_inode_acl(
+        inode: *mut bindings::inode,
+        type_: c_int,
+    ) -> *mut bindings::posix_acl;
+
     // rust/shim.c.
+    pub(crate) static rovl_param_redirect_dir: bool;
+    pub(crate) static rovl_param_redirect_always_follow: bool;
+    pub(crate) static rovl_param_xino_auto: bool;
+    pub(crate) static rovl_param_index: bool;
+    pub(crate) static rovl_param_nfs_export: bool;
+    pub(crate) static rovl_param_metacopy: bool;
+    pub(crate) fn rovl_capable_sys_admin() -> bool;
+    pub(crate) fn rovl_posix_acl_release(acl: *mut bindings::posix_acl);
+    pub(crate) fn rovl_ns_capable_noaudit_sys_admin() -> bool;
+    pub(crate) fn rovl_set_xattr_handlers(sb: *mut bindings::super_block, userxattr: bool);
     pub(crate) fn rovl_dget(dentry: *mut bindings::dentry) -> *mut bindings::dentry;
     pub(crate) fn rovl_get_cred(cred: *const bindings::cred) -> *const bindings::cred;
     pub(crate) fn rovl_put_cred(cred: *const bindings::cred);

@@ -299,7 +299,10 @@ impl SeqFile {
     }
 
     pub(crate) fn puts(&self, s: &CStr) {
-        let b = s.as_bytes();
+        self.write(s.as_bytes());
+    }
+
+    pub(crate) fn write(&self, b: &[u8]) {
         // SAFETY: `self` is live and `b` valid for its length.
         unsafe { bindings::seq_write(self.0.get(), b.as_ptr().cast(), b.len()) };
     }

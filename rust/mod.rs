@@ -13,7 +13,7 @@ mod file;
 mod super_block;
 
 pub(crate) use cred::Cred;
-pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PrivateMount, RealPath};
+pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
 pub(crate) use super_block::{
     sb_of, stack_depth_of, FileSystem, NewNode, Registration, SuperBlock,
@@ -21,6 +21,60 @@ pub(crate) use super_block::{
 
 /// Directory entry types, as `d_type` in `getdents64`.
 pub(crate) const DT_CHR: u32 = 2;
+
+/// A snapshot of the module parameters (overlayfs's defaults).
+#[derive(Clone, Copy)]
+pub(crate) struct ModuleParams {
+    pub(crate) redirect_dir: bool,
+    pub(crate) redirect_always_follow: bool,
+    pub(crate) xino_auto: bool,
+    pub(crate) index: bool,
+    pub(crate) nfs_export: bool,
+    pub(crate) metacopy: bool,
+}
+
+impl ModuleParams {
+    pub(crate) fn read() -> Self {
+        // SAFETY: The parameters are plain `bool`s that sysfs may rewrite at
+        // any time; a volatile read gets one whole value, as overlayfs's
+        // plain reads of its own parameters do.
+        unsafe {
+            Self {
+                redirect_dir: core::ptr::read_volatile(&raw const ffi::rovl_param_redirect_dir),
+                redirect_always_follow: core::ptr::read_volatile(
+                    &raw const ffi::rovl_param_redirect_always_follow,
+                ),
+                xino_auto: core::ptr::read_volatile(&raw const ffi::rovl_param_xino_auto),
+                index: core::ptr::read_volatile(&raw const ffi::rovl_param_index),
+                nfs_export: core::ptr::read_volatile(&raw const ffi::rovl_param_nfs_export),
+                metacopy: core::ptr::read_volatile(&raw const ffi::rovl_param_metacopy),
+            }
+        }
+    }
+}
+
+/// Why mount options are being parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Mount,
+    /// A remount through the new mount API.
+    Reconfigure,
+    /// A remount through mount(2).
+    ReconfigureOldApi,
+}
+
+/// `capable(CAP_SYS_ADMIN)` of the current task.
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::rovl_capable_sys_admin() }
+}
+
+/// `ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN)`: may the current
+/// task see trusted xattrs.
+pub(crate) fn capable_trusted_xattr() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::rovl_ns_capable_noaudit_sys_admin() }
+}
 
 /// A fresh inode number for an inode without a stable one (`get_next_ino`).
 pub(crate) fn next_ino() -> u64 {

@@ -4,13 +4,20 @@
  *
  * Why each exists:
  * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file, rovl_mnt_idmap,
- *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read:
+ *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
+ *   rovl_posix_acl_release:
  *   static inline functions that bindgen cannot call.
  * - rovl_kstatfs_set_type: struct kstatfs is opaque to the bindings.
  * - rovl_init_fs_context and its fs_context_operations: struct fs_context
  *   and struct fs_parameter are opaque to the kernel crate's bindings (their
  *   headers are not in bindings_helper.h), so this glue unpacks them and hands
  *   plain values to the Rust side (rovl_rs_* in rust/super_block.rs).
+ * - rovl_param_*: module parameters named as overlayfs's, so test suites
+ *   that read /sys/module/<fs>/parameters find them; module_param is a
+ *   macro and the 6.12 `module!` has no parameters. Their defaults follow
+ *   the kernel's CONFIG_OVERLAY_FS_* choices, as overlayfs's do.
+ * - rovl_xattr_handlers_*: struct xattr_handler is opaque to the bindings;
+ *   the handlers pass each call to rovl_rs_xattr_get/set.
  * No policy lives here: every decision is made in Rust.
  */
 #include <linux/cred.h>
@@ -20,7 +27,10 @@
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/mount.h>
+#include <linux/moduleparam.h>
+#include <linux/posix_acl.h>
 #include <linux/statfs.h>
+#include <linux/xattr.h>
 
 struct dentry *rovl_dget(struct dentry *dentry)
 {
@@ -63,6 +73,11 @@ void rovl_inode_unlock(struct inode *inode)
 	inode_unlock(inode);
 }
 
+void rovl_posix_acl_release(struct posix_acl *acl)
+{
+	posix_acl_release(acl);
+}
+
 void rovl_kstatfs_set_type(struct kstatfs *buf, long f_type)
 {
 	buf->f_type = f_type;
@@ -73,10 +88,51 @@ loff_t rovl_i_size_read(const struct inode *inode)
 	return i_size_read(inode);
 }
 
+bool rovl_param_redirect_dir = IS_ENABLED(CONFIG_OVERLAY_FS_REDIRECT_DIR);
+module_param_named(redirect_dir, rovl_param_redirect_dir, bool, 0644);
+MODULE_PARM_DESC(redirect_dir, "Default to on or off for the redirect_dir feature");
+bool rovl_param_redirect_always_follow = IS_ENABLED(CONFIG_OVERLAY_FS_REDIRECT_ALWAYS_FOLLOW);
+module_param_named(redirect_always_follow, rovl_param_redirect_always_follow, bool, 0644);
+MODULE_PARM_DESC(redirect_always_follow,
+		 "Follow redirects even if redirect_dir feature is turned off");
+bool rovl_param_xino_auto = IS_ENABLED(CONFIG_OVERLAY_FS_XINO_AUTO);
+module_param_named(xino_auto, rovl_param_xino_auto, bool, 0644);
+MODULE_PARM_DESC(xino_auto, "Auto enable xino feature");
+bool rovl_param_index = IS_ENABLED(CONFIG_OVERLAY_FS_INDEX);
+module_param_named(index, rovl_param_index, bool, 0644);
+MODULE_PARM_DESC(index, "Default to on or off for the inodes index feature");
+bool rovl_param_nfs_export = IS_ENABLED(CONFIG_OVERLAY_FS_NFS_EXPORT);
+module_param_named(nfs_export, rovl_param_nfs_export, bool, 0644);
+MODULE_PARM_DESC(nfs_export, "Default to on or off for the NFS export feature");
+bool rovl_param_metacopy = IS_ENABLED(CONFIG_OVERLAY_FS_METACOPY);
+module_param_named(metacopy, rovl_param_metacopy, bool, 0644);
+MODULE_PARM_DESC(metacopy, "Default to on or off for the metadata only copy up feature");
+unsigned short rovl_param_redirect_max = 256;
+module_param_named(redirect_max, rovl_param_redirect_max, ushort, 0644);
+MODULE_PARM_DESC(redirect_max, "Maximum length of absolute redirect xattr value");
+static bool rovl_param_check_copy_up;
+module_param_named(check_copy_up, rovl_param_check_copy_up, bool, 0644);
+MODULE_PARM_DESC(check_copy_up, "Obsolete; does nothing");
+
+bool rovl_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+bool rovl_ns_capable_noaudit_sys_admin(void)
+{
+	return ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN);
+}
+
 /* Implemented in Rust (rust/super_block.rs). */
 void *rovl_rs_ctx_new(void);
 void rovl_rs_ctx_free(void *ctx);
-int rovl_rs_ctx_param(void *ctx, const char *key, const char *value);
+int rovl_rs_ctx_param(void *ctx, const char *key, const char *value, int purpose);
+size_t rovl_rs_next_opt(const char *s, size_t len);
+int rovl_rs_xattr_get(struct dentry *dentry, struct inode *inode, const char *prefix,
+		      const char *name, void *buffer, size_t size);
+int rovl_rs_xattr_set(struct dentry *dentry, struct inode *inode, const char *prefix,
+		      const char *name, const void *value, size_t size, int flags);
 int rovl_rs_fill_super(struct super_block *sb, void *ctx);
 int rovl_rs_reconfigure(struct super_block *sb, void *ctx, unsigned int sb_flags);
 
@@ -99,7 +155,32 @@ static int rovl_fc_parse_param(struct fs_context *fc, struct fs_parameter *param
 	default:
 		return invalfc(fc, "option '%s' must be a string", param->key);
 	}
-	return rovl_rs_ctx_param(fc->fs_private, param->key, value);
+	/* 0: mount, 1: reconfigure (new API), 2: reconfigure from mount(2). */
+	return rovl_rs_ctx_param(fc->fs_private, param->key, value,
+				 fc->purpose != FS_CONTEXT_FOR_RECONFIGURE ? 0 :
+				 fc->oldapi ? 2 : 1);
+}
+
+static char *rovl_next_opt(char **s)
+{
+	char *sbegin = *s;
+	size_t n;
+
+	if (!sbegin)
+		return NULL;
+	n = rovl_rs_next_opt(sbegin, strlen(sbegin));
+	if (sbegin[n]) {
+		sbegin[n] = '\0';
+		*s = sbegin + n + 1;
+	} else {
+		*s = NULL;
+	}
+	return sbegin;
+}
+
+static int rovl_fc_parse_monolithic(struct fs_context *fc, void *data)
+{
+	return vfs_parse_monolithic_sep(fc, data, rovl_next_opt);
 }
 
 static int rovl_fc_fill_super(struct super_block *sb, struct fs_context *fc)
@@ -119,6 +200,7 @@ static int rovl_fc_reconfigure(struct fs_context *fc)
 
 static const struct fs_context_operations rovl_context_ops = {
 	.free = rovl_fc_free,
+	.parse_monolithic = rovl_fc_parse_monolithic,
 	.parse_param = rovl_fc_parse_param,
 	.get_tree = rovl_fc_get_tree,
 	.reconfigure = rovl_fc_reconfigure,
@@ -131,4 +213,52 @@ int rovl_init_fs_context(struct fs_context *fc)
 		return -ENOMEM;
 	fc->ops = &rovl_context_ops;
 	return 0;
+}
+
+static int rovl_xattr_get(const struct xattr_handler *handler, struct dentry *dentry,
+			  struct inode *inode, const char *name, void *buffer, size_t size)
+{
+	return rovl_rs_xattr_get(dentry, inode, handler->prefix, name, buffer, size);
+}
+
+static int rovl_xattr_set(const struct xattr_handler *handler, struct mnt_idmap *idmap,
+			  struct dentry *dentry, struct inode *inode, const char *name,
+			  const void *value, size_t size, int flags)
+{
+	return rovl_rs_xattr_set(dentry, inode, handler->prefix, name, value, size, flags);
+}
+
+static const struct xattr_handler rovl_own_trusted_xattr_handler = {
+	.prefix = "trusted.overlay.",
+	.get = rovl_xattr_get,
+	.set = rovl_xattr_set,
+};
+
+static const struct xattr_handler rovl_own_user_xattr_handler = {
+	.prefix = "user.overlay.",
+	.get = rovl_xattr_get,
+	.set = rovl_xattr_set,
+};
+
+static const struct xattr_handler rovl_other_xattr_handler = {
+	.prefix = "", /* catch all */
+	.get = rovl_xattr_get,
+	.set = rovl_xattr_set,
+};
+
+static const struct xattr_handler * const rovl_trusted_xattr_handlers[] = {
+	&rovl_own_trusted_xattr_handler,
+	&rovl_other_xattr_handler,
+	NULL
+};
+
+static const struct xattr_handler * const rovl_user_xattr_handlers[] = {
+	&rovl_own_user_xattr_handler,
+	&rovl_other_xattr_handler,
+	NULL
+};
+
+void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr)
+{
+	sb->s_xattr = userxattr ? rovl_user_xattr_handlers : rovl_trusted_xattr_handlers;
 }

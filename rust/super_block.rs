@@ -8,7 +8,8 @@
 //! safe wrappers of this crate and results back with `from_result`.
 
 use super::{
-    ffi, DelayedCall, Dentry, DirEmitter, File, Inode, Kstat, Kstatfs, SeqFile, StackedFile,
+    ffi, DelayedCall, Dentry, DirEmitter, File, Inode, Kstat, Kstatfs, PosixAcl, Purpose, SeqFile,
+    StackedFile,
 };
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -23,6 +24,12 @@ use kernel::types::{ForeignOwnable, Opaque};
 
 /// `SB_RDONLY` of linux/fs.h (a `BIT()` macro bindgen skips).
 const SB_RDONLY: usize = 1 << 0;
+/// `SB_POSIXACL` of linux/fs.h.
+const SB_POSIXACL: usize = 1 << 16;
+/// `MAY_NOT_BLOCK` of linux/fs.h: the caller is in RCU walk mode.
+const MAY_NOT_BLOCK: i32 = 0x80;
+/// `ACL_DONT_CACHE` of linux/fs.h: always ask `->get_inode_acl()`.
+const ACL_DONT_CACHE: *mut bindings::posix_acl = -3isize as *mut bindings::posix_acl;
 
 /// A filesystem built on these abstractions.
 pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
@@ -37,9 +44,16 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     const MAGIC: u32;
 
     fn new_context() -> Result<Self::Context>;
+    /// Length of the first option of a mount(2) option string.
+    fn next_opt(s: &[u8]) -> usize;
     /// One mount option; `Err(ENOPARAM)` leaves it to the VFS (`source`, or
     /// an "Unknown parameter" error).
-    fn parse_param(ctx: &mut Self::Context, key: &CStr, value: Option<&CStr>) -> Result;
+    fn parse_param(
+        ctx: &mut Self::Context,
+        key: &CStr,
+        value: Option<&CStr>,
+        purpose: Purpose,
+    ) -> Result;
     /// Builds the mount from the parsed options: its data and root node.
     fn fill_super(ctx: &mut Self::Context, sb: &SuperBlock<Self>) -> Result<(Self, NewNode<Self>)>;
     fn reconfigure(sb: &SuperBlock<Self>, ctx: &mut Self::Context, read_only: bool) -> Result;
@@ -62,6 +76,29 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     ) -> Result;
     fn get_link(sb: &SuperBlock<Self>, node: &Self::Node, done: &DelayedCall) -> Result<*const u8>;
     fn open_file(sb: &SuperBlock<Self>, node: &Self::Node, file: &File) -> Result<StackedFile>;
+    /// `->permission()`; never called in RCU walk mode.
+    fn permission(sb: &SuperBlock<Self>, node: &Self::Node, inode: &Inode, mask: i32) -> Result;
+    /// `->get_inode_acl()`; never called in RCU walk mode.
+    fn get_acl(sb: &SuperBlock<Self>, node: &Self::Node, acl_type: i32)
+        -> Result<Option<PosixAcl>>;
+    /// An xattr read through the handler for `prefix` (`""` catches all):
+    /// `name` is the rest of the name.
+    fn xattr_get(
+        sb: &SuperBlock<Self>,
+        node: &Self::Node,
+        prefix: &[u8],
+        name: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize>;
+    fn xattr_set(
+        sb: &SuperBlock<Self>,
+        node: &Self::Node,
+        prefix: &[u8],
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: i32,
+    ) -> Result;
+    fn listxattr(sb: &SuperBlock<Self>, node: &Self::Node, buf: &mut [u8]) -> Result<usize>;
     fn iterate(
         sb: &SuperBlock<Self>,
         dir: &Dentry,
@@ -115,6 +152,17 @@ impl<T: FileSystem> SuperBlock<T> {
     pub(crate) fn set_read_only(&self) {
         // SAFETY: Only called from `fill_super`, before the sb is visible.
         unsafe { (*self.0.get()).s_flags |= SB_RDONLY };
+    }
+
+    /// Installs the xattr handlers: overlay's own names under
+    /// `user.overlay.` (with `userxattr`) or `trusted.overlay.`, and a
+    /// catch-all; and turns on POSIX ACL checks, which `get_acl` serves.
+    pub(crate) fn set_xattr_handlers(&self, userxattr: bool) {
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe {
+            ffi::rovl_set_xattr_handlers(self.0.get(), userxattr);
+            (*self.0.get()).s_flags |= SB_POSIXACL;
+        }
     }
 
     /// Records how deep this superblock stacks on others; at most
@@ -187,6 +235,9 @@ unsafe fn new_inode<T: FileSystem>(
     // SAFETY: The inode is new and private to us until returned.
     unsafe {
         Inode::from_raw(inode).copy_attr_from(node_real::<T>(&node));
+        // The real inode owns the ACLs; never cache them here.
+        (*inode).i_acl = ACL_DONT_CACHE;
+        (*inode).i_default_acl = ACL_DONT_CACHE;
         (*inode).i_ino = n.ino as _;
         match u32::from(mode) & bindings::S_IFMT {
             bindings::S_IFDIR => {
@@ -227,12 +278,18 @@ impl<T: FileSystem> Tables<T> {
     const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
         lookup: Some(lookup_cb::<T>),
         getattr: Some(getattr_cb::<T>),
+        permission: Some(permission_cb::<T>),
+        get_inode_acl: Some(get_inode_acl_cb::<T>),
+        listxattr: Some(listxattr_cb::<T>),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
     const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
         getattr: Some(getattr_cb::<T>),
+        permission: Some(permission_cb::<T>),
+        get_inode_acl: Some(get_inode_acl_cb::<T>),
+        listxattr: Some(listxattr_cb::<T>),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -240,12 +297,18 @@ impl<T: FileSystem> Tables<T> {
     const LINK_IOPS: bindings::inode_operations = bindings::inode_operations {
         get_link: Some(get_link_cb::<T>),
         getattr: Some(getattr_cb::<T>),
+        permission: Some(permission_cb::<T>),
+        get_inode_acl: Some(get_inode_acl_cb::<T>),
+        listxattr: Some(listxattr_cb::<T>),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
     const SPECIAL_IOPS: bindings::inode_operations = bindings::inode_operations {
         getattr: Some(getattr_cb::<T>),
+        permission: Some(permission_cb::<T>),
+        get_inode_acl: Some(get_inode_acl_cb::<T>),
+        listxattr: Some(listxattr_cb::<T>),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -317,6 +380,15 @@ impl Drop for Registration {
 
 type Fs = crate::RovlFs;
 
+/// # Safety
+///
+/// `s` must be valid for `len` bytes.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_next_opt(s: *const c_char, len: usize) -> usize {
+    // SAFETY: By the safety requirements.
+    Fs::next_opt(unsafe { core::slice::from_raw_parts(s, len) })
+}
+
 #[no_mangle]
 extern "C" fn rovl_rs_ctx_new() -> *mut c_void {
     match Fs::new_context().and_then(|c| Ok(KBox::new(c, GFP_KERNEL)?)) {
@@ -351,6 +423,7 @@ unsafe extern "C" fn rovl_rs_ctx_param(
     ctx: *mut c_void,
     key: *const c_char,
     value: *const c_char,
+    purpose: c_int,
 ) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements; the VFS serialises calls on a context.
@@ -359,7 +432,12 @@ unsafe extern "C" fn rovl_rs_ctx_param(
         let key = unsafe { CStr::from_char_ptr(key) };
         // SAFETY: By the safety requirements.
         let value = (!value.is_null()).then(|| unsafe { CStr::from_char_ptr(value) });
-        Fs::parse_param(ctx, key, value)?;
+        let purpose = match purpose {
+            0 => Purpose::Mount,
+            1 => Purpose::Reconfigure,
+            _ => Purpose::ReconfigureOldApi,
+        };
+        Fs::parse_param(ctx, key, value, purpose)?;
         Ok(0)
     })
 }
@@ -725,5 +803,157 @@ unsafe extern "C" fn llseek_dir_cb(file: *mut bindings::file, offset: i64, whenc
         }
         (*file).f_pos = pos;
         pos
+    }
+}
+
+/// # Safety
+///
+/// Called by the xattr handlers of `rust/shim.c` for a rovl inode, with C
+/// strings `prefix` and `name` and `buffer` NULL or valid for `size` bytes.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_xattr_get(
+    _dentry: *mut bindings::dentry,
+    inode: *mut bindings::inode,
+    prefix: *const c_char,
+    name: *const c_char,
+    buffer: *mut c_void,
+    size: usize,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements.
+        let (s, node, prefix, name, buf) = unsafe {
+            (
+                SuperBlock::<Fs>::from_raw((*inode).i_sb),
+                node_of::<Fs>(inode),
+                CStr::from_char_ptr(prefix).as_bytes(),
+                CStr::from_char_ptr(name).as_bytes(),
+                buf_of(buffer, size),
+            )
+        };
+        let n = Fs::xattr_get(s, node, prefix, name, buf)?;
+        Ok(n.try_into().unwrap_or(c_int::MAX))
+    })
+}
+
+/// # Safety
+///
+/// As for `rovl_rs_xattr_get`; `value` is NULL (remove) or valid for `size`.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_xattr_set(
+    _dentry: *mut bindings::dentry,
+    inode: *mut bindings::inode,
+    prefix: *const c_char,
+    name: *const c_char,
+    value: *const c_void,
+    size: usize,
+    flags: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements.
+        let (s, node, prefix, name) = unsafe {
+            (
+                SuperBlock::<Fs>::from_raw((*inode).i_sb),
+                node_of::<Fs>(inode),
+                CStr::from_char_ptr(prefix).as_bytes(),
+                CStr::from_char_ptr(name).as_bytes(),
+            )
+        };
+        // SAFETY: By the safety requirements.
+        let value = (!value.is_null())
+            .then(|| unsafe { core::slice::from_raw_parts(value.cast::<u8>(), size) });
+        Fs::xattr_set(s, node, prefix, name, value, flags)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// `buffer` is NULL or valid for writes of `size` bytes for `'a`.
+unsafe fn buf_of<'a>(buffer: *mut c_void, size: usize) -> &'a mut [u8] {
+    if buffer.is_null() {
+        &mut []
+    } else {
+        // SAFETY: By the safety requirements.
+        unsafe { core::slice::from_raw_parts_mut(buffer.cast(), size) }
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn listxattr_cb<T: FileSystem>(
+    dentry: *mut bindings::dentry,
+    list: *mut c_char,
+    size: usize,
+) -> isize {
+    let r = (|| -> Result<usize> {
+        // SAFETY: The VFS passes a positive dentry of ours and a buffer
+        // NULL or valid for `size` bytes.
+        let (s, node, buf) = unsafe {
+            let inode = (*dentry).d_inode;
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+                buf_of(list.cast(), size),
+            )
+        };
+        T::listxattr(s, node, buf)
+    })();
+    match r {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn permission_cb<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    inode: *mut bindings::inode,
+    mask: c_int,
+) -> c_int {
+    // In RCU walk mode the inode may be evicted under us, and its node with
+    // it: ask for ref-walk.
+    if mask & MAY_NOT_BLOCK != 0 {
+        return ECHILD.to_errno();
+    }
+    from_result(|| {
+        // SAFETY: A referenced inode of ours (ref-walk).
+        let (s, node, i) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+                Inode::from_raw(inode),
+            )
+        };
+        T::permission(s, node, i, mask)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn get_inode_acl_cb<T: FileSystem>(
+    inode: *mut bindings::inode,
+    acl_type: c_int,
+    rcu: bool,
+) -> *mut bindings::posix_acl {
+    if rcu {
+        return ECHILD.to_ptr();
+    }
+    // SAFETY: A referenced inode of ours (not RCU mode).
+    let r = unsafe {
+        T::get_acl(
+            SuperBlock::<T>::from_raw((*inode).i_sb),
+            node_of::<T>(inode),
+            acl_type,
+        )
+    };
+    match r {
+        Ok(Some(acl)) => acl.into_raw(),
+        Ok(None) => ptr::null_mut(),
+        Err(e) => e.to_ptr(),
     }
 }
