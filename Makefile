@@ -9,10 +9,10 @@
 #   make clean
 
 FLAVOUR ?= debug
-ifeq ($(origin KDIR), undefined)
-KDIR := $(shell tools/kernel/dir $(FLAVOUR))
-OWN_KERNEL := 1
-endif
+# The kernel tree: KDIR if given, else the cached test kernel, whose
+# directory is only known once the kernel source is unpacked, so recipes
+# ask for it when they run.
+KDIR_OF = $(if $(KDIR),$(KDIR),$$(tools/kernel/dir $(FLAVOUR)))
 
 TESTS_DIR := tools/testing/rovl-tests
 TESTS_BIN := $(TESTS_DIR)/target/release/rovl-tests
@@ -25,23 +25,21 @@ bootstrap:
 	tools/bootstrap
 
 kernel: bootstrap
-ifdef OWN_KERNEL
-	tools/kernel/build $(FLAVOUR) >/dev/null
-endif
+	$(if $(KDIR),,tools/kernel/build $(FLAVOUR) >/dev/null)
 
 modules: kernel
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 modules
+	$(MAKE) -C "$(KDIR_OF)" M=$(CURDIR) LLVM=1 modules
 
 tests: bootstrap
 	cd $(TESTS_DIR) && cargo build --release --locked --offline 2>/dev/null || \
 		(cd $(TESTS_DIR) && cargo build --release --locked)
 
 run: modules
-	tools/vm/run -k $(KDIR) -- tools/demo.sh
+	tools/vm/run -k "$(KDIR_OF)" -- tools/demo.sh
 
 check: modules tests
-	tools/testing/check $(KDIR) $(CURDIR)/rovl.ko $(if $(FILTER),--filter $(FILTER))
+	tools/testing/check "$(KDIR_OF)" $(CURDIR)/rovl.ko $(if $(FILTER),--filter $(FILTER))
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean 2>/dev/null || true
+	$(MAKE) -C "$(KDIR_OF)" M=$(CURDIR) LLVM=1 clean 2>/dev/null || true
 	rm -rf $(TESTS_DIR)/target

@@ -54,22 +54,28 @@ impl Rovl {
     /// The inode number of a new node (`ovl_map_ino`): the real one, but
     /// a private one for directories when layers are on several
     /// filesystems, where real numbers may collide.
-    fn new_node(&self, stack: KVec<RealEntry>, is_root: bool) -> NewNode<Self> {
+    fn new_node(&self, stack: KVec<RealEntry>, is_root: bool) -> Result<NewNode<Self>> {
         let mut node = RovlNode {
             stack,
-            is_root,
             ino: 0,
+            whiteouts: false,
         };
         let real = node.real_inode();
-        node.ino = if self.samefs || !real.is_dir() {
+        let is_dir = real.is_dir();
+        node.ino = if self.samefs || !is_dir {
             real.ino()
         } else {
             crate::vfs::next_ino()
         };
-        NewNode {
+        if is_dir {
+            node.whiteouts = is_root
+                || node.is_merged()
+                || xattrs::has_origin(self, self.mnt(node.top().layer), &node.top().dentry)?;
+        }
+        Ok(NewNode {
             ino: node.ino,
             node,
-        }
+        })
     }
 }
 
@@ -84,10 +90,13 @@ pub(crate) struct RovlNode {
     /// Real entries, topmost first: one for a non-directory, the directories
     /// merged into this one for a directory.
     pub(crate) stack: KVec<RealEntry>,
-    pub(crate) is_root: bool,
     /// The rovl inode number, reported as st_ino of directories on
     /// cross-fs mounts.
     pub(crate) ino: u64,
+    /// A directory that may hold whiteouts (`OVL_WHITEOUTS`): the root,
+    /// merged directories and ones marked with an origin xattr. Their
+    /// listings are built like merged ones.
+    pub(crate) whiteouts: bool,
 }
 
 impl RovlNode {

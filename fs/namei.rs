@@ -41,5 +41,5 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     if stack.is_empty() {
         return Ok(None);
     }
-    Ok(Some(fs.new_node(stack, false)))
+    Ok(Some(fs.new_node(stack, false)?))
 }

@@ -2,8 +2,8 @@
 
 //! Directory listings (readdir.c).
 //!
-//! A directory merged from several layers (and the root, which overlayfs
-//! always treats as merged) lists each name once, from its topmost layer,
+//! A directory merged from several layers (and the root, and directories
+//! with an origin xattr, which overlayfs treats alike) lists each name once, from its topmost layer,
 //! without whiteouts. The order is overlayfs's: the lowest layer's entries
 //! in its own order, then the other names in the order of their first
 //! appearance from the top. A directory of one layer lists that layer as it
@@ -82,7 +82,7 @@ fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVec<Entry>) 
 fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<KVec<Entry>> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
-    let merged = node.is_merged() || node.is_root;
+    let merged = node.whiteouts;
     let parent = dir.parent();
     let parent_ino = sb.node(&parent).map(|p| p.real_inode().ino());
     let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());

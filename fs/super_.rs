@@ -65,7 +65,7 @@ pub(crate) fn fill_super(
         lowerdir: ctx.lowerdir.take(),
         lower_names: names,
     };
-    let root = fs.new_node(stack, true);
+    let root = fs.new_node(stack, true)?;
     Ok((fs, root))
 }
 

@@ -80,14 +80,32 @@ pub(crate) fn list(fs: &Rovl, node: &RovlNode, buf: &mut [u8]) -> Result<usize> 
     Ok(wr)
 }
 
+/// Reads `<prefix><name>` of a real object into `buf`.
+fn get_private(
+    fs: &Rovl,
+    mnt: &vfs::Mount,
+    d: &vfs::Dentry,
+    name: &[u8],
+    buf: &mut [u8],
+) -> Result<usize> {
+    let mut full = KVec::new();
+    full.extend_from_slice(fs.config.xattr_prefix(), GFP_KERNEL)?;
+    full.extend_from_slice(name, GFP_KERNEL)?;
+    full.push(0, GFP_KERNEL)?;
+    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    d.getxattr(mnt, full, buf)
+}
+
+/// A real directory marked as copied up (`<prefix>origin` exists, even
+/// empty): it may hold whiteouts (`ovl_path_check_origin_xattr`).
+pub(crate) fn has_origin(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<bool> {
+    Ok(get_private(fs, mnt, d, b"origin", &mut []).is_ok())
+}
+
 /// Whether the real directory `d` is opaque: `<prefix>opaque` is `y`.
 pub(crate) fn is_opaque(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<bool> {
-    let mut name = KVec::new();
-    name.extend_from_slice(fs.config.xattr_prefix(), GFP_KERNEL)?;
-    name.extend_from_slice(b"opaque\0", GFP_KERNEL)?;
-    let name = CStr::from_bytes_with_nul(&name).map_err(|_| EINVAL)?;
     let mut val = [0u8; 1];
-    match d.getxattr(mnt, name, &mut val) {
+    match get_private(fs, mnt, d, b"opaque", &mut val) {
         Ok(1) => Ok(val[0] == b'y'),
         Ok(_) => Ok(false),
         Err(e)

@@ -98,6 +98,26 @@ pub fn random_tree(rng: &mut Rng, layers: &[&Path], depth: u32) -> R {
     Ok(())
 }
 
+/// Random xattrs on `p`: user ones, other trusted ones, overlay's private
+/// ones and their escaped form.
+fn random_xattrs(rng: &mut Rng, p: &Path) -> R {
+    let names = [
+        "user.a",
+        "user.b",
+        "trusted.t",
+        "trusted.overlay.x",
+        "trusted.overlay.overlay.esc",
+        "user.overlay.u",
+    ];
+    for n in names {
+        if rng.below(4) == 0 {
+            let v = format!("{n}={}", rng.next());
+            ctx(sys::setxattr(p, n, v.as_bytes()), "setxattr", p)?;
+        }
+    }
+    Ok(())
+}
+
 fn random_dir(rng: &mut Rng, d: &Path, layer: usize, depth: u32) -> R {
     let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
     for n in names {
@@ -120,7 +140,14 @@ fn random_dir(rng: &mut Rng, d: &Path, layer: usize, depth: u32) -> R {
             6 => whiteout(&p)?,
             7 => link(if rng.below(2) == 0 { "a" } else { "../nowhere" }, &p)?,
             8 => fifo(&p)?,
-            _ => {}
+            _ => continue,
+        }
+        // user.* xattrs exist only on files and directories.
+        if fs::symlink_metadata(&p)
+            .map(|m| m.is_file() || m.is_dir())
+            .unwrap_or(false)
+        {
+            random_xattrs(rng, &p)?;
         }
     }
     Ok(())

@@ -72,6 +72,11 @@ impl T {
         Ok((o, r))
     }
 
+    /// Takes over a mount made by other means, to unmount at the end.
+    pub fn adopt(&mut self, mp: &Path) {
+        self.mounts.push(mp.to_path_buf());
+    }
+
     /// Unmounts `mp` now (it must be one of ours).
     pub fn umount(&mut self, mp: &Path) -> Result<(), Fail> {
         sys::umount(mp).map_err(|e| format!("umount {}: errno {e}", mp.display()))?;

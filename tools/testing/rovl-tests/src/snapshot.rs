@@ -30,6 +30,18 @@ pub struct Entry {
     pub content: Option<Result<u64, Errno>>,
     /// getdents64 entries in order: name, d_type, d_ino.
     pub listing: Option<Vec<(String, u8, u64)>>,
+    /// Listed xattr names with their values (or the errno of reading them).
+    pub xattrs: Result<Vec<(String, Result<Vec<u8>, Errno>)>, Errno>,
+}
+
+fn xattrs(p: &Path) -> Result<Vec<(String, Result<Vec<u8>, Errno>)>, Errno> {
+    Ok(sys::listxattr(p)?
+        .into_iter()
+        .map(|n| {
+            let v = sys::getxattr(p, &n);
+            (n, v)
+        })
+        .collect())
 }
 
 pub fn fnv(data: &[u8]) -> u64 {
@@ -97,6 +109,7 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
                 target: None,
                 content: None,
                 listing: None,
+                xattrs: Ok(Vec::new()),
             });
             return Ok(());
         }
@@ -128,6 +141,7 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
         }),
         content: ft.is_file().then(|| read_all(p)),
         listing: listing.clone(),
+        xattrs: xattrs(p),
     });
     if let Some(l) = listing {
         for (name, _, _) in l {

@@ -210,3 +210,131 @@ pub fn as_user(uid: u32, gid: u32, f: impl FnOnce() -> i32) -> i32 {
         -1
     }
 }
+
+/// `llistxattr`: the names, in order.
+pub fn listxattr(p: &Path) -> Result<Vec<String>, Errno> {
+    let c = cstr(p);
+    // SAFETY: A NULL buffer with size 0 asks for the size.
+    let n =
+        check(unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) } as i64)? as usize;
+    let mut buf = vec![0u8; n];
+    // SAFETY: `buf` is writable for its length.
+    let n =
+        check(unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as i64)?
+            as usize;
+    Ok(buf[..n]
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect())
+}
+
+/// `llistxattr` size query (NULL buffer).
+pub fn listxattr_size(p: &Path) -> Result<usize, Errno> {
+    let c = cstr(p);
+    // SAFETY: A NULL buffer with size 0 asks for the size.
+    check(unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) } as i64)
+        .map(|n| n as usize)
+}
+
+/// `lgetxattr`: the value.
+pub fn getxattr(p: &Path, name: &str) -> Result<Vec<u8>, Errno> {
+    let c = cstr(p);
+    let n = CString::new(name).unwrap();
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: `buf` is writable for its length.
+    let len =
+        check(
+            unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
+                as i64,
+        )?;
+    buf.truncate(len as usize);
+    Ok(buf)
+}
+
+/// The new mount API: fsopen, fsconfig (strings, flags) and fsmount, then
+/// move_mount onto `target`. Each step's errno is reported as such.
+pub fn new_mount(
+    fstype: &str,
+    target: &Path,
+    opts: &[(&str, Option<&str>)],
+) -> Result<(), (String, Errno)> {
+    const FSCONFIG_SET_FLAG: u32 = 0;
+    const FSCONFIG_SET_STRING: u32 = 1;
+    const FSCONFIG_CMD_CREATE: u32 = 6;
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 4;
+    let fs = CString::new(fstype).unwrap();
+    // SAFETY: Plain syscalls with valid strings; descriptors are closed below.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_fsopen, fs.as_ptr(), 0) as i32;
+        if fd < 0 {
+            return Err((
+                "fsopen".into(),
+                io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            ));
+        }
+        let fail = |what: String, fd: i32| {
+            let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            libc::close(fd);
+            Err((what, e))
+        };
+        for (k, v) in opts {
+            let key = CString::new(*k).unwrap();
+            let r = match v {
+                Some(v) => {
+                    let val = CString::new(*v).unwrap();
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fd,
+                        FSCONFIG_SET_STRING,
+                        key.as_ptr(),
+                        val.as_ptr(),
+                        0,
+                    )
+                }
+                None => libc::syscall(
+                    libc::SYS_fsconfig,
+                    fd,
+                    FSCONFIG_SET_FLAG,
+                    key.as_ptr(),
+                    std::ptr::null::<u8>(),
+                    0,
+                ),
+            };
+            if r < 0 {
+                return fail(format!("fsconfig {k}"), fd);
+            }
+        }
+        if libc::syscall(
+            libc::SYS_fsconfig,
+            fd,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        ) < 0
+        {
+            return fail("fsconfig create".into(), fd);
+        }
+        let mfd = libc::syscall(libc::SYS_fsmount, fd, 0, 0) as i32;
+        if mfd < 0 {
+            return fail("fsmount".into(), fd);
+        }
+        libc::close(fd);
+        let t = cstr(target);
+        let empty = CString::new("").unwrap();
+        let r = libc::syscall(
+            libc::SYS_move_mount,
+            mfd,
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        );
+        if r < 0 {
+            return fail("move_mount".into(), mfd);
+        }
+        libc::close(mfd);
+    }
+    Ok(())
+}

@@ -39,6 +39,15 @@ pub const ALL: &[(&str, Test)] = &[
     ("telldir_seekdir", telldir_seekdir),
     ("big_merged_dir", big_merged_dir),
     ("random_trees", random_trees),
+    ("xattr_passthrough", xattr_passthrough),
+    ("xattr_as_other_user", xattr_as_other_user),
+    ("userxattr_mount", userxattr_mount),
+    ("acl_grants_other_user", acl_grants_other_user),
+    ("mount_options_shown", mount_options_shown),
+    ("bad_option_values", bad_option_values),
+    ("module_parameters", module_parameters),
+    ("new_mount_api", new_mount_api),
+    ("remount_ignores_options", remount_ignores_options),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -736,4 +745,324 @@ fn random_trees(t: &mut T) -> TResult {
         t.umount(&r)?;
     }
     Ok(())
+}
+
+fn xattr_passthrough(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"f")?;
+    dir(&b.join("d"))?;
+    // Valid on the layer, too long once escaped (overlay.overlay.).
+    let long = format!("trusted.overlay.{}", "n".repeat(235));
+    for p in [a.join("f"), b.join("d")] {
+        sys::setxattr(&p, "user.plain", b"v1").map_err(|e| format!("setxattr {e}"))?;
+        sys::setxattr(&p, "trusted.other", b"v2").map_err(|e| format!("setxattr {e}"))?;
+        sys::setxattr(&p, "trusted.overlay.origin", b"private")
+            .map_err(|e| format!("setxattr {e}"))?;
+        sys::setxattr(&p, "trusted.overlay.overlay.esc", b"escaped")
+            .map_err(|e| format!("setxattr {e}"))?;
+        sys::setxattr(&p, "user.overlay.u", b"u").map_err(|e| format!("setxattr {e}"))?;
+        sys::setxattr(&p, &long, b"long").map_err(|e| format!("setxattr {e}"))?;
+    }
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["f", "d", "."] {
+        let _ = both(&o, &r, rel, "listxattr", sys::listxattr)?;
+        let _ = both(&o, &r, rel, "listxattr size", sys::listxattr_size)?;
+        for name in [
+            "user.plain",
+            "trusted.other",
+            "trusted.overlay.origin",
+            "trusted.overlay.esc",
+            "trusted.overlay.overlay.esc",
+            "user.overlay.u",
+            "user.missing",
+            long.as_str(),
+        ] {
+            let _ = both(&o, &r, rel, &format!("getxattr {name}"), |p| {
+                sys::getxattr(p, name)
+            })?;
+        }
+    }
+    let v = sys::getxattr(&r.join("f"), "trusted.overlay.esc");
+    same("escaped name through rovl", v, Ok(b"escaped".to_vec()))?;
+    compare_trees(&o, &r)
+}
+
+fn xattr_as_other_user(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"f")?;
+    layers::chmod(&a.join("f"), 0o644)?;
+    sys::setxattr(&a.join("f"), "user.plain", b"v1").map_err(|e| format!("{e}"))?;
+    sys::setxattr(&a.join("f"), "trusted.other", b"v2").map_err(|e| format!("{e}"))?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    // The child reports a digest of what it saw as its exit status.
+    let probe = |m: &Path| {
+        let p = m.join("f");
+        sys::as_user(1000, 1000, move || {
+            let l = sys::listxattr(&p);
+            let g1 = sys::getxattr(&p, "user.plain");
+            let g2 = sys::getxattr(&p, "trusted.other");
+            (snapshot::fnv(format!("{l:?}{g1:?}{g2:?}").as_bytes()) % 251) as i32
+        })
+    };
+    same("xattrs seen by uid 1000 (digest)", probe(&o), probe(&r))
+}
+
+fn userxattr_mount(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&a.join("d/top"), b"t")?;
+    dir(&b.join("d"))?;
+    sys::setxattr(&b.join("d"), "user.overlay.opaque", b"y").map_err(|e| format!("{e}"))?;
+    file(&b.join("d/mid"), b"m")?;
+    file(&c.join("d/hidden"), b"h")?;
+    opaque(&b.join("t"))?;
+    file(&c.join("t/not-hidden-with-userxattr"), b"x")?;
+    sys::setxattr(&a.join("d/top"), "user.overlay.private", b"p").map_err(|e| format!("{e}"))?;
+    sys::setxattr(&a.join("d/top"), "user.overlay.overlay.esc", b"e")
+        .map_err(|e| format!("{e}"))?;
+    let (o, r) = t.pair(&format!("{},userxattr", lowerdir(&[&a, &b, &c])))?;
+    same(
+        "d/hidden",
+        stat_errno(&r.join("d/hidden")).map(|_| ()),
+        Err(libc::ENOENT),
+    )?;
+    same("/proc/mounts", mount_options(&o), mount_options(&r))?;
+    compare_trees(&o, &r)
+}
+
+fn acl_grants_other_user(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"secret")?;
+    layers::chmod(&a.join("f"), 0o600)?;
+    file(&a.join("g"), b"open")?;
+    layers::chmod(&a.join("g"), 0o644)?;
+    let run = |args: &[&str]| {
+        std::process::Command::new("setfacl")
+            .args(args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !run(&["-m", "u:1000:r", a.join("f").to_str().unwrap()])
+        || !run(&["-m", "u:1000:-", a.join("g").to_str().unwrap()])
+    {
+        return Err(Fail::Skip(
+            "setfacl failed (no ACL support on the layer fs)".into(),
+        ));
+    }
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["f", "g"] {
+        let probe = |m: &Path| {
+            let p = m.join(rel);
+            sys::as_user(1000, 1000, move || {
+                fs::read(&p)
+                    .map(|_| 0)
+                    .unwrap_or_else(|e| sys::errno_of(&e))
+            })
+        };
+        same(&format!("read {rel} as uid 1000"), probe(&o), probe(&r))?;
+    }
+    same(
+        "ACL grant honoured by rovl",
+        sys::as_user(1000, 1000, || {
+            fs::read(r.join("f"))
+                .map(|_| 0)
+                .unwrap_or_else(|e| sys::errno_of(&e))
+        }),
+        0,
+    )?;
+    compare_trees(&o, &r)
+}
+
+fn mount_options_shown(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    let [w] = t.layers(["work"])?;
+    let base = lowerdir(&[&a, &b]);
+    let extra = [
+        "",
+        "ro",
+        "redirect_dir=nofollow",
+        "redirect_dir=off",
+        "redirect_dir=follow",
+        "redirect_dir=on",
+        "index=on",
+        "index=off",
+        "uuid=off",
+        "uuid=null",
+        "uuid=on",
+        "uuid=auto",
+        "xino=off",
+        "xino=auto",
+        "xino=on",
+        "fsync=strict",
+        "fsync=volatile",
+        "volatile",
+        "userxattr",
+        "default_permissions",
+        "nfs_export=off",
+        "metacopy=off",
+        "verity=off",
+        "redirect_dir=nofollow,index=on,uuid=null,userxattr,default_permissions",
+    ];
+    let workdir = format!("workdir={}", w.display());
+    for e in extra.iter().copied().chain([workdir.as_str()]) {
+        let opts = if e.is_empty() {
+            base.clone()
+        } else {
+            format!("{base},{e}")
+        };
+        let eo = t.mount("overlay", &opts);
+        let er = t.mount("rovl", &opts);
+        same(
+            &format!("mount -o {opts}"),
+            eo.as_ref().map(|_| ()),
+            er.as_ref().map(|_| ()),
+        )?;
+        if let (Ok(o), Ok(r)) = (eo, er) {
+            same(
+                &format!("/proc/mounts for -o {opts}"),
+                mount_options(&o),
+                mount_options(&r),
+            )?;
+            t.umount(&o)?;
+            t.umount(&r)?;
+        }
+    }
+    Ok(())
+}
+
+fn bad_option_values(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    let base = lowerdir(&[&a, &b]);
+    let (da, db) = (a.display(), b.display());
+    let cases = [
+        format!("{base},xino=bad"),
+        format!("{base},index=maybe"),
+        format!("{base},redirect_dir"),
+        format!("{base},userxattr=1"),
+        format!("{base},default_permissions=yes"),
+        format!("{base},metacopy=on,redirect_dir=nofollow"),
+        format!("{base},userxattr,redirect_dir=on"),
+        format!("{base},userxattr,metacopy=on"),
+        format!("{base},metacopy=off,verity=on"),
+        format!("{base},nfs_export=on,index=off"),
+        format!("{base},upperdir="),
+        format!("lowerdir={da}:::{db}"),
+        format!("lowerdir={da}::{db}:{da}"),
+        format!("lowerdir={da}::"),
+        format!("lowerdir=:{da}"),
+        format!("lowerdir={da}::{db}"),
+    ];
+    for opts in cases {
+        let eo = t.mount("overlay", &opts).map(|_| ());
+        let er = t.mount("rovl", &opts).map(|_| ());
+        same(&format!("mount -o '{opts}'"), eo, er)?;
+    }
+    Ok(())
+}
+
+fn module_parameters(_t: &mut T) -> TResult {
+    let read = |m: &str| -> Result<Vec<(String, String)>, String> {
+        let mut v: Vec<(String, String)> = fs::read_dir(format!("/sys/module/{m}/parameters"))
+            .map_err(|e| format!("{m} parameters: {e}"))?
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read_to_string(e.path()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    same(
+        "module parameters and defaults",
+        read("overlay")?,
+        read("rovl")?,
+    )
+}
+
+fn new_mount_api(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&a.join("x"), b"a")?;
+    file(&b.join("x"), b"b")?;
+    file(&c.join("y:with colon"), b"c")?;
+    let (sa, sb, sc) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+    );
+    let mo = t.dir.join("api-overlay");
+    let mr = t.dir.join("api-rovl");
+    dir(&mo)?;
+    dir(&mr)?;
+    let opts = [
+        ("lowerdir+", Some(sa)),
+        ("lowerdir+", Some(sb)),
+        ("lowerdir+", Some(sc)),
+    ];
+    let eo = sys::new_mount("overlay", &mo, &opts);
+    let er = sys::new_mount("rovl", &mr, &opts);
+    same("lowerdir+ x3", &eo, &er)?;
+    if eo.is_ok() {
+        t.adopt(&mo);
+    }
+    if er.is_ok() {
+        t.adopt(&mr);
+    }
+    same("/proc/mounts", mount_options(&mo), mount_options(&mr))?;
+    compare_trees(&mo, &mr)?;
+    let both_ab = format!("{sa}:{sb}");
+    let cases: Vec<Vec<(&str, Option<&str>)>> = vec![
+        vec![
+            ("lowerdir", Some(both_ab.as_str())),
+            ("lowerdir+", Some(sc)),
+        ],
+        vec![("lowerdir+", Some(""))],
+        vec![("lowerdir+", Some(sa)), ("datadir+", Some(sb))],
+        vec![
+            ("lowerdir+", Some(sa)),
+            ("datadir+", Some(sb)),
+            ("lowerdir+", Some(sc)),
+        ],
+        vec![("lowerdir+", Some(sa)), ("userxattr", Some("1"))],
+        vec![("lowerdir+", Some(sa))],
+        vec![("lowerdir+", Some(sa)), ("lowerdir+", Some("/nonexistent"))],
+        vec![("lowerdir+", Some(sa)), ("bogus", None)],
+    ];
+    let (xo, xr) = (t.dir.join("x-overlay"), t.dir.join("x-rovl"));
+    dir(&xo)?;
+    dir(&xr)?;
+    for opts in cases {
+        let eo = sys::new_mount("overlay", &xo, &opts);
+        let er = sys::new_mount("rovl", &xr, &opts);
+        if eo.is_ok() {
+            t.adopt(&xo);
+            t.umount(&xo)?;
+        }
+        if er.is_ok() {
+            t.adopt(&xr);
+            t.umount(&xr)?;
+        }
+        same(&format!("fsconfig {opts:?}"), eo, er)?;
+    }
+    Ok(())
+}
+
+fn remount_ignores_options(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"f")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    let flags = libc::MS_REMOUNT | libc::MS_RDONLY;
+    for data in ["lowerdir=/nonexistent", "bogus=1", "index=on"] {
+        let eo = sys::mount("overlay", &o, data, flags);
+        let er = sys::mount("rovl", &r, data, flags);
+        same(&format!("remount -o {data}"), eo, er)?;
+    }
+    same(
+        "/proc/mounts after remounts",
+        mount_options(&o),
+        mount_options(&r),
+    )?;
+    compare_trees(&o, &r)
 }
