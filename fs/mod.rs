@@ -16,6 +16,7 @@ use crate::vfs::{
     Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount, NewNode,
     PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, StackedFile, SuperBlock,
 };
+use core::sync::atomic::AtomicBool;
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -26,6 +27,9 @@ pub(crate) const MAX_LAYERS: usize = 500;
 /// One layer of a mount: a private clone of the mount of its directory.
 pub(crate) struct Layer {
     pub(crate) mnt: PrivateMount,
+    /// Some directory of this layer is marked as holding xattr whiteouts
+    /// (`opaque=x`); set by lookups, read by readdir.
+    pub(crate) has_xwhiteouts: AtomicBool,
 }
 
 /// A mounted rovl filesystem (overlayfs's `struct ovl_fs`).
@@ -36,6 +40,10 @@ pub(crate) struct Rovl {
     pub(crate) cred: ARef<Cred>,
     /// All layers are on one filesystem: inode numbers are unique as they are.
     pub(crate) samefs: bool,
+    /// Lower layers that merge (the rest are data-only).
+    pub(crate) nr_merged: usize,
+    /// Longest name any layer takes.
+    pub(crate) namelen: usize,
     /// Feature settings after `verify`, and the defaults they are shown
     /// against in /proc/mounts.
     pub(crate) config: params::Config,
@@ -51,6 +59,15 @@ impl Rovl {
         &self.layers[layer].mnt
     }
 
+    fn nr_data(&self) -> usize {
+        self.layers.len() - self.nr_merged
+    }
+
+    /// Redirects are followed unless `redirect_dir=nofollow`.
+    fn redirect_follow(&self) -> bool {
+        self.config.redirect != params::Redirect::NoFollow
+    }
+
     /// The inode number of a new node (`ovl_map_ino`): the real one, but
     /// a private one for directories when layers are on several
     /// filesystems, where real numbers may collide.
@@ -59,6 +76,7 @@ impl Rovl {
             stack,
             ino: 0,
             whiteouts: false,
+            xwhiteouts: false,
         };
         let real = node.real_inode();
         let is_dir = real.is_dir();
@@ -97,6 +115,8 @@ pub(crate) struct RovlNode {
     /// merged directories and ones marked with an origin xattr. Their
     /// listings are built like merged ones.
     pub(crate) whiteouts: bool,
+    /// A directory marked (in some layer) as holding xattr whiteouts.
+    pub(crate) xwhiteouts: bool,
 }
 
 impl RovlNode {
@@ -133,6 +153,9 @@ impl FileSystem for Rovl {
 
     const NAME: &'static CStr = c_str!("rovl");
     const MAGIC: u32 = kernel::bindings::OVERLAYFS_SUPER_MAGIC;
+    // As overlayfs: root of a user namespace may stack the directories it
+    // can see; all access to them runs with its own credentials.
+    const USERNS_MOUNT: bool = true;
 
     fn new_context() -> Result<params::Context> {
         Ok(params::Context::new())

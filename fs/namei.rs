@@ -1,45 +1,258 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Lookup through the layers (namei.c).
+//! Lookup through the layers (namei.c), for mounts without an upper layer.
+//!
+//! The first non-directory found wins and hides everything below;
+//! directories merge until an opaque one; a whiteout (a 0/0 character
+//! device, or an empty regular file with a `whiteout` xattr) ends the
+//! search; a non-directory below a directory is ignored. Directories may
+//! carry a `redirect` xattr naming where their lower parts are: relative
+//! (a new name in the same parent) or absolute (a path from the layer
+//! roots), followed unless `redirect_dir=nofollow`.
 
 use super::{xattrs, RealEntry, Rovl, RovlNode};
-use crate::vfs::NewNode;
+use crate::vfs::{self, Dentry, NewNode};
+use core::sync::atomic::Ordering;
+use kernel::bindings;
 use kernel::prelude::*;
+use kernel::types::ARef;
+/// State of one lookup (`struct ovl_lookup_data`).
+struct Lookup {
+    /// The name searched for in the next layer: the entry's own name, or
+    /// where a redirect points.
+    name: KVec<u8>,
+    is_dir: bool,
+    stop: bool,
+    /// No layer below the current one can add to the result.
+    last: bool,
+    redirect: bool,
+    metacopy: bool,
+    xwhiteouts: bool,
+}
 
-/// Looks `name` up in every layer of `dir`, topmost first: the first
-/// non-directory wins and hides everything below; directories merge until
-/// an opaque one; a whiteout ends the search; a non-directory below a
-/// directory is ignored. `None` is a negative entry.
+/// Looks `name` up below the rovl directory `dir`; `None` is a negative
+/// entry.
 pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<NewNode<Rovl>>> {
+    if name.len() > fs.namelen {
+        return Err(vfs::errno(bindings::ENAMETOOLONG));
+    }
     let _cred = fs.cred.override_creds();
+    let follow = fs.redirect_follow();
+    let mut d = Lookup {
+        name: KVec::new(),
+        is_dir: false,
+        stop: false,
+        last: !follow && dir.stack.is_empty(),
+        redirect: false,
+        metacopy: false,
+        xwhiteouts: false,
+    };
+    d.name.extend_from_slice(name, GFP_KERNEL)?;
+
+    // The stack being searched: the parent's, or the layer roots once an
+    // absolute redirect was found.
+    let mut at_root = false;
     let mut stack = KVec::new();
-    for parent in dir.stack.iter() {
-        let mnt = fs.mnt(parent.layer);
-        let this = parent.dentry.lookup_one(mnt, name)?;
-        let Some(inode) = this.inode() else {
+    let mut i = 0;
+    while !d.stop {
+        let lower = if at_root {
+            let Some(l) = fs.layers.get(i).filter(|_| i < fs.nr_merged) else {
+                break;
+            };
+            (i, l.mnt.root())
+        } else {
+            let Some(e) = dir.stack.get(i) else {
+                break;
+            };
+            (e.layer, &*e.dentry)
+        };
+        if !follow {
+            d.last = i + 1
+                == if at_root {
+                    fs.nr_merged
+                } else {
+                    dir.stack.len()
+                };
+        } else if d.is_dir || fs.nr_data() == 0 {
+            d.last = lower.0 + 1 == fs.nr_merged;
+        }
+        i += 1;
+        let Some(this) = lookup_layer(fs, lower.0, lower.1, &mut d)? else {
             continue;
         };
-        if inode.is_whiteout() {
-            break;
+        if d.metacopy && !fs.config.metacopy {
+            pr_warn!(
+                "refusing to follow metacopy origin for ({})\n",
+                super::params::BStrLossy(name)
+            );
+            return Err(EPERM);
         }
-        let is_dir = inode.is_dir();
-        if !is_dir && !stack.is_empty() {
-            break;
-        }
-        let opaque = is_dir && xattrs::is_opaque(fs, mnt, &this)?;
         stack.push(
             RealEntry {
-                layer: parent.layer,
+                layer: lower.0,
                 dentry: this,
             },
             GFP_KERNEL,
         )?;
-        if !is_dir || opaque {
+        // Following redirects is like a symlink into a lower layer without
+        // the permission checks: only when enabled.
+        if d.redirect && !follow {
+            pr_warn!(
+                "refusing to follow redirect for ({})\n",
+                super::params::BStrLossy(name)
+            );
+            return Err(EPERM);
+        }
+        if d.stop {
             break;
+        }
+        if d.redirect && d.name.first() == Some(&b'/') && !at_root {
+            at_root = true;
+            i = lower.0 + 1;
         }
     }
     if stack.is_empty() {
         return Ok(None);
     }
-    Ok(Some(fs.new_node(stack, false)?))
+    let mut n = fs.new_node(stack, false)?;
+    n.node.xwhiteouts = d.xwhiteouts;
+    Ok(Some(n))
+}
+
+/// Looks the current name up in one layer: a plain name below `base`, or
+/// an absolute redirect path from the layer root `base`
+/// (`ovl_lookup_layer`).
+fn lookup_layer(
+    fs: &Rovl,
+    layer: usize,
+    base: &Dentry,
+    d: &mut Lookup,
+) -> Result<Option<ARef<Dentry>>> {
+    if d.name.first() != Some(&b'/') {
+        let name = core::mem::take(&mut d.name);
+        let r = lookup_single(fs, layer, base, d, &name, 0, b"");
+        // Unless a redirect replaced it, the name stays for the next layer.
+        if d.name.is_empty() {
+            d.name = name;
+        }
+        return r;
+    }
+    let mut path = KVec::with_capacity(d.name.len(), GFP_KERNEL)?;
+    path.extend_from_slice(&d.name, GFP_KERNEL)?;
+    let mut cur: Option<ARef<Dentry>> = None;
+    let mut pos = 1;
+    loop {
+        let b = cur.as_deref().unwrap_or(base);
+        if !b.can_lookup() {
+            break;
+        }
+        let next = path[pos..]
+            .iter()
+            .position(|&c| c == b'/')
+            .map_or(path.len(), |n| pos + n);
+        let this = lookup_single(fs, layer, b, d, &path[pos..next], pos, &path[next..])?;
+        let end = next == path.len();
+        cur = this;
+        if cur.is_none() || end {
+            break;
+        }
+        pos = next + 1;
+    }
+    Ok(cur)
+}
+
+/// One name in one real directory (`ovl_lookup_single`). `prelen` bytes of
+/// the current name precede `name` and `post` follows it, for absolute
+/// redirect walks.
+fn lookup_single(
+    fs: &Rovl,
+    layer: usize,
+    base: &Dentry,
+    d: &mut Lookup,
+    name: &[u8],
+    prelen: usize,
+    post: &[u8],
+) -> Result<Option<ARef<Dentry>>> {
+    let mnt = fs.mnt(layer);
+    let last_element = post.is_empty();
+    let this = match base.lookup_one(mnt, name) {
+        Ok(t) if t.inode().is_some() => t,
+        Ok(_) => return Ok(None),
+        Err(e) if e == ENOENT || e == vfs::errno(bindings::ENAMETOOLONG) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if this.is_weird() {
+        return Err(vfs::errno(bindings::EREMOTE));
+    }
+    if xattrs::is_whiteout(fs, mnt, &this) {
+        d.stop = true;
+        return Ok(None);
+    }
+    // Below a metacopy file, only a regular file can hold its data.
+    if last_element && d.metacopy && !this.is_reg() {
+        d.stop = true;
+        return Ok(None);
+    }
+    if !this.can_lookup() {
+        if d.is_dir || !last_element {
+            d.stop = true;
+            return Ok(None);
+        }
+        d.metacopy = xattrs::is_metacopy(fs, mnt, &this)?;
+        d.stop = !d.metacopy;
+        if !d.metacopy || d.last {
+            return Ok(Some(this));
+        }
+    } else {
+        if last_element {
+            d.is_dir = true;
+        }
+        if d.last {
+            return Ok(Some(this));
+        }
+        // `opaque=x` marks a directory holding xattr whiteouts.
+        match xattrs::opaque_val(fs, mnt, &this) {
+            b'x' if last_element => {
+                d.xwhiteouts = true;
+                fs.layers[layer]
+                    .has_xwhiteouts
+                    .store(true, Ordering::Release);
+            }
+            b'y' => {
+                d.stop = true;
+                return Ok(Some(this));
+            }
+            _ => {}
+        }
+    }
+    check_redirect(fs, layer, &this, d, prelen, post)?;
+    Ok(Some(this))
+}
+
+/// Follows a `redirect` xattr: the next layers are searched for where it
+/// points (`ovl_check_redirect`).
+fn check_redirect(
+    fs: &Rovl,
+    layer: usize,
+    this: &Dentry,
+    d: &mut Lookup,
+    prelen: usize,
+    post: &[u8],
+) -> Result {
+    let Some(target) = xattrs::redirect(fs, fs.mnt(layer), this, prelen + post.len())? else {
+        return Ok(());
+    };
+    let mut name = KVec::new();
+    if target.first() == Some(&b'/') {
+        // An opaque ancestor stopped the walk, but an absolute redirect
+        // below it starts a new one.
+        d.stop = false;
+    } else {
+        name.extend_from_slice(&d.name[..prelen.min(d.name.len())], GFP_KERNEL)?;
+    }
+    name.extend_from_slice(&target, GFP_KERNEL)?;
+    name.extend_from_slice(post, GFP_KERNEL)?;
+    d.name = name;
+    d.redirect = true;
+    Ok(())
 }

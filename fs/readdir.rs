@@ -11,8 +11,9 @@
 //! are indices into it, so telldir/seekdir are stable; rewinding to 0
 //! reads the layers again.
 
-use super::{Rovl, RovlNode};
+use super::{xattrs, Rovl, RovlNode};
 use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 pub(crate) struct Entry {
@@ -125,12 +126,17 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
         winner[i] = first;
     }
 
-    // Whiteouts hide names; only character devices can be whiteouts.
+    // Whiteouts hide names: character devices, and in directories marked
+    // for them, regular files that are xattr whiteouts.
     for i in 0..raw.len() {
-        if winner[i] == i && raw[i].d_type == vfs::DT_CHR {
-            let e = &node.stack[raw[i].level];
-            let this = e.dentry.lookup_one(fs.mnt(e.layer), &raw[i].name)?;
-            raw[i].hidden = this.inode().is_some_and(|inode| inode.is_whiteout());
+        let e = &node.stack[raw[i].level];
+        let xwh = node.xwhiteouts
+            && raw[i].d_type == vfs::DT_REG
+            && fs.layers[e.layer].has_xwhiteouts.load(Ordering::Acquire);
+        if winner[i] == i && (raw[i].d_type == vfs::DT_CHR || xwh) {
+            let mnt = fs.mnt(e.layer);
+            let this = e.dentry.lookup_one(mnt, &raw[i].name)?;
+            raw[i].hidden = xattrs::is_whiteout(fs, mnt, &this);
         }
     }
 

@@ -3,8 +3,9 @@
 //! Mounting, statfs and mount options shown in /proc/mounts (super.c).
 
 use super::params::{self, Context};
-use super::{Layer, RealEntry, Rovl};
+use super::{xattrs, Layer, RealEntry, Rovl};
 use crate::vfs::{self, Cred, Kstatfs, NewNode, PrivateMount, SeqFile, SuperBlock};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::types::ARef;
 
@@ -28,9 +29,15 @@ pub(crate) fn fill_super(
     let mut stack = KVec::with_capacity(nr_merged, GFP_KERNEL)?;
     let mut names = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
     let mut depth = 0;
+    let mut namelen = 0;
     for (i, l) in ctx.lowers.iter_mut().enumerate() {
         depth = depth.max(vfs::stack_depth_of(l.path.dentry()));
         let mnt = PrivateMount::clone_of(&l.path)?;
+        let root = vfs::RealPath {
+            mnt: &mnt,
+            dentry: mnt.root(),
+        };
+        namelen = namelen.max(root.namelen()?);
         if !l.data_only {
             stack.push(
                 RealEntry {
@@ -40,7 +47,13 @@ pub(crate) fn fill_super(
                 GFP_KERNEL,
             )?;
         }
-        layers.push(Layer { mnt }, GFP_KERNEL)?;
+        layers.push(
+            Layer {
+                mnt,
+                has_xwhiteouts: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
         names.push((core::mem::take(&mut l.name), l.data_only), GFP_KERNEL)?;
     }
     sb.set_stack_depth(depth + 1).inspect_err(|_| {
@@ -60,12 +73,24 @@ pub(crate) fn fill_super(
         layers,
         cred,
         samefs,
+        nr_merged,
+        namelen,
         config: ctx.config,
         defaults: ctx.defaults(),
         lowerdir: ctx.lowerdir.take(),
         lower_names: names,
     };
-    let root = fs.new_node(stack, true)?;
+    let mut root = fs.new_node(stack, true)?;
+    // xwhiteouts markers on the layer roots, but the lowermost.
+    let nr = root.node.stack.len();
+    for e in root.node.stack.iter().take(nr - 1) {
+        if xattrs::opaque_val(&fs, fs.mnt(e.layer), &e.dentry) == b'x' {
+            fs.layers[e.layer]
+                .has_xwhiteouts
+                .store(true, Ordering::Release);
+            root.node.xwhiteouts = true;
+        }
+    }
     Ok((fs, root))
 }
 

@@ -102,19 +102,91 @@ pub(crate) fn has_origin(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result
     Ok(get_private(fs, mnt, d, b"origin", &mut []).is_ok())
 }
 
-/// Whether the real directory `d` is opaque: `<prefix>opaque` is `y`.
-pub(crate) fn is_opaque(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<bool> {
+/// The first byte of a directory's `opaque` xattr (`y`: opaque, `x`: holds
+/// xattr whiteouts), 0 if none or unreadable (`ovl_get_opaquedir_val`).
+pub(crate) fn opaque_val(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> u8 {
+    if !d.can_lookup() {
+        return 0;
+    }
     let mut val = [0u8; 1];
     match get_private(fs, mnt, d, b"opaque", &mut val) {
-        Ok(1) => Ok(val[0] == b'y'),
-        Ok(_) => Ok(false),
-        Err(e)
-            if e == vfs::errno(bindings::ENODATA)
-                || e == vfs::errno(bindings::EOPNOTSUPP)
-                || e == ERANGE =>
-        {
+        Ok(1) => val[0],
+        _ => 0,
+    }
+}
+
+/// A whiteout: a 0/0 character device, or an empty regular file with a
+/// `whiteout` xattr (`ovl_path_is_whiteout`).
+pub(crate) fn is_whiteout(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> bool {
+    let Some(inode) = d.inode() else {
+        return false;
+    };
+    inode.is_whiteout()
+        || (d.is_reg()
+            && inode.size() == 0
+            && get_private(fs, mnt, d, b"whiteout", &mut []).is_ok())
+}
+
+/// Smallest valid `metacopy` xattr (`OVL_METACOPY_MIN_SIZE`).
+const METACOPY_MIN: usize = 4;
+
+/// A regular file whose data lives in a lower layer (`metacopy` xattr,
+/// `ovl_check_metacopy_xattr`).
+pub(crate) fn is_metacopy(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<bool> {
+    if !d.is_reg() {
+        return Ok(false);
+    }
+    match get_private(fs, mnt, d, b"metacopy", &mut []) {
+        Ok(0) => Ok(true),
+        Ok(n) if n < METACOPY_MIN => {
+            pr_warn!("metacopy file has too small xattr\n");
+            Err(EIO)
+        }
+        Ok(_) => Ok(true),
+        Err(e) if e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP) => {
             Ok(false)
         }
-        Err(e) => Err(e),
+        Err(e) if fs.config.userxattr && e == EACCES => Ok(false),
+        Err(e) => {
+            pr_warn!("failed to get metacopy ({})\n", e.to_errno());
+            Err(e)
+        }
     }
+}
+
+/// The `redirect` xattr of a real object, validated: absolute paths have
+/// no empty components, relative ones no `/` (`ovl_get_redirect_xattr`).
+pub(crate) fn redirect(
+    fs: &Rovl,
+    mnt: &vfs::Mount,
+    d: &vfs::Dentry,
+    padding: usize,
+) -> Result<Option<KVec<u8>>> {
+    let n = match get_private(fs, mnt, d, b"redirect", &mut []) {
+        Ok(n) => n,
+        Err(e) if e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP) => {
+            return Ok(None)
+        }
+        Err(e) => {
+            pr_warn!("failed to get redirect ({})\n", e.to_errno());
+            return Err(e);
+        }
+    };
+    let mut buf = KVec::from_elem(0u8, n, GFP_KERNEL)?;
+    let n = get_private(fs, mnt, d, b"redirect", &mut buf).inspect_err(|e| {
+        pr_warn!("failed to get redirect ({})\n", e.to_errno());
+    })?;
+    let mut v = KVec::with_capacity(n + padding, GFP_KERNEL)?;
+    v.extend_from_slice(&buf[..n.min(buf.len())], GFP_KERNEL)?;
+    let buf = v;
+    let valid = if buf.first() == Some(&b'/') {
+        buf.split(|&c| c == b'/').skip(1).all(|c| !c.is_empty())
+    } else {
+        !buf.is_empty() && !buf.contains(&b'/')
+    };
+    if !valid {
+        pr_warn!("invalid redirect ({})\n", super::params::BStrLossy(&buf));
+        return Err(EINVAL);
+    }
+    Ok(Some(buf))
 }

@@ -69,6 +69,34 @@ impl Dentry {
         NonNull::new(inode).map(|p| unsafe { Inode::from_raw(p.as_ptr()) })
     }
 
+    fn flags(&self) -> u32 {
+        // SAFETY: `d_flags` of a live dentry; a racy read of the type bits
+        // is what the C `d_is_*()` helpers do too.
+        unsafe { core::ptr::read_volatile(&(*self.0.get()).d_flags) }
+    }
+
+    /// A directory that can be looked up in (`d_can_lookup`).
+    pub(crate) fn can_lookup(&self) -> bool {
+        self.flags() & DCACHE_ENTRY_TYPE == DCACHE_DIRECTORY_TYPE
+    }
+
+    /// A regular file (`d_is_reg`).
+    pub(crate) fn is_reg(&self) -> bool {
+        self.flags() & DCACHE_ENTRY_TYPE == DCACHE_REGULAR_TYPE
+    }
+
+    /// What overlayfs refuses to stack on (`ovl_dentry_weird`): automount
+    /// points, lookupless directories and names with their own hash or
+    /// compare (case-insensitive filesystems).
+    pub(crate) fn is_weird(&self) -> bool {
+        let t = self.flags() & DCACHE_ENTRY_TYPE;
+        let plain = matches!(
+            t,
+            DCACHE_DIRECTORY_TYPE | DCACHE_REGULAR_TYPE | DCACHE_SPECIAL_TYPE | DCACHE_SYMLINK_TYPE
+        );
+        !plain || self.flags() & DCACHE_WEIRD != 0
+    }
+
     /// The superblock this dentry lives on.
     pub(crate) fn sb_ptr(&self) -> *const bindings::super_block {
         // SAFETY: `d_sb` never changes for a live dentry.
@@ -154,6 +182,19 @@ fn isize_result(r: isize) -> Result<usize> {
     }
 }
 
+// Dentry flags of linux/dcache.h (`BIT()` macros bindgen skips).
+const DCACHE_OP_HASH: u32 = 1 << 0;
+const DCACHE_OP_COMPARE: u32 = 1 << 1;
+const DCACHE_NEED_AUTOMOUNT: u32 = 1 << 17;
+const DCACHE_MANAGE_TRANSIT: u32 = 1 << 18;
+const DCACHE_WEIRD: u32 =
+    DCACHE_NEED_AUTOMOUNT | DCACHE_MANAGE_TRANSIT | DCACHE_OP_HASH | DCACHE_OP_COMPARE;
+const DCACHE_ENTRY_TYPE: u32 = 7 << 20;
+const DCACHE_DIRECTORY_TYPE: u32 = 2 << 20;
+const DCACHE_REGULAR_TYPE: u32 = 4 << 20;
+const DCACHE_SPECIAL_TYPE: u32 = 5 << 20;
+const DCACHE_SYMLINK_TYPE: u32 = 6 << 20;
+
 /// A `struct inode`.
 ///
 /// # Invariants
@@ -193,6 +234,11 @@ impl Inode {
     pub(crate) fn rdev(&self) -> u32 {
         // SAFETY: `i_rdev` never changes for a live inode.
         unsafe { (*self.0.get()).i_rdev }
+    }
+
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: `self` is live; `i_size_read` is the safe way to read it.
+        unsafe { ffi::rovl_i_size_read(self.0.get()) }
     }
 
     pub(crate) fn is_dir(&self) -> bool {
@@ -441,6 +487,14 @@ impl RealPath<'_> {
                 bindings::vfs_getattr(&raw, stat.as_ptr(), mask, flags)
             }
         })
+    }
+
+    /// The longest name the filesystem of this path takes (`f_namelen`).
+    pub(crate) fn namelen(&self) -> Result<usize> {
+        let raw = self.raw();
+        // SAFETY: `raw` is valid while the borrows live.
+        let r = unsafe { ffi::rovl_path_namelen(&raw) };
+        isize_result(r as isize)
     }
 
     /// `vfs_statfs` of the real path.

@@ -21,6 +21,7 @@ pub(crate) use super_block::{
 
 /// Directory entry types, as `d_type` in `getdents64`.
 pub(crate) const DT_CHR: u32 = 2;
+pub(crate) const DT_REG: u32 = 8;
 
 /// A snapshot of the module parameters (overlayfs's defaults).
 #[derive(Clone, Copy)]

@@ -7,7 +7,8 @@
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
  *   rovl_posix_acl_release:
  *   static inline functions that bindgen cannot call.
- * - rovl_kstatfs_set_type: struct kstatfs is opaque to the bindings.
+ * - rovl_kstatfs_set_type, rovl_path_namelen: struct kstatfs is opaque to
+ *   the bindings.
  * - rovl_init_fs_context and its fs_context_operations: struct fs_context
  *   and struct fs_parameter are opaque to the kernel crate's bindings (their
  *   headers are not in bindings_helper.h), so this glue unpacks them and hands
@@ -81,6 +82,14 @@ void rovl_posix_acl_release(struct posix_acl *acl)
 void rovl_kstatfs_set_type(struct kstatfs *buf, long f_type)
 {
 	buf->f_type = f_type;
+}
+
+long rovl_path_namelen(const struct path *path)
+{
+	struct kstatfs st;
+	int err = vfs_statfs(path, &st);
+
+	return err ? err : st.f_namelen;
 }
 
 loff_t rovl_i_size_read(const struct inode *inode)

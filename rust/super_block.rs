@@ -24,6 +24,8 @@ use kernel::types::{ForeignOwnable, Opaque};
 
 /// `SB_RDONLY` of linux/fs.h (a `BIT()` macro bindgen skips).
 const SB_RDONLY: usize = 1 << 0;
+/// `FS_USERNS_MOUNT` of linux/fs.h.
+const FS_USERNS_MOUNT: kernel::ffi::c_int = 8;
 /// `SB_POSIXACL` of linux/fs.h.
 const SB_POSIXACL: usize = 1 << 16;
 /// `MAY_NOT_BLOCK` of linux/fs.h: the caller is in RCU walk mode.
@@ -42,6 +44,8 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
 
     const NAME: &'static CStr;
     const MAGIC: u32;
+    /// May be mounted by root of a user namespace (`FS_USERNS_MOUNT`).
+    const USERNS_MOUNT: bool = false;
 
     fn new_context() -> Result<Self::Context>;
     /// Length of the first option of a mount(2) option string.
@@ -364,6 +368,9 @@ impl Registration {
             (*t).name = T::NAME.as_char_ptr();
             (*t).init_fs_context = Some(ffi::rovl_init_fs_context);
             (*t).kill_sb = Some(kill_sb_cb::<T>);
+            if T::USERNS_MOUNT {
+                (*t).fs_flags |= FS_USERNS_MOUNT;
+            }
             to_result(bindings::register_filesystem(t))?;
         }
         // INVARIANT: Registered above.

@@ -338,3 +338,55 @@ pub fn new_mount(
     }
     Ok(())
 }
+
+/// Runs `f` in a child that keeps CAP_SYS_ADMIN but drops
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; returns its exit code.
+pub fn as_caps_without_dac(f: impl FnOnce() -> i32) -> i32 {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const DAC: u32 = (1 << 1) | (1 << 2);
+    // SAFETY: The child only changes its own capabilities, runs `f`, exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let mut h = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut d = [Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        // SAFETY: Valid header and two data structs, as capget/capset want.
+        unsafe {
+            if libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) != 0 {
+                libc::_exit(250);
+            }
+            d[0].effective &= !DAC;
+            d[0].permitted &= !DAC;
+            if libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()) != 0 {
+                libc::_exit(251);
+            }
+            libc::_exit(f());
+        }
+    }
+    let mut st = 0;
+    // SAFETY: Waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else {
+        -1
+    }
+}

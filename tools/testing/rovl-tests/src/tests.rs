@@ -48,6 +48,12 @@ pub const ALL: &[(&str, Test)] = &[
     ("module_parameters", module_parameters),
     ("new_mount_api", new_mount_api),
     ("remount_ignores_options", remount_ignores_options),
+    ("redirected_dirs", redirected_dirs),
+    ("redirect_nofollow", redirect_nofollow),
+    ("xattr_whiteouts", xattr_whiteouts),
+    ("metacopy_refused", metacopy_refused),
+    ("userns_mount", userns_mount),
+    ("mounter_credentials", mounter_credentials),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1065,4 +1071,239 @@ fn remount_ignores_options(t: &mut T) -> TResult {
         mount_options(&r),
     )?;
     compare_trees(&o, &r)
+}
+
+fn set(p: &Path, name: &str, v: &[u8]) -> TResult {
+    sys::setxattr(p, name, v)
+        .map_err(|e| Fail::Fail(format!("setxattr {name} on {}: errno {e}", p.display())))
+}
+
+/// Layers as overlay leaves them after renaming merged directories with
+/// redirect_dir=on: relative and absolute redirects, and broken ones.
+fn redirect_layers(t: &T) -> Result<[PathBuf; 3], Fail> {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    file(&b.join("old/from-b"), b"b")?;
+    file(&c.join("old/from-c"), b"c")?;
+    dir(&a.join("new"))?;
+    file(&a.join("new/from-a"), b"a")?;
+    set(&a.join("new"), "trusted.overlay.redirect", b"old")?;
+    whiteout(&a.join("old"))?;
+    file(&c.join("orig/deep/file"), b"deep")?;
+    dir(&a.join("x/moved"))?;
+    set(
+        &a.join("x/moved"),
+        "trusted.overlay.redirect",
+        b"/orig/deep",
+    )?;
+    dir(&a.join("bad-rel"))?;
+    set(&a.join("bad-rel"), "trusted.overlay.redirect", b"has/slash")?;
+    dir(&a.join("bad-abs"))?;
+    set(&a.join("bad-abs"), "trusted.overlay.redirect", b"//double")?;
+    dir(&b.join("mid"))?;
+    set(&b.join("mid"), "trusted.overlay.redirect", b"/orig")?;
+    dir(&a.join("mid"))?;
+    file(&a.join("mid/top"), b"t")?;
+    Ok([a, b, c])
+}
+
+fn redirected_dirs(t: &mut T) -> TResult {
+    let [a, b, c] = redirect_layers(t)?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    for rel in [
+        "new/from-b",
+        "new/from-c",
+        "old",
+        "x/moved/file",
+        "bad-rel",
+        "bad-abs",
+        "mid/deep/file",
+        "mid/top",
+    ] {
+        let _ = both(&o, &r, rel, "lstat", stat_errno)?;
+    }
+    same(
+        "new/from-c through rovl",
+        read_file(&r.join("new/from-c")),
+        Ok(b"c".to_vec()),
+    )?;
+    let _ = both(&o, &r, "new", "listing", |p| listing(p))?;
+    let _ = both(&o, &r, "mid", "listing", |p| listing(p))?;
+    Ok(())
+}
+
+fn redirect_nofollow(t: &mut T) -> TResult {
+    let [a, b, c] = redirect_layers(t)?;
+    let (o, r) = t.pair(&format!(
+        "{},redirect_dir=nofollow",
+        lowerdir(&[&a, &b, &c])
+    ))?;
+    for rel in ["new", "new/from-b", "x/moved", "mid/top"] {
+        let _ = both(&o, &r, rel, "lstat", stat_errno)?;
+    }
+    same(
+        "redirected dir with nofollow",
+        stat_errno(&r.join("new")).map(|_| ()),
+        Err(libc::EPERM),
+    )
+}
+
+fn xattr_whiteouts(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    for d in ["marked", "unmarked"] {
+        file(&b.join(format!("{d}/gone")), b"lower")?;
+        file(&b.join(format!("{d}/kept")), b"k")?;
+        file(&a.join(format!("{d}/gone")), b"")?;
+        set(
+            &a.join(format!("{d}/gone")),
+            "trusted.overlay.whiteout",
+            b"",
+        )?;
+        file(&a.join(format!("{d}/not-empty")), b"data")?;
+        set(
+            &a.join(format!("{d}/not-empty")),
+            "trusted.overlay.whiteout",
+            b"",
+        )?;
+        file(&a.join(format!("{d}/new-wh")), b"")?;
+        set(
+            &a.join(format!("{d}/new-wh")),
+            "trusted.overlay.whiteout",
+            b"",
+        )?;
+    }
+    set(&a.join("marked"), "trusted.overlay.opaque", b"x")?;
+    // A marker on a layer root, and an xattr whiteout there.
+    set(&b, "trusted.overlay.opaque", b"x")?;
+    file(&c.join("root-gone"), b"c")?;
+    file(&b.join("root-gone"), b"")?;
+    set(&b.join("root-gone"), "trusted.overlay.whiteout", b"")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    for rel in [
+        "marked/gone",
+        "unmarked/gone",
+        "marked/not-empty",
+        "marked/new-wh",
+        "root-gone",
+    ] {
+        let _ = both(&o, &r, rel, "lstat", stat_errno)?;
+    }
+    same(
+        "marked/gone through rovl",
+        stat_errno(&r.join("marked/gone")).map(|_| ()),
+        Err(libc::ENOENT),
+    )?;
+    compare_trees(&o, &r)
+}
+
+fn metacopy_refused(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"")?;
+    set(&a.join("f"), "trusted.overlay.metacopy", b"")?;
+    file(&b.join("f"), b"data below")?;
+    file(&a.join("g"), b"")?;
+    set(&a.join("g"), "trusted.overlay.metacopy", b"\x00\x01")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
+    for rel in ["f", "g"] {
+        let _ = both(&o, &r, rel, "lstat", stat_errno)?;
+    }
+    same(
+        "metacopy with metacopy=off",
+        stat_errno(&r.join("f")).map(|_| ()),
+        Err(libc::EPERM),
+    )
+}
+
+/// Runs `f` in a child inside new user and mount namespaces where the
+/// caller is root; returns the child's exit status.
+fn in_userns(f: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: The child only runs `f` and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: Plain syscalls in the child.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+                libc::_exit(200);
+            }
+        }
+        let ok = fs::write("/proc/self/setgroups", "deny").is_ok()
+            && fs::write("/proc/self/uid_map", "0 0 1").is_ok()
+            && fs::write("/proc/self/gid_map", "0 0 1").is_ok();
+        // SAFETY: As above.
+        unsafe { libc::_exit(if ok { f() } else { 201 }) };
+    }
+    let mut st = 0;
+    // SAFETY: Waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else {
+        -1
+    }
+}
+
+fn userns_mount(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("f"), b"a")?;
+    file(&b.join("g"), b"b")?;
+    for p in [&t.dir, &a, &b] {
+        layers::chmod(p, 0o755)?;
+    }
+    let mp = t.dir.join("userns-mnt");
+    dir(&mp)?;
+    std::os::unix::fs::chown(&mp, Some(1000), Some(1000)).map_err(|e| format!("chown: {e}"))?;
+    let opts = lowerdir(&[&a, &b]);
+    let run = |fstype: &'static str| {
+        let (mp, opts) = (mp.clone(), opts.clone());
+        in_userns(move || match sys::mount(fstype, &mp, &opts, 0) {
+            Ok(()) => match fs::read(mp.join("g")) {
+                Ok(d) if d == b"b" => 0,
+                Ok(_) => 100,
+                Err(e) => 100 + sys::errno_of(&e),
+            },
+            Err(e) => e,
+        })
+    };
+    let so = run("overlay");
+    if so != 0 {
+        return Err(Fail::Skip(format!(
+            "overlay itself cannot mount in a user namespace here (status {so})"
+        )));
+    }
+    same("mount in a user namespace (status)", so, run("rovl"))
+}
+
+fn mounter_credentials(t: &mut T) -> TResult {
+    // A mounter without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: the layers are
+    // accessed with its credentials, so even root reading through the
+    // mount cannot see what the mounter could not.
+    let [a, b] = t.layers(["a", "b"])?;
+    file(&a.join("closed"), b"secret")?;
+    layers::chmod(&a.join("closed"), 0o000)?;
+    dir(&b.join("noexec"))?;
+    file(&b.join("noexec/inner"), b"i")?;
+    layers::chmod(&b.join("noexec"), 0o600)?;
+    let opts = lowerdir(&[&a, &b]);
+    let (mo, mr) = (t.dir.join("m-overlay"), t.dir.join("m-rovl"));
+    dir(&mo)?;
+    dir(&mr)?;
+    for (fstype, mp) in [("overlay", &mo), ("rovl", &mr)] {
+        let (mp2, opts2) = (mp.clone(), opts.clone());
+        let rc = sys::as_caps_without_dac(move || match sys::mount(fstype, &mp2, &opts2, 0) {
+            Ok(()) => 0,
+            Err(e) => e,
+        });
+        if rc != 0 {
+            return fail(format!("mount {fstype} with reduced capabilities: {rc}"));
+        }
+        t.adopt(mp);
+    }
+    for rel in ["closed", "noexec/inner", "noexec"] {
+        let _ = both(&mo, &mr, rel, "read as root", read_file)?;
+        let _ = both(&mo, &mr, rel, "lstat as root", stat_errno)?;
+    }
+    same(
+        "closed through rovl",
+        read_file(&mr.join("closed")).map(|_| ()),
+        Err(libc::EACCES),
+    )
 }
