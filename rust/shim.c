@@ -33,6 +33,8 @@
 #include <linux/statfs.h>
 #include <linux/xattr.h>
 
+#include "shim.h"
+
 struct dentry *rovl_dget(struct dentry *dentry)
 {
 	return dget(dentry);
@@ -132,18 +134,6 @@ bool rovl_ns_capable_noaudit_sys_admin(void)
 {
 	return ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN);
 }
-
-/* Implemented in Rust (rust/super_block.rs). */
-void *rovl_rs_ctx_new(void);
-void rovl_rs_ctx_free(void *ctx);
-int rovl_rs_ctx_param(void *ctx, const char *key, const char *value, int purpose);
-size_t rovl_rs_next_opt(const char *s, size_t len);
-int rovl_rs_xattr_get(struct dentry *dentry, struct inode *inode, const char *prefix,
-		      const char *name, void *buffer, size_t size);
-int rovl_rs_xattr_set(struct dentry *dentry, struct inode *inode, const char *prefix,
-		      const char *name, const void *value, size_t size, int flags);
-int rovl_rs_fill_super(struct super_block *sb, void *ctx);
-int rovl_rs_reconfigure(struct super_block *sb, void *ctx, unsigned int sb_flags);
 
 static void rovl_fc_free(struct fs_context *fc)
 {

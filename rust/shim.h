@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Interface between rust/shim.c and the Rust crate: the C helpers Rust
+ * calls (declared again in rust/ffi.rs) and the Rust functions the C
+ * glue calls (defined in rust/super_block.rs).
+ */
+#ifndef ROVL_SHIM_H
+#define ROVL_SHIM_H
+
+#include <linux/types.h>
+
+struct cred;
+struct dentry;
+struct dir_context;
+struct file;
+struct fs_context;
+struct inode;
+struct kstatfs;
+struct mnt_idmap;
+struct path;
+struct posix_acl;
+struct super_block;
+struct vfsmount;
+
+/* C helpers, called from Rust. */
+struct dentry *rovl_dget(struct dentry *dentry);
+const struct cred *rovl_get_cred(const struct cred *cred);
+void rovl_put_cred(const struct cred *cred);
+struct file *rovl_get_file(struct file *file);
+struct mnt_idmap *rovl_mnt_idmap(const struct vfsmount *mnt);
+bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
+		   u64 ino, unsigned int type);
+void rovl_inode_lock(struct inode *inode);
+void rovl_inode_unlock(struct inode *inode);
+void rovl_posix_acl_release(struct posix_acl *acl);
+void rovl_kstatfs_set_type(struct kstatfs *buf, long f_type);
+long rovl_path_namelen(const struct path *path);
+loff_t rovl_i_size_read(const struct inode *inode);
+bool rovl_capable_sys_admin(void);
+bool rovl_ns_capable_noaudit_sys_admin(void);
+int rovl_init_fs_context(struct fs_context *fc);
+void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr);
+
+extern bool rovl_param_redirect_dir;
+extern bool rovl_param_redirect_always_follow;
+extern bool rovl_param_xino_auto;
+extern bool rovl_param_index;
+extern bool rovl_param_nfs_export;
+extern bool rovl_param_metacopy;
+
+/* Rust functions, called from the C glue. */
+void *rovl_rs_ctx_new(void);
+void rovl_rs_ctx_free(void *ctx);
+int rovl_rs_ctx_param(void *ctx, const char *key, const char *value, int purpose);
+size_t rovl_rs_next_opt(const char *s, size_t len);
+int rovl_rs_fill_super(struct super_block *sb, void *ctx);
+int rovl_rs_reconfigure(struct super_block *sb, void *ctx, unsigned int sb_flags);
+int rovl_rs_xattr_get(struct dentry *dentry, struct inode *inode, const char *prefix,
+		      const char *name, void *buffer, size_t size);
+int rovl_rs_xattr_set(struct dentry *dentry, struct inode *inode, const char *prefix,
+		      const char *name, const void *value, size_t size, int flags);
+
+#endif /* ROVL_SHIM_H */
