@@ -22,15 +22,24 @@ pub(crate) fn getattr(
         let _cred = fs.cred.override_creds();
         node.real_path(fs).getattr(stat, mask, flags)?;
     }
-    // With all layers on one filesystem the real inode numbers are unique
-    // and the overlay's own st_dev is used (friendly to `du -x`).
-    // Directories always use it, so `find -xdev` stays inside the mount.
-    // TODO(issue 4): pseudo st_dev per lower fs and xino for cross-fs layers.
-    if fs.samefs || is_dir {
+    // `ovl_map_dev_ino`: with all layers on one filesystem the real inode
+    // numbers are unique and the overlay's st_dev is used (friendly to
+    // `du -x`); with xino the layer's fsid goes in the high bits.
+    let top = node.top().layer;
+    if fs.samefs {
         stat.set_dev(sb.dev());
-    }
-    if is_dir && !fs.samefs {
+    } else if let Some(ino) = fs.xino_map(stat.ino(), top) {
+        stat.set_ino(ino);
+        stat.set_dev(sb.dev());
+    } else if is_dir {
+        // Directories stay on the overlay's st_dev, so `find -xdev` keeps
+        // inside the mount; their real numbers may collide, so they get
+        // the private inode number.
+        stat.set_dev(sb.dev());
         stat.set_ino(node.ino);
+    } else {
+        // Unique per filesystem: one anonymous st_dev per lower fs.
+        stat.set_dev(fs.pseudo_devs[fs.fsid[top]].dev());
     }
     // Counting subdirectories of a merged directory is not worth it;
     // nlink=1 pacifies `find` (as overlayfs).

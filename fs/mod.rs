@@ -13,8 +13,8 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount, NewNode,
-    PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, StackedFile, SuperBlock,
+    AnonDev, Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount,
+    NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, StackedFile, SuperBlock,
 };
 use core::sync::atomic::AtomicBool;
 use kernel::c_str;
@@ -40,6 +40,14 @@ pub(crate) struct Rovl {
     pub(crate) cred: ARef<Cred>,
     /// All layers are on one filesystem: inode numbers are unique as they are.
     pub(crate) samefs: bool,
+    /// Per layer, its filesystem's index (overlayfs's fsid, from 1; 0 is
+    /// reserved for an upper layer) ...
+    pub(crate) fsid: KVec<usize>,
+    /// ... and by fsid, the anonymous st_dev of non-directories from that
+    /// filesystem when inode numbers cannot be unified.
+    pub(crate) pseudo_devs: KVec<AnonDev>,
+    /// High inode number bits holding the fsid (`xino`), 0 when off.
+    pub(crate) xino_bits: u32,
     /// Lower layers that merge (the rest are data-only).
     pub(crate) nr_merged: usize,
     /// Longest name any layer takes.
@@ -63,6 +71,25 @@ impl Rovl {
         self.layers.len() - self.nr_merged
     }
 
+    /// Folds a real inode number from layer `layer` into the overlay's st_ino
+    /// space (`xino`): the fsid goes in the high bits. `None` when xino is
+    /// off or the number uses those bits.
+    pub(crate) fn xino_map(&self, ino: u64, layer: usize) -> Option<u64> {
+        if self.xino_bits == 0 {
+            return None;
+        }
+        let shift = 64 - self.xino_bits;
+        if ino >> shift != 0 {
+            pr_warn!(
+                "inode number too big (ino={}, xinobits={})\n",
+                ino,
+                self.xino_bits
+            );
+            return None;
+        }
+        Some(ino | (self.fsid[layer] as u64) << (shift + 1))
+    }
+
     /// Redirects are followed unless `redirect_dir=nofollow`.
     fn redirect_follow(&self) -> bool {
         self.config.redirect != params::Redirect::NoFollow
@@ -80,10 +107,22 @@ impl Rovl {
         };
         let real = node.real_inode();
         let is_dir = real.is_dir();
-        node.ino = if self.samefs || !is_dir {
+        // `ovl_map_ino`: the real number where unique, else a private one
+        // for directories.
+        node.ino = if self.samefs {
             real.ino()
+        } else if let Some(ino) = self.xino_map(real.ino(), node.top().layer) {
+            ino
+        } else if is_dir {
+            let ino = crate::vfs::next_ino();
+            if self.xino_bits > 0 {
+                let shift = 64 - self.xino_bits;
+                (ino & (u64::MAX >> self.xino_bits)) | 1 << shift
+            } else {
+                ino
+            }
         } else {
-            crate::vfs::next_ino()
+            real.ino()
         };
         if is_dir {
             node.whiteouts = is_root

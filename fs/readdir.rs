@@ -85,7 +85,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
     let _cred = fs.cred.override_creds();
     let merged = node.whiteouts;
     let parent = dir.parent();
-    let parent_ino = sb.node(&parent).map(|p| p.real_inode().ino());
+    let parent_ino = sb.node(&parent).map(|p| p.ino);
     let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());
 
     let mut raw = KVec::new();
@@ -93,12 +93,22 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
         read_layer(fs, node, level, &mut raw)?;
     }
 
-    // Entries keep the real d_ino of their topmost layer, except `..` of
-    // an unmerged directory below a merged one, which overlayfs reports as
-    // the parent's overlay inode number (`ovl_iterate_real`).
-    if !merged && parent_merged {
-        if let Some(p) = raw.iter_mut().find(|e| &e.name[..] == b"..") {
-            p.ino = parent_ino.unwrap_or(p.ino);
+    // Entries keep the real d_ino of their topmost layer, folded into the
+    // overlay's st_ino space with xino (`ovl_remap_lower_ino`); `..` of an
+    // unmerged directory below a merged one is the parent's st_ino where
+    // overlayfs recomputes it (`ovl_iterate_real`), `..` of a merged one
+    // is mapped with the parent's layer.
+    let parent_layer = sb.node(&parent).map(|p| p.top().layer);
+    for e in raw.iter_mut() {
+        let dotdot = &e.name[..] == b"..";
+        if dotdot && !merged && parent_merged && (fs.samefs || fs.xino_bits > 0) {
+            e.ino = parent_ino.unwrap_or(e.ino);
+        } else if fs.xino_bits > 0 {
+            let layer = match parent_layer {
+                Some(l) if dotdot && merged => l,
+                _ => node.stack[e.level].layer,
+            };
+            e.ino = fs.xino_map(e.ino, layer).unwrap_or(e.ino);
         }
     }
     if !merged {

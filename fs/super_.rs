@@ -63,16 +63,50 @@ pub(crate) fn fill_super(
     sb.set_read_only();
     sb.set_xattr_handlers(ctx.config.userxattr);
 
-    let first = vfs::sb_of(layers[0].mnt.root());
-    let samefs = layers.iter().all(|l| vfs::sb_of(l.mnt.root()) == first);
-    if !samefs && ctx.config.xino != params::Xino::Off {
-        pr_err!("xino=auto|on with layers on several filesystems is not supported yet\n");
-        return Err(EINVAL);
+    // One fsid per distinct lower filesystem (`ovl_get_fsid`); fsid 0 and
+    // its device are reserved for an upper layer, even on lower-only mounts.
+    let mut sbs = KVec::new();
+    let mut fsid = KVec::with_capacity(layers.len(), GFP_KERNEL)?;
+    let mut pseudo_devs = KVec::new();
+    pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
+    for l in layers.iter() {
+        let sb = vfs::sb_of(l.mnt.root());
+        let id = match sbs.iter().position(|&s| s == sb) {
+            Some(i) => i + 1,
+            None => {
+                sbs.push(sb, GFP_KERNEL)?;
+                pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
+                sbs.len()
+            }
+        };
+        fsid.push(id, GFP_KERNEL)?;
+    }
+    let samefs = sbs.len() == 1;
+    // xino: layers whose file handles are plain 32-bit inode numbers leave
+    // 32 high bits for the fsid; otherwise just enough bits for the fsids
+    // plus one for private numbers (`ovl_get_layers`).
+    let xino_bits = if samefs {
+        if ctx.config.xino == params::Xino::On {
+            pr_info!("\"xino=on\" is useless with all layers on same fs, ignore.\n");
+        }
+        0
+    } else if ctx.config.xino == params::Xino::Off {
+        0
+    } else if layers.iter().all(|l| l.mnt.root().sb_can_decode_fh() == 1) {
+        32
+    } else {
+        sbs.len().ilog2() + 2
+    };
+    if xino_bits > 0 {
+        pr_info!("\"xino\" feature enabled using {} upper inode bits.\n", xino_bits);
     }
     let fs = Rovl {
         layers,
         cred,
         samefs,
+        fsid,
+        pseudo_devs,
+        xino_bits,
         nr_merged,
         namelen,
         config: ctx.config,
@@ -113,7 +147,10 @@ pub(crate) fn statfs(sb: &SuperBlock<Rovl>, buf: &mut Kstatfs) -> Result {
     };
     let _cred = fs.cred.override_creds();
     path.statfs(buf)?;
-    buf.set_type(i64::from(kernel::bindings::OVERLAYFS_SUPER_MAGIC));
+    buf.set_type_namelen(
+        i64::from(kernel::bindings::OVERLAYFS_SUPER_MAGIC),
+        fs.namelen as i64,
+    );
     Ok(())
 }
 

@@ -103,6 +103,14 @@ impl Dentry {
         unsafe { (*self.0.get()).d_sb }
     }
 
+    /// Whether file handles of this dentry's filesystem decode: 0 no, 1 as
+    /// generic 32-bit inode numbers (`FILEID_INO32_GEN`), -1 in their own
+    /// format (`ovl_can_decode_fh`).
+    pub(crate) fn sb_can_decode_fh(&self) -> i32 {
+        // SAFETY: `d_sb` of a live dentry is a live superblock.
+        unsafe { ffi::rovl_can_decode_fh((*self.0.get()).d_sb) }
+    }
+
     /// The parent dentry (the dentry itself for a root).
     pub(crate) fn parent(&self) -> ARef<Dentry> {
         // SAFETY: `dget_parent` returns a referenced, live dentry.
@@ -529,6 +537,10 @@ impl Kstat {
 
     pub(crate) fn set_dev(&mut self, dev: u32) {
         self.raw().dev = dev;
+    }
+
+    pub(crate) fn ino(&mut self) -> u64 {
+        self.raw().ino
     }
 
     pub(crate) fn set_ino(&mut self, ino: u64) {

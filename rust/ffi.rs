@@ -66,6 +66,7 @@ extern "C" {
     pub(crate) static rovl_param_index: bool;
     pub(crate) static rovl_param_nfs_export: bool;
     pub(crate) static rovl_param_metacopy: bool;
+    pub(crate) fn rovl_can_decode_fh(sb: *mut bindings::super_block) -> c_int;
     pub(crate) fn rovl_capable_sys_admin() -> bool;
     pub(crate) fn rovl_posix_acl_release(acl: *mut bindings::posix_acl);
     pub(crate) fn rovl_ns_capable_noaudit_sys_admin() -> bool;
@@ -86,7 +87,7 @@ extern "C" {
     pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
     pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
     pub(crate) fn rovl_path_namelen(path: *const bindings::path) -> kernel::ffi::c_long;
-    pub(crate) fn rovl_kstatfs_set_type(buf: *mut bindings::kstatfs, f_type: i64);
+    pub(crate) fn rovl_kstatfs_set(buf: *mut bindings::kstatfs, f_type: i64, f_namelen: i64);
     pub(crate) fn rovl_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
 }
 

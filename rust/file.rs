@@ -276,9 +276,10 @@ impl Kstatfs {
         self.0.get()
     }
 
-    pub(crate) fn set_type(&mut self, t: i64) {
+    /// Sets the filesystem type and longest name.
+    pub(crate) fn set_type_namelen(&mut self, t: i64, namelen: i64) {
         // SAFETY: Exclusive by the `from_raw` contract.
-        unsafe { ffi::rovl_kstatfs_set_type(self.0.get(), t) };
+        unsafe { ffi::rovl_kstatfs_set(self.0.get(), t, namelen) };
     }
 }
 

@@ -77,6 +77,35 @@ pub(crate) fn capable_trusted_xattr() -> bool {
     unsafe { ffi::rovl_ns_capable_noaudit_sys_admin() }
 }
 
+/// An anonymous device number (`get_anon_bdev`), freed on drop.
+///
+/// # Invariants
+///
+/// `dev` came from `get_anon_bdev` and is not freed yet.
+pub(crate) struct AnonDev {
+    dev: u32,
+}
+
+impl AnonDev {
+    pub(crate) fn new() -> kernel::error::Result<Self> {
+        let mut dev = 0;
+        // SAFETY: `dev` is writable.
+        kernel::error::to_result(unsafe { kernel::bindings::get_anon_bdev(&mut dev) })?;
+        Ok(Self { dev })
+    }
+
+    pub(crate) fn dev(&self) -> u32 {
+        self.dev
+    }
+}
+
+impl Drop for AnonDev {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant.
+        unsafe { kernel::bindings::free_anon_bdev(self.dev) };
+    }
+}
+
 /// A fresh inode number for an inode without a stable one (`get_next_ino`).
 pub(crate) fn next_ino() -> u64 {
     // SAFETY: `get_next_ino` has no preconditions.

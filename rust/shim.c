@@ -7,12 +7,15 @@
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
  *   rovl_posix_acl_release:
  *   static inline functions that bindgen cannot call.
- * - rovl_kstatfs_set_type, rovl_path_namelen: struct kstatfs is opaque to
+ * - rovl_kstatfs_set, rovl_path_namelen: struct kstatfs is opaque to
  *   the bindings.
  * - rovl_init_fs_context and its fs_context_operations: struct fs_context
  *   and struct fs_parameter are opaque to the kernel crate's bindings (their
  *   headers are not in bindings_helper.h), so this glue unpacks them and hands
  *   plain values to the Rust side (rovl_rs_* in rust/super_block.rs).
+ * - rovl_can_decode_fh: struct export_operations is opaque to the bindings;
+ *   says whether a layer's file handles decode, and whether they are the
+ *   generic 32-bit inode ones, exactly as overlayfs's ovl_can_decode_fh.
  * - rovl_param_*: module parameters named as overlayfs's, so test suites
  *   that read /sys/module/<fs>/parameters find them; module_param is a
  *   macro and the 6.12 `module!` has no parameters. Their defaults follow
@@ -23,6 +26,7 @@
  */
 #include <linux/cred.h>
 #include <linux/dcache.h>
+#include <linux/exportfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
@@ -81,9 +85,10 @@ void rovl_posix_acl_release(struct posix_acl *acl)
 	posix_acl_release(acl);
 }
 
-void rovl_kstatfs_set_type(struct kstatfs *buf, long f_type)
+void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen)
 {
 	buf->f_type = f_type;
+	buf->f_namelen = f_namelen;
 }
 
 long rovl_path_namelen(const struct path *path)
@@ -124,6 +129,15 @@ MODULE_PARM_DESC(redirect_max, "Maximum length of absolute redirect xattr value"
 static bool rovl_param_check_copy_up;
 module_param_named(check_copy_up, rovl_param_check_copy_up, bool, 0644);
 MODULE_PARM_DESC(check_copy_up, "Obsolete; does nothing");
+
+int rovl_can_decode_fh(struct super_block *sb)
+{
+	if (!capable(CAP_DAC_READ_SEARCH))
+		return 0;
+	if (!exportfs_can_decode_fh(sb->s_export_op))
+		return 0;
+	return sb->s_export_op->encode_fh ? -1 : FILEID_INO32_GEN;
+}
 
 bool rovl_capable_sys_admin(void)
 {

@@ -33,9 +33,10 @@ bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
 void rovl_inode_lock(struct inode *inode);
 void rovl_inode_unlock(struct inode *inode);
 void rovl_posix_acl_release(struct posix_acl *acl);
-void rovl_kstatfs_set_type(struct kstatfs *buf, long f_type);
+void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen);
 long rovl_path_namelen(const struct path *path);
 loff_t rovl_i_size_read(const struct inode *inode);
+int rovl_can_decode_fh(struct super_block *sb);
 bool rovl_capable_sys_admin(void);
 bool rovl_ns_capable_noaudit_sys_admin(void);
 int rovl_init_fs_context(struct fs_context *fc);

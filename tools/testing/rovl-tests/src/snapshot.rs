@@ -19,8 +19,9 @@ pub struct Entry {
     pub size: u64,
     pub nlink: u64,
     pub ino: u64,
-    /// st_dev equals the mount root's st_dev (raw values differ per mount).
-    pub root_dev: bool,
+    /// Which distinct st_dev this is, in walk order (the root's is 0): raw
+    /// values differ per mount, their grouping must not.
+    pub dev_class: usize,
     pub rdev: u64,
     pub blocks: u64,
     pub mtime: (i64, i64),
@@ -79,15 +80,13 @@ fn read_all(p: &Path) -> Result<u64, Errno> {
 }
 
 pub fn snapshot(root: &Path) -> Result<Vec<Entry>, String> {
-    let root_dev = fs::symlink_metadata(root)
-        .map_err(|e| format!("stat {}: {e}", root.display()))?
-        .dev();
     let mut out = Vec::new();
-    walk(root, root, root_dev, &mut out)?;
+    let mut devs = Vec::new();
+    walk(root, root, &mut devs, &mut out)?;
     Ok(out)
 }
 
-fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<(), String> {
+fn walk(root: &Path, p: &Path, devs: &mut Vec<u64>, out: &mut Vec<Entry>) -> Result<(), String> {
     let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
     let m = match fs::symlink_metadata(p) {
         Ok(m) => m,
@@ -101,7 +100,7 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
                 size: 0,
                 nlink: 0,
                 ino: 0,
-                root_dev: false,
+                dev_class: usize::MAX,
                 rdev: 0,
                 blocks: 0,
                 mtime: (0, 0),
@@ -129,7 +128,13 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
         size: m.size(),
         nlink: m.nlink(),
         ino: m.ino(),
-        root_dev: m.dev() == root_dev,
+        dev_class: match devs.iter().position(|&d| d == m.dev()) {
+            Some(i) => i,
+            None => {
+                devs.push(m.dev());
+                devs.len() - 1
+            }
+        },
         rdev: m.rdev(),
         blocks: m.blocks(),
         mtime: (m.mtime(), m.mtime_nsec()),
@@ -146,7 +151,7 @@ fn walk(root: &Path, p: &Path, root_dev: u64, out: &mut Vec<Entry>) -> Result<()
     if let Some(l) = listing {
         for (name, _, _) in l {
             if name != "." && name != ".." {
-                walk(root, &p.join(&name), root_dev, out)?;
+                walk(root, &p.join(&name), devs, out)?;
             }
         }
     }
@@ -179,7 +184,7 @@ pub fn diff(ovl: &[Entry], rovl: &[Entry], max: usize) -> Vec<String> {
             )*};
         }
         f!(
-            err, mode, uid, gid, size, nlink, ino, root_dev, rdev, blocks, mtime, ctime, target,
+            err, mode, uid, gid, size, nlink, ino, dev_class, rdev, blocks, mtime, ctime, target,
             content, listing
         );
         if d.len() >= max {

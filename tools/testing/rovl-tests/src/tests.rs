@@ -54,6 +54,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("metacopy_refused", metacopy_refused),
     ("userns_mount", userns_mount),
     ("mounter_credentials", mounter_credentials),
+    ("cross_fs_layers", cross_fs_layers),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1306,4 +1307,42 @@ fn mounter_credentials(t: &mut T) -> TResult {
         read_file(&mr.join("closed")).map(|_| ()),
         Err(libc::EACCES),
     )
+}
+
+fn cross_fs_layers(t: &mut T) -> TResult {
+    // Layers on three filesystems: the scratch tmpfs and two more.
+    let [a, fs2, fs3] = t.layers(["a", "fs2", "fs3"])?;
+    for m in [&fs2, &fs3] {
+        sys::mount("tmpfs", m, "size=64m", 0).map_err(|e| format!("mount tmpfs: errno {e}"))?;
+        t.adopt(m);
+    }
+    let (b, c) = (fs2.join("b"), fs3.join("c"));
+    let mut rng = Rng::new(77);
+    layers::random_tree(&mut rng, &[&a, &b, &c], 2)?;
+    file(&a.join("zz/fa"), b"a")?;
+    file(&b.join("zz/fb"), b"b")?;
+    file(&c.join("zz/fc"), b"c")?;
+    file(&c.join("onlyc/x"), b"x")?;
+    let base = lowerdir(&[&a, &b, &c]);
+    for (opts, exact_dirs) in [
+        (base.clone(), false),
+        (format!("{base},xino=off"), false),
+        (format!("{base},xino=auto"), true),
+        (format!("{base},xino=on"), true),
+    ] {
+        let (o, r) = t.pair(&opts)?;
+        compare_trees_with(&o, &r, !exact_dirs).map_err(|e| match e {
+            Fail::Fail(m) => Fail::Fail(format!("-o {opts}: {m}")),
+            s => s,
+        })?;
+        same(
+            &format!("/proc/mounts for -o {opts}"),
+            mount_options(&o),
+            mount_options(&r),
+        )?;
+        same("statfs", sys::statfs(&o), sys::statfs(&r))?;
+        t.umount(&o)?;
+        t.umount(&r)?;
+    }
+    Ok(())
 }
