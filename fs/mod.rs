@@ -52,6 +52,9 @@ pub(crate) struct Rovl {
     pub(crate) nr_merged: usize,
     /// Longest name any layer takes.
     pub(crate) namelen: usize,
+    /// Identities of the layer root inodes, sorted: reaching one of them in
+    /// a lookup means layers overlap (overlayfs's trap inodes).
+    pub(crate) traps: KVec<usize>,
     /// Feature settings after `verify`, and the defaults they are shown
     /// against in /proc/mounts.
     pub(crate) config: params::Config,
@@ -88,6 +91,11 @@ impl Rovl {
             return None;
         }
         Some(ino | (self.fsid[layer] as u64) << (shift + 1))
+    }
+
+    /// Whether `inode` is the root of a layer.
+    pub(crate) fn is_trap(&self, inode: &Inode) -> bool {
+        self.traps.binary_search(&inode.id()).is_ok()
     }
 
     /// Redirects are followed unless `redirect_dir=nofollow`.

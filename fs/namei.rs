@@ -204,6 +204,10 @@ fn lookup_single(
             return Ok(Some(this));
         }
     } else {
+        if fs.is_trap(this.inode().ok_or(ENOENT)?) {
+            // Caught in a trap of overlapping layers.
+            return Err(vfs::errno(bindings::ELOOP));
+        }
         if last_element {
             d.is_dir = true;
         }

@@ -26,10 +26,19 @@ pub(crate) struct Entry {
 }
 
 /// Per open directory listing.
-#[derive(Default)]
 pub(crate) struct DirCache {
-    entries: KVec<Entry>,
+    // Directories can be huge: vectors of entries use kvmalloc.
+    entries: KVVec<Entry>,
     valid: bool,
+}
+
+impl Default for DirCache {
+    fn default() -> Self {
+        Self {
+            entries: KVVec::new(),
+            valid: false,
+        }
+    }
 }
 
 pub(crate) fn iterate(
@@ -56,7 +65,7 @@ pub(crate) fn iterate(
 }
 
 /// Reads one real directory in its own order.
-fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVec<Entry>) -> Result {
+fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVVec<Entry>) -> Result {
     let e = &node.stack[level];
     let path = vfs::RealPath {
         mnt: fs.mnt(e.layer),
@@ -80,7 +89,7 @@ fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVec<Entry>) 
     })
 }
 
-fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<KVec<Entry>> {
+fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<KVVec<Entry>> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
     let merged = node.whiteouts;
@@ -88,7 +97,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
     let parent_ino = sb.node(&parent).map(|p| p.ino);
     let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());
 
-    let mut raw = KVec::new();
+    let mut raw = KVVec::new();
     for level in 0..node.stack.len() {
         read_layer(fs, node, level, &mut raw)?;
     }
@@ -116,7 +125,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
     }
 
     // Keep each name's topmost occurrence: sort indices by (name, level).
-    let mut idx: KVec<usize> = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    let mut idx: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
     for i in 0..raw.len() {
         idx.push(i, GFP_KERNEL)?;
     }
@@ -127,7 +136,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
             .then(raw[a].level.cmp(&raw[b].level))
     });
     // winner[i]: the topmost entry with raw[i]'s name.
-    let mut winner = KVec::from_elem(0usize, raw.len(), GFP_KERNEL)?;
+    let mut winner = KVVec::from_elem(0usize, raw.len(), GFP_KERNEL)?;
     let mut first = 0;
     for (k, &i) in idx.iter().enumerate() {
         if k == 0 || raw[idx[k - 1]].name != raw[i].name {
@@ -151,8 +160,8 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
     }
 
     let lowest = node.stack.len() - 1;
-    let mut order: KVec<usize> = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
-    let mut placed = KVec::from_elem(false, raw.len(), GFP_KERNEL)?;
+    let mut order: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    let mut placed = KVVec::from_elem(false, raw.len(), GFP_KERNEL)?;
     for i in 0..raw.len() {
         if raw[i].level == lowest && !placed[winner[i]] {
             placed[winner[i]] = true;
@@ -166,11 +175,11 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
         }
     }
 
-    let mut slots: KVec<Option<Entry>> = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    let mut slots: KVVec<Option<Entry>> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
     for e in raw {
         slots.push(Some(e), GFP_KERNEL)?;
     }
-    let mut out = KVec::with_capacity(order.len(), GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(order.len(), GFP_KERNEL)?;
     for i in order.iter() {
         if let Some(e) = slots[*i].take() {
             out.push(e, GFP_KERNEL)?;

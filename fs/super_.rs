@@ -56,6 +56,7 @@ pub(crate) fn fill_super(
         )?;
         names.push((core::mem::take(&mut l.name), l.data_only), GFP_KERNEL)?;
     }
+    let traps = layer_traps(&layers)?;
     sb.set_stack_depth(depth + 1).inspect_err(|_| {
         pr_err!("maximum fs stacking depth exceeded\n");
     })?;
@@ -109,6 +110,7 @@ pub(crate) fn fill_super(
         xino_bits,
         nr_merged,
         namelen,
+        traps,
         config: ctx.config,
         defaults: ctx.defaults(),
         lowerdir: ctx.lowerdir.take(),
@@ -163,4 +165,34 @@ pub(crate) fn show_options(fs: &Rovl, m: &SeqFile) {
         &fs.lower_names,
         fs.samefs,
     );
+}
+
+/// The layer roots as traps (`ovl_setup_trap`, `ovl_check_layer`): the same
+/// directory twice, or one layer inside another, is a loop.
+fn layer_traps(layers: &[Layer]) -> Result<KVec<usize>> {
+    let mut traps = KVec::with_capacity(layers.len(), GFP_KERNEL)?;
+    for l in layers {
+        let inode = l.mnt.root().inode().ok_or(ENOENT)?;
+        traps.push(inode.id(), GFP_KERNEL)?;
+    }
+    traps.sort_unstable();
+    if traps.windows(2).any(|w| w[0] == w[1]) {
+        pr_err!("conflicting lowerdir path\n");
+        return Err(vfs::errno(kernel::bindings::ELOOP));
+    }
+    for l in layers {
+        let mut d = ARef::from(l.mnt.root());
+        loop {
+            let parent = d.parent();
+            if parent.same(&d) {
+                break;
+            }
+            if parent.inode().is_some_and(|i| traps.binary_search(&i.id()).is_ok()) {
+                pr_err!("overlapping lowerdir path\n");
+                return Err(vfs::errno(kernel::bindings::ELOOP));
+            }
+            d = parent;
+        }
+    }
+    Ok(traps)
 }

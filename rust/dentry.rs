@@ -111,6 +111,11 @@ impl Dentry {
         unsafe { ffi::rovl_can_decode_fh((*self.0.get()).d_sb) }
     }
 
+    /// Whether `self` and `other` are the same dentry.
+    pub(crate) fn same(&self, other: &Dentry) -> bool {
+        core::ptr::eq(self, other)
+    }
+
     /// The parent dentry (the dentry itself for a root).
     pub(crate) fn parent(&self) -> ARef<Dentry> {
         // SAFETY: `dget_parent` returns a referenced, live dentry.
@@ -227,6 +232,11 @@ impl Inode {
 
     pub(crate) fn as_ptr(&self) -> *mut bindings::inode {
         self.0.get()
+    }
+
+    /// The inode's identity (its address), to compare inodes.
+    pub(crate) fn id(&self) -> usize {
+        self.0.get() as usize
     }
 
     pub(crate) fn mode(&self) -> u16 {

@@ -712,7 +712,7 @@ fn telldir_seekdir(t: &mut T) -> TResult {
 
 fn big_merged_dir(t: &mut T) -> TResult {
     let [a, b, c] = t.layers(["a", "b", "c"])?;
-    let n = 20_000;
+    let n = 100_000;
     for l in [&a, &b, &c] {
         dir(&l.join("big"))?;
     }
@@ -733,7 +733,7 @@ fn big_merged_dir(t: &mut T) -> TResult {
         lo.as_ref().map(|v| v.len()),
         lr.as_ref().map(|v| v.len()),
     )?;
-    same("listing of 20000-entry merged dir", lo, lr)
+    same("listing of 100000-entry merged dir", lo, lr)
 }
 
 fn random_trees(t: &mut T) -> TResult {
@@ -939,6 +939,7 @@ fn mount_options_shown(t: &mut T) -> TResult {
 
 fn bad_option_values(t: &mut T) -> TResult {
     let [a, b] = t.layers(["a", "b"])?;
+    dir(&a.join("sub/deeper"))?;
     let base = lowerdir(&[&a, &b]);
     let (da, db) = (a.display(), b.display());
     let cases = [
@@ -958,6 +959,10 @@ fn bad_option_values(t: &mut T) -> TResult {
         format!("lowerdir={da}::"),
         format!("lowerdir=:{da}"),
         format!("lowerdir={da}::{db}"),
+        format!("lowerdir={da}:{da}"),
+        format!("lowerdir={da}:{da}/sub"),
+        format!("lowerdir={da}/sub:{da}"),
+        format!("lowerdir={da}:{db}:{da}/sub/deeper"),
     ];
     for opts in cases {
         let eo = t.mount("overlay", &opts).map(|_| ());
