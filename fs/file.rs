@@ -6,8 +6,8 @@ use super::{Rovl, RovlNode};
 use crate::vfs::{File, StackedFile};
 use kernel::prelude::*;
 
-/// Opens the real file under the mounter's credentials.
+/// Opens the real file holding the data under the mounter's credentials.
 pub(crate) fn open(fs: &Rovl, node: &RovlNode, file: &File) -> Result<StackedFile> {
     let _cred = fs.cred.override_creds();
-    StackedFile::open(file, &node.real_path(fs), &fs.cred)
+    StackedFile::open(file, &node.realdata(fs)?, &fs.cred)
 }

@@ -22,6 +22,27 @@ pub(crate) fn getattr(
         let _cred = fs.cred.override_creds();
         node.real_path(fs).getattr(stat, mask, flags)?;
     }
+    // A metacopy file's blocks are its data's; a guess from the size while
+    // the data in a data-only layer is not looked up yet.
+    if node.is_metacopy() {
+        let blocks = match node.lowerdata() {
+            Some(e) => {
+                let mut ds = Kstat::new_zeroed();
+                let _cred = fs.cred.override_creds();
+                let path = crate::vfs::RealPath {
+                    mnt: fs.mnt(e.layer),
+                    dentry: &e.dentry,
+                };
+                path.getattr(&mut ds, STATX_BLOCKS, flags)?;
+                ds.blocks()
+            }
+            None => {
+                let bs = i64::from(stat.blksize().max(1));
+                ((stat.size() + bs - 1) / bs * bs >> 9) as u64
+            }
+        };
+        stat.set_blocks(blocks);
+    }
     // `ovl_map_dev_ino`: with all layers on one filesystem the real inode
     // numbers are unique and the overlay's st_dev is used (friendly to
     // `du -x`); with xino the layer's fsid goes in the high bits.
@@ -54,6 +75,9 @@ pub(crate) fn get_link(fs: &Rovl, node: &RovlNode, done: &DelayedCall) -> Result
     let _cred = fs.cred.override_creds();
     node.top().dentry.get_link(done)
 }
+
+/// `STATX_BLOCKS` of uapi/linux/stat.h.
+const STATX_BLOCKS: u32 = 0x400;
 
 /// `MAY_READ`, `MAY_WRITE`, `MAY_APPEND` of linux/fs.h.
 const MAY_WRITE: i32 = 0x2;

@@ -14,7 +14,7 @@ mod xattrs;
 
 use crate::vfs::{
     AnonDev, Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount,
-    NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, StackedFile, SuperBlock,
+    NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock,
 };
 use core::sync::atomic::AtomicBool;
 use kernel::c_str;
@@ -112,6 +112,8 @@ impl Rovl {
             ino: 0,
             whiteouts: false,
             xwhiteouts: false,
+            lowerdata_redirect: None,
+            lazy_data: SetOnce::new(),
         };
         let real = node.real_inode();
         let is_dir = real.is_dir();
@@ -164,6 +166,11 @@ pub(crate) struct RovlNode {
     pub(crate) whiteouts: bool,
     /// A directory marked (in some layer) as holding xattr whiteouts.
     pub(crate) xwhiteouts: bool,
+    /// A metacopy file whose data is in a data-only layer: the absolute
+    /// path to look it up at, on first open (`lowerdata_redirect`) ...
+    pub(crate) lowerdata_redirect: Option<KVec<u8>>,
+    /// ... and what that lookup found.
+    pub(crate) lazy_data: SetOnce<RealEntry>,
 }
 
 impl RovlNode {
@@ -182,6 +189,42 @@ impl RovlNode {
             mnt: fs.mnt(top.layer),
             dentry: &top.dentry,
         }
+    }
+
+    /// A regular file whose data is on a lower layer than its metadata.
+    pub(crate) fn is_metacopy(&self) -> bool {
+        !self.real_inode().is_dir() && (self.stack.len() > 1 || self.lowerdata_redirect.is_some())
+    }
+
+    /// Where the data of a metacopy file is, if known yet
+    /// (`ovl_path_lowerdata`).
+    pub(crate) fn lowerdata(&self) -> Option<&RealEntry> {
+        if self.real_inode().is_dir() {
+            return None;
+        }
+        if self.stack.len() > 1 {
+            return self.stack.last();
+        }
+        self.lazy_data.get()
+    }
+
+    /// The real object holding the data, looked up in the data-only layers
+    /// on first use (`ovl_maybe_lookup_lowerdata`).
+    pub(crate) fn realdata<'a>(&'a self, fs: &'a Rovl) -> Result<RealPath<'a>> {
+        let e = match (self.lowerdata(), &self.lowerdata_redirect) {
+            (Some(e), _) => e,
+            (None, Some(redirect)) => {
+                let found = namei::lookup_data_layers(fs, redirect).inspect_err(|e| {
+                    pr_warn!("lazy lowerdata lookup failed (err={})\n", e.to_errno());
+                })?;
+                self.lazy_data.set(KBox::new(found, GFP_KERNEL)?)
+            }
+            (None, None) => self.top(),
+        };
+        Ok(RealPath {
+            mnt: fs.mnt(e.layer),
+            dentry: &e.dentry,
+        })
     }
 
     fn real_inode(&self) -> &Inode {

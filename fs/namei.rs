@@ -26,6 +26,7 @@ struct Lookup {
     /// No layer below the current one can add to the result.
     last: bool,
     redirect: bool,
+    absolute_redirect: bool,
     metacopy: bool,
     xwhiteouts: bool,
 }
@@ -44,6 +45,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         stop: false,
         last: !follow && dir.stack.is_empty(),
         redirect: false,
+        absolute_redirect: false,
         metacopy: false,
         xwhiteouts: false,
     };
@@ -111,12 +113,56 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
             i = lower.0 + 1;
         }
     }
+    // The data of a metacopy file in a data-only layer is looked up on
+    // first open.
+    let mut lowerdata_redirect = None;
+    if d.metacopy && !stack.is_empty() && fs.nr_data() > 0 && d.absolute_redirect {
+        d.metacopy = false;
+        lowerdata_redirect = Some(core::mem::take(&mut d.name));
+    }
+    if d.metacopy {
+        pr_warn!(
+            "metacopy with no lower data found - abort lookup ({})\n",
+            super::params::BStrLossy(name)
+        );
+        return Err(EIO);
+    }
     if stack.is_empty() {
         return Ok(None);
     }
     let mut n = fs.new_node(stack, false)?;
     n.node.xwhiteouts = d.xwhiteouts;
+    n.node.lowerdata_redirect = lowerdata_redirect;
     Ok(Some(n))
+}
+
+/// Finds the data of a metacopy file in the data-only layers: the first
+/// regular file at `redirect` below a data layer's root
+/// (`ovl_lookup_data_layers`).
+pub(crate) fn lookup_data_layers(fs: &Rovl, redirect: &[u8]) -> Result<RealEntry> {
+    let _cred = fs.cred.override_creds();
+    let mut err = ENOENT;
+    for layer in fs.nr_merged..fs.layers.len() {
+        let mnt = fs.mnt(layer);
+        let root = vfs::RealPath {
+            mnt,
+            dentry: mnt.root(),
+        };
+        // The redirect is absolute; the walk starts at the layer root.
+        let rel = redirect.strip_prefix(b"/").unwrap_or(redirect);
+        match root.lookup_beneath(rel) {
+            Ok(p) if p.dentry().is_weird() => err = vfs::errno(bindings::EREMOTE),
+            Ok(p) if !p.dentry().is_reg() => err = ENOENT,
+            Ok(p) => {
+                return Ok(RealEntry {
+                    layer,
+                    dentry: ARef::from(p.dentry()),
+                })
+            }
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
 }
 
 /// Looks the current name up in one layer: a plain name below `base`, or
@@ -247,7 +293,8 @@ fn check_redirect(
         return Ok(());
     };
     let mut name = KVec::new();
-    if target.first() == Some(&b'/') {
+    d.absolute_redirect = target.first() == Some(&b'/');
+    if d.absolute_redirect {
         // An opaque ancestor stopped the walk, but an absolute redirect
         // below it starts a new one.
         d.stop = false;

@@ -510,8 +510,8 @@ impl Context {
         }
         // What rovl does not implement yet fails loudly rather than
         // mounting with different semantics from overlayfs.
-        if c.metacopy {
-            pr_err!("metacopy (and data-only layers, verity) are not supported yet\n");
+        if c.verity != Verity::Off {
+            pr_err!("verity is not supported yet\n");
             return Err(EINVAL);
         }
         if c.nfs_export {

@@ -99,7 +99,10 @@ pub(crate) fn fill_super(
         sbs.len().ilog2() + 2
     };
     if xino_bits > 0 {
-        pr_info!("\"xino\" feature enabled using {} upper inode bits.\n", xino_bits);
+        pr_info!(
+            "\"xino\" feature enabled using {} upper inode bits.\n",
+            xino_bits
+        );
     }
     let fs = Rovl {
         layers,
@@ -187,7 +190,10 @@ fn layer_traps(layers: &[Layer]) -> Result<KVec<usize>> {
             if parent.same(&d) {
                 break;
             }
-            if parent.inode().is_some_and(|i| traps.binary_search(&i.id()).is_ok()) {
+            if parent
+                .inode()
+                .is_some_and(|i| traps.binary_search(&i.id()).is_ok())
+            {
                 pr_err!("overlapping lowerdir path\n");
                 return Err(vfs::errno(kernel::bindings::ELOOP));
             }

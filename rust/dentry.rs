@@ -437,8 +437,11 @@ impl Drop for PrivateMount {
 /// `AT_GETATTR_NOSEC` of uapi/linux/fcntl.h.
 const AT_GETATTR_NOSEC: u32 = 0x8000_0000;
 
-/// `LOOKUP_FOLLOW` of linux/namei.h, not in `bindings`.
+// Lookup flags of linux/namei.h, not in `bindings`.
 const LOOKUP_FOLLOW: u32 = 0x0001;
+const LOOKUP_NO_SYMLINKS: u32 = 0x01_0000;
+const LOOKUP_NO_XDEV: u32 = 0x04_0000;
+const LOOKUP_BENEATH: u32 = 0x08_0000;
 
 /// A `struct path` holding references to its mount and dentry.
 ///
@@ -491,6 +494,33 @@ impl RealPath<'_> {
             mnt: self.mnt.as_ptr(),
             dentry: self.dentry.as_ptr(),
         }
+    }
+
+    /// Resolves `name` below this path without leaving it, following no
+    /// symlinks and crossing no mounts (`vfs_path_lookup` with
+    /// `LOOKUP_BENEATH | LOOKUP_NO_SYMLINKS | LOOKUP_NO_XDEV`).
+    pub(crate) fn lookup_beneath(&self, name: &[u8]) -> Result<OwnedPath> {
+        let mut c =
+            kernel::alloc::KVec::with_capacity(name.len() + 1, kernel::alloc::flags::GFP_KERNEL)?;
+        c.extend_from_slice(name, kernel::alloc::flags::GFP_KERNEL)?;
+        c.push(0, kernel::alloc::flags::GFP_KERNEL)?;
+        let mut raw = bindings::path {
+            mnt: core::ptr::null_mut(),
+            dentry: core::ptr::null_mut(),
+        };
+        // SAFETY: `self` borrows a live mount and dentry; `c` is
+        // NUL-terminated; `raw` is writable.
+        to_result(unsafe {
+            ffi::vfs_path_lookup(
+                self.dentry.as_ptr(),
+                self.mnt.as_ptr(),
+                c.as_ptr(),
+                LOOKUP_NO_SYMLINKS | LOOKUP_NO_XDEV | LOOKUP_BENEATH,
+                &mut raw,
+            )
+        })?;
+        // INVARIANT: Success fills `raw` with referenced mnt and dentry.
+        Ok(OwnedPath { raw })
     }
 
     /// `vfs_getattr` of the real path; `vfs_getattr_nosec` when the caller
@@ -555,6 +585,30 @@ impl Kstat {
 
     pub(crate) fn set_ino(&mut self, ino: u64) {
         self.raw().ino = ino;
+    }
+
+    pub(crate) fn size(&mut self) -> i64 {
+        self.raw().size
+    }
+
+    pub(crate) fn blksize(&mut self) -> u32 {
+        self.raw().blksize
+    }
+
+    pub(crate) fn blocks(&mut self) -> u64 {
+        self.raw().blocks
+    }
+
+    pub(crate) fn set_blocks(&mut self, blocks: u64) {
+        self.raw().blocks = blocks;
+    }
+
+    /// A zeroed kstat for a nested getattr.
+    pub(crate) fn new_zeroed() -> Self {
+        Self(Opaque::new(
+            // SAFETY: All-zero is a valid `struct kstat`.
+            unsafe { core::mem::MaybeUninit::zeroed().assume_init() },
+        ))
     }
 
     pub(crate) fn set_nlink(&mut self, nlink: u32) {

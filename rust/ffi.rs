@@ -21,6 +21,13 @@ extern "C" {
         base: *mut bindings::dentry,
         len: c_int,
     ) -> *mut bindings::dentry;
+    pub(crate) fn vfs_path_lookup(
+        dentry: *mut bindings::dentry,
+        mnt: *mut bindings::vfsmount,
+        name: *const c_char,
+        flags: c_uint,
+        path: *mut bindings::path,
+    ) -> c_int;
     // fs/namespace.c (linux/mount.h).
     pub(crate) fn clone_private_mount(path: *const bindings::path) -> *mut bindings::vfsmount;
     pub(crate) fn kern_unmount(mnt: *mut bindings::vfsmount);

@@ -106,6 +106,67 @@ impl Drop for AnonDev {
     }
 }
 
+/// A value set at most once, then shared (a lock-free `OnceCell`).
+///
+/// # Invariants
+///
+/// `ptr` is NULL or came from `KBox::into_raw` and is owned by `self`.
+pub(crate) struct SetOnce<T> {
+    ptr: core::sync::atomic::AtomicPtr<T>,
+}
+
+// SAFETY: Owns a `T`, hands out `&T` only.
+unsafe impl<T: Send + Sync> Send for SetOnce<T> {}
+// SAFETY: As above.
+unsafe impl<T: Send + Sync> Sync for SetOnce<T> {}
+
+impl<T> SetOnce<T> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            ptr: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        let p = self.ptr.load(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: A non-NULL pointer is a live `KBox` owned by `self`, never
+        // replaced once set.
+        unsafe { p.as_ref() }
+    }
+
+    /// Sets the value unless another task did first; returns the value set.
+    pub(crate) fn set(&self, v: kernel::alloc::KBox<T>) -> &T {
+        use core::sync::atomic::Ordering;
+        let new = kernel::alloc::KBox::into_raw(v);
+        match self.ptr.compare_exchange(
+            core::ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: `new` is now owned by `self` and lives as long as it.
+            Ok(_) => unsafe { &*new },
+            Err(old) => {
+                // SAFETY: We still own `new`; `old` is owned by `self`.
+                unsafe {
+                    drop(kernel::alloc::KBox::from_raw(new));
+                    &*old
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for SetOnce<T> {
+    fn drop(&mut self) {
+        let p = *self.ptr.get_mut();
+        if !p.is_null() {
+            // SAFETY: By the type invariant we own it.
+            drop(unsafe { kernel::alloc::KBox::from_raw(p) });
+        }
+    }
+}
+
 /// A fresh inode number for an inode without a stable one (`get_next_ino`).
 pub(crate) fn next_ino() -> u64 {
     // SAFETY: `get_next_ino` has no preconditions.

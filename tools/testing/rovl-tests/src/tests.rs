@@ -55,6 +55,9 @@ pub const ALL: &[(&str, Test)] = &[
     ("userns_mount", userns_mount),
     ("mounter_credentials", mounter_credentials),
     ("cross_fs_layers", cross_fs_layers),
+    ("metacopy_lower_data", metacopy_lower_data),
+    ("data_only_layers", data_only_layers),
+    ("five_hundred_layers", five_hundred_layers),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1350,4 +1353,172 @@ fn cross_fs_layers(t: &mut T) -> TResult {
         t.umount(&r)?;
     }
     Ok(())
+}
+
+/// A metacopy file as overlay's copy-up with metacopy=on leaves it: same
+/// size as the data, no blocks, the `metacopy` xattr.
+fn metacopy_file(p: &Path, size: u64, redirect: Option<&str>) -> TResult {
+    if let Some(d) = p.parent() {
+        dir(d)?;
+    }
+    let f = fs::File::create(p).map_err(|e| format!("{e}"))?;
+    f.set_len(size).map_err(|e| format!("{e}"))?;
+    set(p, "trusted.overlay.metacopy", b"")?;
+    if let Some(r) = redirect {
+        set(p, "trusted.overlay.redirect", r.as_bytes())?;
+    }
+    Ok(layers::chmod(p, 0o640)?)
+}
+
+fn metacopy_lower_data(t: &mut T) -> TResult {
+    let [a, b, c] = t.layers(["a", "b", "c"])?;
+    let data = vec![7u8; 70_000];
+    file(&c.join("f"), &data)?;
+    metacopy_file(&a.join("f"), data.len() as u64, None)?;
+    // A chain: metacopy over metacopy over data.
+    file(&c.join("g"), b"g data")?;
+    metacopy_file(&b.join("g"), 6, None)?;
+    metacopy_file(&a.join("g"), 6, None)?;
+    // Redirected: the data moved since the metadata was copied up.
+    file(&c.join("orig/h"), b"h data")?;
+    metacopy_file(&a.join("h"), 6, Some("/orig/h"))?;
+    // No data anywhere below.
+    metacopy_file(&a.join("nodata"), 3, None)?;
+    let base = lowerdir(&[&a, &b, &c]);
+    let (o, r) = t.pair(&format!("{base},metacopy=on"))?;
+    for rel in ["f", "g", "h", "nodata"] {
+        let _ = both(&o, &r, rel, "lstat", stat_errno)?;
+        let _ = both(&o, &r, rel, "read", read_file)?;
+    }
+    same(
+        "metacopy data through rovl",
+        read_file(&r.join("f")).map(|d| d.len()),
+        Ok(data.len()),
+    )?;
+    t.umount(&o)?;
+    t.umount(&r)?;
+    // Without metacopy=on the same layers are refused.
+    let (o, r) = t.pair(&base)?;
+    let _ = both(&o, &r, "f", "lstat with metacopy=off", stat_errno)?;
+    Ok(())
+}
+
+fn data_only_layers(t: &mut T) -> TResult {
+    let [a, b, d1, d2] = t.layers(["a", "b", "data1", "data2"])?;
+    file(&d1.join("blobs/one"), b"first data layer")?;
+    file(&d2.join("blobs/two"), b"second data layer")?;
+    file(&d2.join("blobs/one"), b"shadowed")?;
+    metacopy_file(&a.join("one"), 16, Some("/blobs/one"))?;
+    metacopy_file(&a.join("two"), 17, Some("/blobs/two"))?;
+    metacopy_file(&a.join("missing"), 5, Some("/blobs/none"))?;
+    file(&b.join("plain"), b"regular")?;
+    // Data-only layers never show in the merged tree.
+    file(&d1.join("hidden-in-data"), b"x")?;
+    let (sa, sb, s1, s2) = (a.display(), b.display(), d1.display(), d2.display());
+    let opts = format!("lowerdir={sa}:{sb}::{s1}::{s2},metacopy=on");
+    let (o, r) = t.pair(&opts)?;
+    // Before any open: stat guesses blocks from the size on both.
+    for rel in ["one", "two", "missing", "plain", "hidden-in-data"] {
+        let _ = both(&o, &r, rel, "lstat before open", |p| {
+            fs::symlink_metadata(p)
+                .map(|m| (m.size(), m.blocks(), m.ino()))
+                .map_err(|e| sys::errno_of(&e))
+        })?;
+    }
+    for rel in ["one", "two", "missing", "plain"] {
+        let _ = both(&o, &r, rel, "read", read_file)?;
+        let _ = both(&o, &r, rel, "lstat after open", |p| {
+            fs::symlink_metadata(p)
+                .map(|m| (m.size(), m.blocks(), m.ino()))
+                .map_err(|e| sys::errno_of(&e))
+        })?;
+    }
+    same(
+        "data from the first data layer",
+        read_file(&r.join("one")),
+        Ok(b"first data layer".to_vec()),
+    )?;
+    same("/proc/mounts", mount_options(&o), mount_options(&r))?;
+    compare_trees(&o, &r)?;
+    t.umount(&o)?;
+    t.umount(&r)?;
+    // The same through the new mount API.
+    let (mo, mr) = (t.dir.join("api-o"), t.dir.join("api-r"));
+    dir(&mo)?;
+    dir(&mr)?;
+    let (sa, sb, s1, s2) = (
+        sa.to_string(),
+        sb.to_string(),
+        s1.to_string(),
+        s2.to_string(),
+    );
+    let api: [(&str, Option<&str>); 5] = [
+        ("lowerdir+", Some(&sa)),
+        ("lowerdir+", Some(&sb)),
+        ("datadir+", Some(&s1)),
+        ("datadir+", Some(&s2)),
+        ("metacopy", Some("on")),
+    ];
+    let eo = sys::new_mount("overlay", &mo, &api);
+    let er = sys::new_mount("rovl", &mr, &api);
+    same("fsconfig with datadir+", &eo, &er)?;
+    if eo.is_ok() {
+        t.adopt(&mo);
+    }
+    if er.is_ok() {
+        t.adopt(&mr);
+    }
+    same(
+        "/proc/mounts (new API)",
+        mount_options(&mo),
+        mount_options(&mr),
+    )?;
+    let _ = both(&mo, &mr, "two", "read (new API)", read_file)?;
+    Ok(())
+}
+
+fn five_hundred_layers(t: &mut T) -> TResult {
+    let mut ls = Vec::new();
+    for i in 0..501 {
+        let l = t.dir.join(format!("l{i:03}"));
+        dir(&l)?;
+        if i % 50 == 0 {
+            file(&l.join(format!("f{i}")), format!("{i}").as_bytes())?;
+            file(&l.join("shared/x"), format!("{i}").as_bytes())?;
+        }
+        ls.push(l);
+    }
+    file(&ls[499].join("deepest"), b"bottom")?;
+    // mount(2) takes one page of options: 500 long paths need fsconfig.
+    let names: Vec<String> = ls.iter().map(|p| p.display().to_string()).collect();
+    let opts = |n: usize| -> Vec<(&str, Option<&str>)> {
+        names[..n]
+            .iter()
+            .map(|p| ("lowerdir+", Some(p.as_str())))
+            .collect()
+    };
+    let (mo, mr) = (t.dir.join("m-o"), t.dir.join("m-r"));
+    dir(&mo)?;
+    dir(&mr)?;
+    // 501 layers are one too many for both.
+    let eo = sys::new_mount("overlay", &mo, &opts(501));
+    let er = sys::new_mount("rovl", &mr, &opts(501));
+    same("501 layers", &eo, &er)?;
+    same("501 layers errno", er.map_err(|e| e.1), Err(libc::EINVAL))?;
+    let eo = sys::new_mount("overlay", &mo, &opts(500));
+    let er = sys::new_mount("rovl", &mr, &opts(500));
+    same("500 layers", &eo, &er)?;
+    if eo.is_ok() {
+        t.adopt(&mo);
+    }
+    if er.is_ok() {
+        t.adopt(&mr);
+    }
+    let (o, r) = (mo, mr);
+    same(
+        "bottom of 500 through rovl",
+        read_file(&r.join("deepest")),
+        Ok(b"bottom".to_vec()),
+    )?;
+    compare_trees(&o, &r)
 }
