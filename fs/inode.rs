@@ -38,7 +38,7 @@ pub(crate) fn getattr(
             }
             None => {
                 let bs = i64::from(stat.blksize().max(1));
-                ((stat.size() + bs - 1) / bs * bs >> 9) as u64
+                (((stat.size() + bs - 1) / bs * bs) >> 9) as u64
             }
         };
         stat.set_blocks(blocks);

@@ -893,7 +893,14 @@ unsafe extern "C" fn listxattr_cb<T: FileSystem>(
     list: *mut c_char,
     size: usize,
 ) -> isize {
-    let r = (|| -> Result<usize> {
+    /// # Safety
+    ///
+    /// As for the enclosing function.
+    unsafe fn list_xattrs<T: FileSystem>(
+        dentry: *mut bindings::dentry,
+        list: *mut c_char,
+        size: usize,
+    ) -> Result<usize> {
         // SAFETY: The VFS passes a positive dentry of ours and a buffer
         // NULL or valid for `size` bytes.
         let (s, node, buf) = unsafe {
@@ -905,7 +912,9 @@ unsafe extern "C" fn listxattr_cb<T: FileSystem>(
             )
         };
         T::listxattr(s, node, buf)
-    })();
+    }
+    // SAFETY: By the safety requirements of this function.
+    let r = unsafe { list_xattrs::<T>(dentry, list, size) };
     match r {
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
