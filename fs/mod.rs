@@ -13,8 +13,9 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AnonDev, Cred, DelayedCall, Dentry, DirEmitter, File, FileSystem, Inode, Kstat, Kstatfs, Mount,
-    NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock,
+    AnonDev, Cred, DelayedCall, Dentry, DirEmitter, File, FileOperations, FileSystem, Inode,
+    InodeOperations, Kstat, Kstatfs, Mount, NewNode, PosixAcl, PrivateMount, Purpose, RealPath,
+    SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations, XattrOperations,
 };
 use core::sync::atomic::AtomicBool;
 use kernel::c_str;
@@ -275,6 +276,13 @@ impl FileSystem for Rovl {
         super_::reconfigure(read_only)
     }
 
+    fn real_inode(node: &RovlNode) -> &Inode {
+        node.real_inode()
+    }
+}
+
+#[vtable]
+impl SuperOperations for Rovl {
     fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result {
         super_::statfs(sb, buf)
     }
@@ -283,11 +291,10 @@ impl FileSystem for Rovl {
         super_::show_options(sb.data(), m);
         Ok(())
     }
+}
 
-    fn real_inode(node: &RovlNode) -> &Inode {
-        node.real_inode()
-    }
-
+#[vtable]
+impl InodeOperations for Rovl {
     fn lookup(sb: &SuperBlock<Self>, dir: &RovlNode, name: &[u8]) -> Result<Option<NewNode<Self>>> {
         namei::lookup(sb.data(), dir, name)
     }
@@ -306,10 +313,6 @@ impl FileSystem for Rovl {
         inode::get_link(sb.data(), node, done)
     }
 
-    fn open_file(sb: &SuperBlock<Self>, node: &RovlNode, file: &File) -> Result<StackedFile> {
-        file::open(sb.data(), node, file)
-    }
-
     fn permission(sb: &SuperBlock<Self>, node: &RovlNode, inode: &Inode, mask: i32) -> Result {
         inode::permission(sb.data(), node, inode, mask)
     }
@@ -318,6 +321,28 @@ impl FileSystem for Rovl {
         inode::get_acl(sb.data(), node, acl_type)
     }
 
+    fn listxattr(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<usize> {
+        xattrs::list(sb.data(), node, buf)
+    }
+}
+
+#[vtable]
+impl FileOperations for Rovl {
+    fn open_file(sb: &SuperBlock<Self>, node: &RovlNode, file: &File) -> Result<StackedFile> {
+        file::open(sb.data(), node, file)
+    }
+
+    fn iterate(
+        sb: &SuperBlock<Self>,
+        dir: &Dentry,
+        state: &mut readdir::DirCache,
+        out: &mut DirEmitter,
+    ) -> Result {
+        readdir::iterate(sb, dir, state, out)
+    }
+}
+
+impl XattrOperations for Rovl {
     fn xattr_get(
         sb: &SuperBlock<Self>,
         node: &RovlNode,
@@ -339,18 +364,5 @@ impl FileSystem for Rovl {
         // Only reachable with an upper layer; the VFS refuses writes to a
         // read-only mount before asking.
         Err(EROFS)
-    }
-
-    fn listxattr(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<usize> {
-        xattrs::list(sb.data(), node, buf)
-    }
-
-    fn iterate(
-        sb: &SuperBlock<Self>,
-        dir: &Dentry,
-        state: &mut readdir::DirCache,
-        out: &mut DirEmitter,
-    ) -> Result {
-        readdir::iterate(sb, dir, state, out)
     }
 }

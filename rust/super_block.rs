@@ -15,7 +15,8 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr;
 use kernel::bindings;
-use kernel::error::{code::*, from_result, to_result, Result};
+use kernel::build_error;
+use kernel::error::{code::*, from_result, to_result, Result, VTABLE_DEFAULT_ERROR};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -61,30 +62,90 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// Builds the mount from the parsed options: its data and root node.
     fn fill_super(ctx: &mut Self::Context, sb: &SuperBlock<Self>) -> Result<(Self, NewNode<Self>)>;
     fn reconfigure(sb: &SuperBlock<Self>, ctx: &mut Self::Context, read_only: bool) -> Result;
-    fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result;
-    fn show_options(sb: &SuperBlock<Self>, m: &SeqFile) -> Result;
-
     /// The real inode whose type and attributes a node's inode mirrors.
     fn real_inode(node: &Self::Node) -> &Inode;
+}
+
+/// `struct super_operations`; `evict_inode` is always ours, to free nodes.
+#[vtable]
+pub(crate) trait SuperOperations: FileSystem {
+    fn statfs(_sb: &SuperBlock<Self>, _buf: &mut Kstatfs) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    fn show_options(_sb: &SuperBlock<Self>, _m: &SeqFile) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// `struct inode_operations`, shared by every kind of inode; the tables
+/// differ only in `lookup` (directories) and `get_link` (symlinks).
+#[vtable]
+pub(crate) trait InodeOperations: FileSystem {
     fn lookup(
-        sb: &SuperBlock<Self>,
-        dir: &Self::Node,
-        name: &[u8],
-    ) -> Result<Option<NewNode<Self>>>;
+        _sb: &SuperBlock<Self>,
+        _dir: &Self::Node,
+        _name: &[u8],
+    ) -> Result<Option<NewNode<Self>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     fn getattr(
-        sb: &SuperBlock<Self>,
-        node: &Self::Node,
-        stat: &mut Kstat,
-        mask: u32,
-        flags: u32,
-    ) -> Result;
-    fn get_link(sb: &SuperBlock<Self>, node: &Self::Node, done: &DelayedCall) -> Result<*const u8>;
-    fn open_file(sb: &SuperBlock<Self>, node: &Self::Node, file: &File) -> Result<StackedFile>;
+        _sb: &SuperBlock<Self>,
+        _node: &Self::Node,
+        _stat: &mut Kstat,
+        _mask: u32,
+        _flags: u32,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    fn get_link(
+        _sb: &SuperBlock<Self>,
+        _node: &Self::Node,
+        _done: &DelayedCall,
+    ) -> Result<*const u8> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `->permission()`; never called in RCU walk mode.
-    fn permission(sb: &SuperBlock<Self>, node: &Self::Node, inode: &Inode, mask: i32) -> Result;
+    fn permission(
+        _sb: &SuperBlock<Self>,
+        _node: &Self::Node,
+        _inode: &Inode,
+        _mask: i32,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `->get_inode_acl()`; never called in RCU walk mode.
-    fn get_acl(sb: &SuperBlock<Self>, node: &Self::Node, acl_type: i32)
-        -> Result<Option<PosixAcl>>;
+    fn get_acl(
+        _sb: &SuperBlock<Self>,
+        _node: &Self::Node,
+        _acl_type: i32,
+    ) -> Result<Option<PosixAcl>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    fn listxattr(_sb: &SuperBlock<Self>, _node: &Self::Node, _buf: &mut [u8]) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// `struct file_operations` of regular files (`open_file`) and
+/// directories (`iterate`).
+#[vtable]
+pub(crate) trait FileOperations: FileSystem {
+    fn open_file(_sb: &SuperBlock<Self>, _node: &Self::Node, _file: &File) -> Result<StackedFile> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    fn iterate(
+        _sb: &SuperBlock<Self>,
+        _dir: &Dentry,
+        _state: &mut Self::DirState,
+        _out: &mut DirEmitter,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The xattr handlers of `rust/shim.c` (`struct xattr_handler` is opaque to
+/// the bindings, so both calls are required).
+pub(crate) trait XattrOperations: FileSystem {
     /// An xattr read through the handler for `prefix` (`""` catches all):
     /// `name` is the rest of the name.
     fn xattr_get(
@@ -102,14 +163,15 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         value: Option<&[u8]>,
         flags: i32,
     ) -> Result;
-    fn listxattr(sb: &SuperBlock<Self>, node: &Self::Node, buf: &mut [u8]) -> Result<usize>;
-    fn iterate(
-        sb: &SuperBlock<Self>,
-        dir: &Dentry,
-        state: &mut Self::DirState,
-        out: &mut DirEmitter,
-    ) -> Result;
 }
+
+/// A filesystem with all its operation tables.
+pub(crate) trait Filesystem:
+    SuperOperations + InodeOperations + FileOperations + XattrOperations
+{
+}
+
+impl<T: SuperOperations + InodeOperations + FileOperations + XattrOperations> Filesystem for T {}
 
 /// An inode to create: its node and inode number.
 pub(crate) struct NewNode<T: FileSystem> {
@@ -215,7 +277,7 @@ unsafe fn node_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Node
 /// # Safety
 ///
 /// `sb` must be a live superblock of `T` after `fill_super`.
-unsafe fn new_inode<T: FileSystem>(
+unsafe fn new_inode<T: Filesystem>(
     sb: &SuperBlock<T>,
     n: NewNode<T>,
 ) -> Result<*mut bindings::inode> {
@@ -270,18 +332,34 @@ fn node_real<T: FileSystem>(node: &KBox<T::Node>) -> &Inode {
 /// The operation tables of filesystem `T`, built at compile time.
 struct Tables<T>(PhantomData<T>);
 
-impl<T: FileSystem> Tables<T> {
+impl<T: Filesystem> Tables<T> {
     const SUPER_OPS: bindings::super_operations = bindings::super_operations {
-        statfs: Some(statfs_cb::<T>),
-        show_options: Some(show_options_cb::<T>),
+        statfs: if T::HAS_STATFS {
+            Some(statfs_cb::<T>)
+        } else {
+            None
+        },
+        show_options: if T::HAS_SHOW_OPTIONS {
+            Some(show_options_cb::<T>)
+        } else {
+            None
+        },
         evict_inode: Some(evict_inode_cb::<T>),
         // SAFETY: All-zero is a valid table: every other operation is NULL.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
     const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
-        lookup: Some(lookup_cb::<T>),
-        getattr: Some(getattr_cb::<T>),
+        lookup: if T::HAS_LOOKUP {
+            Some(lookup_cb::<T>)
+        } else {
+            None
+        },
+        getattr: if T::HAS_GETATTR {
+            Some(getattr_cb::<T>)
+        } else {
+            None
+        },
         permission: Some(permission_cb::<T>),
         get_inode_acl: Some(get_inode_acl_cb::<T>),
         listxattr: Some(listxattr_cb::<T>),
@@ -290,17 +368,41 @@ impl<T: FileSystem> Tables<T> {
     };
 
     const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
-        getattr: Some(getattr_cb::<T>),
-        permission: Some(permission_cb::<T>),
-        get_inode_acl: Some(get_inode_acl_cb::<T>),
-        listxattr: Some(listxattr_cb::<T>),
+        getattr: if T::HAS_GETATTR {
+            Some(getattr_cb::<T>)
+        } else {
+            None
+        },
+        permission: if T::HAS_PERMISSION {
+            Some(permission_cb::<T>)
+        } else {
+            None
+        },
+        get_inode_acl: if T::HAS_GET_ACL {
+            Some(get_inode_acl_cb::<T>)
+        } else {
+            None
+        },
+        listxattr: if T::HAS_LISTXATTR {
+            Some(listxattr_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
     const LINK_IOPS: bindings::inode_operations = bindings::inode_operations {
-        get_link: Some(get_link_cb::<T>),
-        getattr: Some(getattr_cb::<T>),
+        get_link: if T::HAS_GET_LINK {
+            Some(get_link_cb::<T>)
+        } else {
+            None
+        },
+        getattr: if T::HAS_GETATTR {
+            Some(getattr_cb::<T>)
+        } else {
+            None
+        },
         permission: Some(permission_cb::<T>),
         get_inode_acl: Some(get_inode_acl_cb::<T>),
         listxattr: Some(listxattr_cb::<T>),
@@ -309,16 +411,36 @@ impl<T: FileSystem> Tables<T> {
     };
 
     const SPECIAL_IOPS: bindings::inode_operations = bindings::inode_operations {
-        getattr: Some(getattr_cb::<T>),
-        permission: Some(permission_cb::<T>),
-        get_inode_acl: Some(get_inode_acl_cb::<T>),
-        listxattr: Some(listxattr_cb::<T>),
+        getattr: if T::HAS_GETATTR {
+            Some(getattr_cb::<T>)
+        } else {
+            None
+        },
+        permission: if T::HAS_PERMISSION {
+            Some(permission_cb::<T>)
+        } else {
+            None
+        },
+        get_inode_acl: if T::HAS_GET_ACL {
+            Some(get_inode_acl_cb::<T>)
+        } else {
+            None
+        },
+        listxattr: if T::HAS_LISTXATTR {
+            Some(listxattr_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
     const FILE_FOPS: bindings::file_operations = bindings::file_operations {
-        open: Some(open_file_cb::<T>),
+        open: if T::HAS_OPEN_FILE {
+            Some(open_file_cb::<T>)
+        } else {
+            None
+        },
         release: Some(release_file_cb),
         read_iter: Some(read_iter_cb),
         llseek: Some(llseek_file_cb),
@@ -329,7 +451,11 @@ impl<T: FileSystem> Tables<T> {
     const DIR_FOPS: bindings::file_operations = bindings::file_operations {
         open: Some(open_dir_cb::<T>),
         release: Some(release_dir_cb::<T>),
-        iterate_shared: Some(iterate_cb::<T>),
+        iterate_shared: if T::HAS_ITERATE {
+            Some(iterate_cb::<T>)
+        } else {
+            None
+        },
         llseek: Some(llseek_dir_cb),
         read: Some(bindings::generic_read_dir),
         // SAFETY: As above.
@@ -358,7 +484,7 @@ static FS_TYPE: FsType = FsType(Opaque::uninit());
 pub(crate) struct Registration(());
 
 impl Registration {
-    pub(crate) fn new<T: FileSystem>(module: &'static ThisModule) -> Result<Self> {
+    pub(crate) fn new<T: Filesystem>(module: &'static ThisModule) -> Result<Self> {
         let t = FS_TYPE.0.get();
         // SAFETY: Module init runs once, before anything can see `FS_TYPE`;
         // it is zeroed first, so every field not set is NULL or zero.
@@ -507,7 +633,7 @@ unsafe extern "C" fn rovl_rs_reconfigure(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut bindings::super_block) {
+unsafe extern "C" fn kill_sb_cb<T: Filesystem>(sb: *mut bindings::super_block) {
     // SAFETY: The VFS tears down a superblock of ours; after
     // `kill_anon_super` no inode or dentry of it is left, so the data goes.
     unsafe {
@@ -523,7 +649,7 @@ unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut bindings::super_block) {
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut bindings::inode) {
+unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) {
     // SAFETY: The VFS evicts an inode of ours that nothing references.
     unsafe {
         bindings::truncate_inode_pages_final(&mut (*inode).i_data);
@@ -539,7 +665,7 @@ unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut bindings::inode) 
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn statfs_cb<T: FileSystem>(
+unsafe extern "C" fn statfs_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     buf: *mut bindings::kstatfs,
 ) -> c_int {
@@ -559,7 +685,7 @@ unsafe extern "C" fn statfs_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn show_options_cb<T: FileSystem>(
+unsafe extern "C" fn show_options_cb<T: Filesystem>(
     m: *mut bindings::seq_file,
     root: *mut bindings::dentry,
 ) -> c_int {
@@ -579,7 +705,7 @@ unsafe extern "C" fn show_options_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn lookup_cb<T: FileSystem>(
+unsafe extern "C" fn lookup_cb<T: Filesystem>(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
     _flags: c_uint,
@@ -609,7 +735,7 @@ unsafe extern "C" fn lookup_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn getattr_cb<T: FileSystem>(
+unsafe extern "C" fn getattr_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     path: *const bindings::path,
     stat: *mut bindings::kstat,
@@ -634,7 +760,7 @@ unsafe extern "C" fn getattr_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn get_link_cb<T: FileSystem>(
+unsafe extern "C" fn get_link_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     inode: *mut bindings::inode,
     done: *mut bindings::delayed_call,
@@ -657,7 +783,7 @@ unsafe extern "C" fn get_link_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn open_file_cb<T: FileSystem>(
+unsafe extern "C" fn open_file_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
@@ -739,7 +865,7 @@ struct DirFile<S> {
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn open_dir_cb<T: FileSystem>(
+unsafe extern "C" fn open_dir_cb<T: Filesystem>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
@@ -757,7 +883,7 @@ unsafe extern "C" fn open_dir_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn release_dir_cb<T: FileSystem>(
+unsafe extern "C" fn release_dir_cb<T: Filesystem>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
@@ -771,7 +897,7 @@ unsafe extern "C" fn release_dir_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn iterate_cb<T: FileSystem>(
+unsafe extern "C" fn iterate_cb<T: Filesystem>(
     file: *mut bindings::file,
     ctx: *mut bindings::dir_context,
 ) -> c_int {
@@ -888,7 +1014,7 @@ unsafe fn buf_of<'a>(buffer: *mut c_void, size: usize) -> &'a mut [u8] {
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn listxattr_cb<T: FileSystem>(
+unsafe extern "C" fn listxattr_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     list: *mut c_char,
     size: usize,
@@ -896,7 +1022,7 @@ unsafe extern "C" fn listxattr_cb<T: FileSystem>(
     /// # Safety
     ///
     /// As for the enclosing function.
-    unsafe fn list_xattrs<T: FileSystem>(
+    unsafe fn list_xattrs<T: Filesystem>(
         dentry: *mut bindings::dentry,
         list: *mut c_char,
         size: usize,
@@ -924,7 +1050,7 @@ unsafe extern "C" fn listxattr_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn permission_cb<T: FileSystem>(
+unsafe extern "C" fn permission_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     inode: *mut bindings::inode,
     mask: c_int,
@@ -951,7 +1077,7 @@ unsafe extern "C" fn permission_cb<T: FileSystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn get_inode_acl_cb<T: FileSystem>(
+unsafe extern "C" fn get_inode_acl_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     acl_type: c_int,
     rcu: bool,
