@@ -159,6 +159,51 @@ fn insmod(path: &Path) -> Result<(), String> {
     }
 }
 
+fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let st = Command::new(cmd).args(args).status().map_err(|e| format!("{cmd}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd} {args:?} failed"))
+    }
+}
+
+fn autoload(module: &Path, scratch: &Path) -> Result<(), String> {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").map_err(|e| e.to_string())?;
+    let release = release.trim();
+    // The guest's root is the host's, read-only and without this kernel's
+    // /lib/modules: install into a module root on tmpfs and point the
+    // kernel's modprobe helper at it.
+    let base = scratch.join("modroot");
+    let extra = base.join(format!("lib/modules/{release}/extra"));
+    fs::create_dir_all(&extra).map_err(|e| e.to_string())?;
+    fs::copy(module, extra.join("rovl.ko")).map_err(|e| e.to_string())?;
+    run("depmod", &["-b", base.to_str().unwrap(), release])?;
+    let helper = scratch.join("modprobe-helper");
+    fs::write(&helper, format!("#!/bin/sh\nexec /sbin/modprobe -d {} \"$@\"\n", base.display()))
+        .map_err(|e| e.to_string())?;
+    layers::chmod(&helper, 0o755)?;
+    let old = fs::read_to_string("/proc/sys/kernel/modprobe").map_err(|e| e.to_string())?;
+    fs::write("/proc/sys/kernel/modprobe", helper.to_str().unwrap()).map_err(|e| e.to_string())?;
+    let r = (|| {
+        let (l1, l2, m) = (scratch.join("al1"), scratch.join("al2"), scratch.join("am"));
+        for d in [&l1, &l2, &m] {
+            fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        }
+        fs::write(l1.join("f"), b"autoloaded").map_err(|e| e.to_string())?;
+        let opts = format!("lowerdir={}:{}", l1.display(), l2.display());
+        sys::mount("rovl", &m, &opts, 0).map_err(|e| format!("mount -t rovl without insmod: errno {e}"))?;
+        let data = fs::read(m.join("f"));
+        sys::umount(&m).map_err(|e| format!("umount: errno {e}"))?;
+        if data.map_err(|e| e.to_string())? != b"autoloaded" {
+            return Err("wrong data through the autoloaded module".into());
+        }
+        run("rmmod", &["rovl"])
+    })();
+    let _ = fs::write("/proc/sys/kernel/modprobe", old.trim());
+    r
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mut kdir = None;
@@ -250,6 +295,20 @@ fn main() {
         } else {
             failed += 1;
             println!("FAILED  module_unload: rmmod rovl failed (references leaked?)");
+        }
+    }
+    // With the module installed and depmod run, `mount -t rovl` loads it
+    // through its fs-rovl alias.
+    if filter.is_none() {
+        match autoload(Path::new(&module), &scratch) {
+            Ok(()) => {
+                passed += 1;
+                println!("ok      module_autoload");
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAILED  module_autoload: {why}");
+            }
         }
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
