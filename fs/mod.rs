@@ -13,9 +13,9 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AnonDev, Cred, DelayedCall, Dentry, DirEmitter, File, FileOperations, FileSystem, Inode,
-    InodeOperations, Kstat, Kstatfs, Mount, NewNode, PosixAcl, PrivateMount, Purpose, RealPath,
-    SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations, XattrOperations,
+    AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, File, FileOperations,
+    FileSystem, Inode, InodeOperations, Kstat, Kstatfs, Mount, NewNode, PosixAcl, PrivateMount,
+    Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations, XattrOperations,
 };
 use core::sync::atomic::AtomicBool;
 use kernel::c_str;
@@ -339,6 +339,24 @@ impl FileOperations for Rovl {
         out: &mut DirEmitter,
     ) -> Result {
         readdir::iterate(sb, dir, state, out)
+    }
+}
+
+#[vtable]
+impl DentryOperations for Rovl {
+    fn real_dentries(node: &RovlNode) -> impl Iterator<Item = &Dentry> {
+        node.stack.iter().map(|e| &*e.dentry)
+    }
+
+    /// Revalidates every real dentry, topmost first; a stale one makes the
+    /// rovl dentry stale too (`ovl_dentry_revalidate_common`).
+    fn revalidate(_sb: &SuperBlock<Self>, node: &RovlNode, flags: u32, weak: bool) -> Result<bool> {
+        for e in node.stack.iter() {
+            if !e.dentry.revalidate(flags, weak)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -97,6 +97,57 @@ impl Dentry {
         !plain || self.flags() & DCACHE_WEIRD != 0
     }
 
+    /// Whether the filesystem asks for (weak) revalidation of this dentry.
+    pub(crate) fn needs_revalidate(&self, weak: bool) -> bool {
+        self.flags()
+            & if weak {
+                DCACHE_OP_WEAK_REVALIDATE
+            } else {
+                DCACHE_OP_REVALIDATE
+            }
+            != 0
+    }
+
+    /// Revalidates this real dentry with its filesystem (`->d_revalidate()`
+    /// or `->d_weak_revalidate()`): `Ok(false)` when it is stale, after
+    /// invalidating it.
+    pub(crate) fn revalidate(&self, flags: u32, weak: bool) -> Result<bool> {
+        if !self.needs_revalidate(weak) {
+            return Ok(true);
+        }
+        // SAFETY: The flag says `d_op` is set with the matching operation;
+        // `self` is a live, referenced dentry (not RCU mode: callers
+        // return `-ECHILD` there).
+        let r = unsafe {
+            let ops = &*(*self.0.get()).d_op;
+            let op = if weak {
+                ops.d_weak_revalidate
+            } else {
+                ops.d_revalidate
+            };
+            match op {
+                Some(f) => f(self.0.get(), flags),
+                None => 1,
+            }
+        };
+        to_result(r.min(0))?;
+        if r == 0 && !weak {
+            // SAFETY: `self` is live and referenced.
+            unsafe { bindings::d_invalidate(self.0.get()) };
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Keeps this rovl dentry's revalidate flags only where the real
+    /// dentries have them (`ovl_dentry_init_flags`), so local layers pay
+    /// nothing.
+    pub(crate) fn set_revalidate_from(&self, real: &mut dyn Iterator<Item = &Dentry>) {
+        let flags = real.fold(0, |f, d| f | d.flags());
+        // SAFETY: `self` is live; the helper takes `d_lock`.
+        unsafe { ffi::rovl_dentry_set_reval(self.0.get(), flags) };
+    }
+
     /// The superblock this dentry lives on.
     pub(crate) fn sb_ptr(&self) -> *const bindings::super_block {
         // SAFETY: `d_sb` never changes for a live dentry.
@@ -198,6 +249,8 @@ fn isize_result(r: isize) -> Result<usize> {
 // Dentry flags of linux/dcache.h (`BIT()` macros bindgen skips).
 const DCACHE_OP_HASH: u32 = 1 << 0;
 const DCACHE_OP_COMPARE: u32 = 1 << 1;
+const DCACHE_OP_REVALIDATE: u32 = 1 << 2;
+const DCACHE_OP_WEAK_REVALIDATE: u32 = 1 << 11;
 const DCACHE_NEED_AUTOMOUNT: u32 = 1 << 17;
 const DCACHE_MANAGE_TRANSIT: u32 = 1 << 18;
 const DCACHE_WEIRD: u32 =

@@ -93,6 +93,7 @@ extern "C" {
     pub(crate) fn rovl_inode_lock(inode: *mut bindings::inode);
     pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
     pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
+    pub(crate) fn rovl_dentry_set_reval(dentry: *mut bindings::dentry, flags: c_uint);
     pub(crate) fn rovl_path_namelen(path: *const bindings::path) -> kernel::ffi::c_long;
     pub(crate) fn rovl_kstatfs_set(buf: *mut bindings::kstatfs, f_type: i64, f_namelen: i64);
     pub(crate) fn rovl_init_fs_context(fc: *mut bindings::fs_context) -> c_int;

@@ -16,8 +16,8 @@ pub(crate) use cred::Cred;
 pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
 pub(crate) use super_block::{
-    sb_of, stack_depth_of, FileOperations, FileSystem, InodeOperations, NewNode, Registration,
-    SuperBlock, SuperOperations, XattrOperations,
+    sb_of, stack_depth_of, DentryOperations, FileOperations, FileSystem, InodeOperations, NewNode,
+    Registration, SuperBlock, SuperOperations, XattrOperations,
 };
 
 /// Directory entry types, as `d_type` in `getdents64`.

@@ -13,6 +13,8 @@
  *   and struct fs_parameter are opaque to the kernel crate's bindings (their
  *   headers are not in bindings_helper.h), so this glue unpacks them and hands
  *   plain values to the Rust side (rovl_rs_* in rust/super_block.rs).
+ * - rovl_dentry_set_reval: changes d_flags under d_lock, a spinlock the
+ *   bindings cannot take.
  * - rovl_can_decode_fh: struct export_operations is opaque to the bindings;
  *   says whether a layer's file handles decode, and whether they are the
  *   generic 32-bit inode ones, exactly as overlayfs's ovl_can_decode_fh.
@@ -89,6 +91,16 @@ void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen)
 {
 	buf->f_type = f_type;
 	buf->f_namelen = f_namelen;
+}
+
+void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags)
+{
+	unsigned int mask = DCACHE_OP_REVALIDATE | DCACHE_OP_WEAK_REVALIDATE;
+
+	spin_lock(&dentry->d_lock);
+	dentry->d_flags &= ~mask;
+	dentry->d_flags |= flags & mask;
+	spin_unlock(&dentry->d_lock);
 }
 
 long rovl_path_namelen(const struct path *path)

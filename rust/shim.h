@@ -35,6 +35,7 @@ void rovl_inode_unlock(struct inode *inode);
 void rovl_posix_acl_release(struct posix_acl *acl);
 void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen);
 long rovl_path_namelen(const struct path *path);
+void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags);
 loff_t rovl_i_size_read(const struct inode *inode);
 int rovl_can_decode_fh(struct super_block *sb);
 bool rovl_capable_sys_admin(void);

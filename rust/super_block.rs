@@ -126,6 +126,24 @@ pub(crate) trait InodeOperations: FileSystem {
     }
 }
 
+/// `struct dentry_operations`. Every rovl dentry starts with these, and
+/// `real_dentries` decides which keep the revalidate flags.
+#[vtable]
+pub(crate) trait DentryOperations: FileSystem {
+    /// The real dentries a node stacks on, whose revalidation it inherits.
+    fn real_dentries(node: &Self::Node) -> impl Iterator<Item = &Dentry>;
+    /// `->d_revalidate()`/`->d_weak_revalidate()`: `Ok(false)` if stale.
+    /// Never called in RCU walk mode.
+    fn revalidate(
+        _sb: &SuperBlock<Self>,
+        _node: &Self::Node,
+        _flags: u32,
+        _weak: bool,
+    ) -> Result<bool> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
 /// `struct file_operations` of regular files (`open_file`) and
 /// directories (`iterate`).
 #[vtable]
@@ -167,11 +185,14 @@ pub(crate) trait XattrOperations: FileSystem {
 
 /// A filesystem with all its operation tables.
 pub(crate) trait Filesystem:
-    SuperOperations + InodeOperations + FileOperations + XattrOperations
+    SuperOperations + InodeOperations + FileOperations + XattrOperations + DentryOperations
 {
 }
 
-impl<T: SuperOperations + InodeOperations + FileOperations + XattrOperations> Filesystem for T {}
+impl<T> Filesystem for T where
+    T: SuperOperations + InodeOperations + FileOperations + XattrOperations + DentryOperations
+{
+}
 
 /// An inode to create: its node and inode number.
 pub(crate) struct NewNode<T: FileSystem> {
@@ -345,6 +366,21 @@ impl<T: Filesystem> Tables<T> {
             None
         },
         evict_inode: Some(evict_inode_cb::<T>),
+        // SAFETY: All-zero is a valid table: every other operation is NULL.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const DENTRY_OPS: bindings::dentry_operations = bindings::dentry_operations {
+        d_revalidate: if T::HAS_REVALIDATE {
+            Some(revalidate_cb::<T>)
+        } else {
+            None
+        },
+        d_weak_revalidate: if T::HAS_REVALIDATE {
+            Some(weak_revalidate_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: All-zero is a valid table: every other operation is NULL.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -596,6 +632,7 @@ unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mu
             (*sb).s_fs_info = data.into_foreign().cast_mut();
             (*sb).s_magic = <Fs as FileSystem>::MAGIC as _;
             (*sb).s_op = &Tables::<Fs>::SUPER_OPS;
+            (*sb).s_d_op = &Tables::<Fs>::DENTRY_OPS;
             (*sb).s_maxbytes = i64::MAX;
             (*sb).s_time_gran = 1;
             let inode = new_inode(s, root)?;
@@ -605,6 +642,8 @@ unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mu
                 return Err(ENOMEM);
             }
             (*sb).s_root = root;
+            Dentry::from_raw(root)
+                .set_revalidate_from(&mut Fs::real_dentries(node_of::<Fs>(inode)));
         }
         Ok(0)
     })
@@ -725,6 +764,13 @@ unsafe extern "C" fn lookup_cb<T: Filesystem>(
             Some(n) => unsafe { new_inode(s, n)? },
             None => ptr::null_mut(),
         };
+        if !inode.is_null() {
+            // SAFETY: The new inode is ours; its node is set.
+            d.set_revalidate_from(&mut T::real_dentries(unsafe { node_of::<T>(inode) }));
+        } else {
+            // A negative entry has nothing to revalidate.
+            d.set_revalidate_from(&mut core::iter::empty());
+        }
         // SAFETY: `inode` is NULL or new with one reference, which
         // `d_splice_alias` consumes.
         Ok(unsafe { bindings::d_splice_alias(inode, dentry) })
@@ -1099,3 +1145,64 @@ unsafe extern "C" fn get_inode_acl_cb<T: Filesystem>(
         Err(e) => e.to_ptr(),
     }
 }
+
+/// `LOOKUP_RCU` of linux/namei.h.
+const LOOKUP_RCU: c_uint = 0x0040;
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn revalidate_cb<T: Filesystem>(
+    dentry: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { revalidate_common::<T>(dentry, flags, false) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn weak_revalidate_cb<T: Filesystem>(
+    dentry: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { revalidate_common::<T>(dentry, flags, true) }
+}
+
+/// # Safety
+///
+/// `dentry` is a rovl dentry being revalidated by the VFS.
+unsafe fn revalidate_common<T: Filesystem>(
+    dentry: *mut bindings::dentry,
+    flags: c_uint,
+    weak: bool,
+) -> c_int {
+    // In RCU walk mode the inode and its node may go away under us.
+    if flags & LOOKUP_RCU != 0 {
+        return ECHILD.to_errno();
+    }
+    // SAFETY: A referenced dentry of ours (ref-walk).
+    let inode = unsafe { (*dentry).d_inode };
+    if inode.is_null() {
+        return 1;
+    }
+    // SAFETY: A positive dentry of ours keeps its inode and node alive.
+    let r = unsafe {
+        T::revalidate(
+            SuperBlock::<T>::from_raw((*inode).i_sb),
+            node_of::<T>(inode),
+            flags,
+            weak,
+        )
+    };
+    match r {
+        Ok(true) => 1,
+        Ok(false) => ESTALE_ERRNO,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `-ESTALE`, which `kernel::error::code` lacks.
+const ESTALE_ERRNO: c_int = -(bindings::ESTALE as c_int);

@@ -160,7 +160,10 @@ fn insmod(path: &Path) -> Result<(), String> {
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
-    let st = Command::new(cmd).args(args).status().map_err(|e| format!("{cmd}: {e}"))?;
+    let st = Command::new(cmd)
+        .args(args)
+        .status()
+        .map_err(|e| format!("{cmd}: {e}"))?;
     if st.success() {
         Ok(())
     } else {
@@ -180,8 +183,14 @@ fn autoload(module: &Path, scratch: &Path) -> Result<(), String> {
     fs::copy(module, extra.join("rovl.ko")).map_err(|e| e.to_string())?;
     run("depmod", &["-b", base.to_str().unwrap(), release])?;
     let helper = scratch.join("modprobe-helper");
-    fs::write(&helper, format!("#!/bin/sh\nexec /sbin/modprobe -d {} \"$@\"\n", base.display()))
-        .map_err(|e| e.to_string())?;
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nexec /sbin/modprobe -d {} \"$@\"\n",
+            base.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
     layers::chmod(&helper, 0o755)?;
     let old = fs::read_to_string("/proc/sys/kernel/modprobe").map_err(|e| e.to_string())?;
     fs::write("/proc/sys/kernel/modprobe", helper.to_str().unwrap()).map_err(|e| e.to_string())?;
@@ -192,7 +201,8 @@ fn autoload(module: &Path, scratch: &Path) -> Result<(), String> {
         }
         fs::write(l1.join("f"), b"autoloaded").map_err(|e| e.to_string())?;
         let opts = format!("lowerdir={}:{}", l1.display(), l2.display());
-        sys::mount("rovl", &m, &opts, 0).map_err(|e| format!("mount -t rovl without insmod: errno {e}"))?;
+        sys::mount("rovl", &m, &opts, 0)
+            .map_err(|e| format!("mount -t rovl without insmod: errno {e}"))?;
         let data = fs::read(m.join("f"));
         sys::umount(&m).map_err(|e| format!("umount: errno {e}"))?;
         if data.map_err(|e| e.to_string())? != b"autoloaded" {

@@ -58,6 +58,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("metacopy_lower_data", metacopy_lower_data),
     ("data_only_layers", data_only_layers),
     ("five_hundred_layers", five_hundred_layers),
+    ("remote_layers_revalidate", remote_layers_revalidate),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1521,4 +1522,22 @@ fn five_hundred_layers(t: &mut T) -> TResult {
         Ok(b"bottom".to_vec()),
     )?;
     compare_trees(&o, &r)
+}
+
+fn remote_layers_revalidate(t: &mut T) -> TResult {
+    // The guest's root is the host's over 9p, whose dentries revalidate:
+    // stack two of the repository's directories with a tmpfs layer.
+    let cwd = std::env::current_dir().map_err(|e| format!("{e}"))?;
+    let (docs, samples) = (cwd.join("Documentation"), cwd.join("samples"));
+    if !docs.is_dir() || !samples.is_dir() {
+        return Err(Fail::Skip(
+            "run from the repository top (Documentation/, samples/)".into(),
+        ));
+    }
+    let [a] = t.layers(["a"])?;
+    file(&a.join("filesystems/local-note"), b"on tmpfs")?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &docs, &samples]))?;
+    compare_trees_with(&o, &r, true)?;
+    // Looked up again: cached dentries pass revalidation.
+    compare_trees_with(&o, &r, true)
 }
