@@ -332,12 +332,12 @@ unsafe fn new_inode<T: Filesystem>(
                 (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::DIR_FOPS;
             }
             bindings::S_IFREG => {
-                (*inode).i_op = &Tables::<T>::FILE_IOPS;
+                (*inode).i_op = &Tables::<T>::COMMON_IOPS;
                 (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::FILE_FOPS;
             }
             bindings::S_IFLNK => (*inode).i_op = &Tables::<T>::LINK_IOPS,
             _ => {
-                (*inode).i_op = &Tables::<T>::SPECIAL_IOPS;
+                (*inode).i_op = &Tables::<T>::COMMON_IOPS;
                 bindings::init_special_inode(inode, mode, rdev);
             }
         }
@@ -385,25 +385,8 @@ impl<T: Filesystem> Tables<T> {
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
-    const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
-        lookup: if T::HAS_LOOKUP {
-            Some(lookup_cb::<T>)
-        } else {
-            None
-        },
-        getattr: if T::HAS_GETATTR {
-            Some(getattr_cb::<T>)
-        } else {
-            None
-        },
-        permission: Some(permission_cb::<T>),
-        get_inode_acl: Some(get_inode_acl_cb::<T>),
-        listxattr: Some(listxattr_cb::<T>),
-        // SAFETY: As above.
-        ..unsafe { MaybeUninit::zeroed().assume_init() }
-    };
-
-    const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
+    /// What every kind of rovl inode has.
+    const COMMON_IOPS: bindings::inode_operations = bindings::inode_operations {
         getattr: if T::HAS_GETATTR {
             Some(getattr_cb::<T>)
         } else {
@@ -424,8 +407,17 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
-        // SAFETY: As above.
+        // SAFETY: All-zero is a valid table: every other operation is NULL.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
+        lookup: if T::HAS_LOOKUP {
+            Some(lookup_cb::<T>)
+        } else {
+            None
+        },
+        ..Self::COMMON_IOPS
     };
 
     const LINK_IOPS: bindings::inode_operations = bindings::inode_operations {
@@ -434,41 +426,7 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
-        getattr: if T::HAS_GETATTR {
-            Some(getattr_cb::<T>)
-        } else {
-            None
-        },
-        permission: Some(permission_cb::<T>),
-        get_inode_acl: Some(get_inode_acl_cb::<T>),
-        listxattr: Some(listxattr_cb::<T>),
-        // SAFETY: As above.
-        ..unsafe { MaybeUninit::zeroed().assume_init() }
-    };
-
-    const SPECIAL_IOPS: bindings::inode_operations = bindings::inode_operations {
-        getattr: if T::HAS_GETATTR {
-            Some(getattr_cb::<T>)
-        } else {
-            None
-        },
-        permission: if T::HAS_PERMISSION {
-            Some(permission_cb::<T>)
-        } else {
-            None
-        },
-        get_inode_acl: if T::HAS_GET_ACL {
-            Some(get_inode_acl_cb::<T>)
-        } else {
-            None
-        },
-        listxattr: if T::HAS_LISTXATTR {
-            Some(listxattr_cb::<T>)
-        } else {
-            None
-        },
-        // SAFETY: As above.
-        ..unsafe { MaybeUninit::zeroed().assume_init() }
+        ..Self::COMMON_IOPS
     };
 
     const FILE_FOPS: bindings::file_operations = bindings::file_operations {
