@@ -3,7 +3,7 @@
 //! Attributes and symlinks (inode.c).
 
 use super::{Rovl, RovlNode};
-use crate::vfs::{DelayedCall, Inode, Kstat, PosixAcl, SuperBlock};
+use crate::vfs::{AclArg, DelayedCall, Dentry, Iattr, Inode, Kstat, PosixAcl, SuperBlock, WriteAccess};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -91,7 +91,7 @@ pub(crate) fn permission(fs: &Rovl, node: &RovlNode, inode: &Inode, mask: i32) -
     inode.generic_permission(mask)?;
     let real = node.real_inode();
     let mut mask = mask;
-    if !is_special(real.mode()) && mask & MAY_WRITE != 0 {
+    if node.upper().is_none() && !is_special(real.mode()) && mask & MAY_WRITE != 0 {
         mask &= !(MAY_WRITE | MAY_APPEND);
         mask |= MAY_READ;
     }
@@ -115,3 +115,55 @@ pub(crate) fn get_acl(fs: &Rovl, node: &RovlNode, acl_type: i32) -> Result<Optio
     let _cred = fs.cred.override_creds();
     real.get_acl(acl_type)
 }
+
+/// chmod, chown, truncate and utimes (`ovl_setattr`): copy up, then change
+/// the upper object.
+pub(crate) fn setattr(sb: &SuperBlock<Rovl>, dentry: &Dentry, node: &RovlNode, attr: &mut Iattr) -> Result {
+    let fs = sb.data();
+    super::copy_up::copy_up(sb, dentry)?;
+    let upper = node.upper().ok_or(EIO)?;
+    // `notify_change` rejects a mode together with set-id killing.
+    if attr.valid() & (bindings::ATTR_KILL_SUID | bindings::ATTR_KILL_SGID) != 0 {
+        attr.set_valid(attr.valid() & !bindings::ATTR_MODE);
+    }
+    attr.drop_file();
+    let mnt = fs.upper_mnt()?;
+    let _w = WriteAccess::get(mnt)?;
+    let _cred = fs.cred.override_creds();
+    upper.setattr(mnt, attr)
+}
+
+/// setfacl through the rovl inode (`ovl_set_or_remove_acl`): removing an
+/// ACL the object lacks fails before any copy-up.
+pub(crate) fn set_acl(
+    sb: &SuperBlock<Rovl>,
+    dentry: &Dentry,
+    node: &RovlNode,
+    acl_type: i32,
+    acl: AclArg,
+) -> Result {
+    let fs = sb.data();
+    let name = if acl_type == ACL_TYPE_ACCESS {
+        kernel::c_str!("system.posix_acl_access")
+    } else {
+        kernel::c_str!("system.posix_acl_default")
+    };
+    if !node.real_inode().is_posixacl() {
+        return Err(crate::vfs::errno(bindings::EOPNOTSUPP));
+    }
+    if acl.is_none() && node.upper().is_none() {
+        let _cred = fs.cred.override_creds();
+        if node.real_inode().get_acl(acl_type)?.is_none() {
+            return Err(crate::vfs::errno(bindings::ENODATA));
+        }
+    }
+    super::copy_up::copy_up(sb, dentry)?;
+    let upper = node.upper().ok_or(EIO)?;
+    let mnt = fs.upper_mnt()?;
+    let _w = WriteAccess::get(mnt)?;
+    let _cred = fs.cred.override_creds();
+    acl.apply(upper, mnt, name)
+}
+
+/// `ACL_TYPE_ACCESS` of linux/posix_acl.h.
+const ACL_TYPE_ACCESS: i32 = 0x8000;

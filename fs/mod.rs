@@ -4,6 +4,8 @@
 //! (`params`), superblock (`super_`), lookup (`namei`), attributes
 //! (`inode`), regular files (`file`) and merged directories (`readdir`).
 
+mod copy_up;
+mod dir;
 mod file;
 mod inode;
 mod namei;
@@ -13,17 +15,38 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, File, FileOperations,
+    AclArg, Iattr, NewKind, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, File, FileOperations,
     FileSystem, Inode, InodeOperations, Kstat, Kstatfs, Mount, NewNode, PosixAcl, PrivateMount,
     Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations, XattrOperations,
 };
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::sync::Mutex;
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::types::ARef;
 
 /// Most lower layers a mount may have, as overlayfs (`OVL_MAX_STACK`).
 pub(crate) const MAX_LAYERS: usize = 500;
+
+/// The layer index of the upper layer in a [`RealEntry`].
+pub(crate) const UPPER: usize = usize::MAX;
+
+/// The writable layer of a mount (overlayfs's upper layer and workdir).
+pub(crate) struct Upper {
+    pub(crate) mnt: PrivateMount,
+    /// `work/` inside the workdir, on the same mount: new objects are built
+    /// there and renamed into place, so a crash never shows half of one.
+    pub(crate) work: ARef<Dentry>,
+    /// `upperdir=` and `workdir=` as given, for /proc/mounts.
+    pub(crate) upper_name: KVec<u8>,
+    pub(crate) work_name: KVec<u8>,
+    /// Serialises copy-ups of this mount, so each object is copied once
+    /// (overlayfs locks per inode; one lock per mount is simpler and as
+    /// correct, at the cost of parallel copy-ups of different files).
+    pub(crate) copy_lock: Pin<KBox<Mutex<()>>>,
+    /// Names of temporary objects in `work/` (`#<n>`, as overlayfs).
+    pub(crate) temp_id: AtomicU64,
+}
 
 /// One layer of a mount: a private clone of the mount of its directory.
 pub(crate) struct Layer {
@@ -35,6 +58,8 @@ pub(crate) struct Layer {
 
 /// A mounted rovl filesystem (overlayfs's `struct ovl_fs`).
 pub(crate) struct Rovl {
+    /// The upper layer, if the mount is writable.
+    pub(crate) upper: Option<Upper>,
     /// Lower layers, topmost first.
     pub(crate) layers: KVec<Layer>,
     /// The mounter's credentials; every access to a layer runs under them.
@@ -68,7 +93,25 @@ pub(crate) struct Rovl {
 
 impl Rovl {
     fn mnt(&self, layer: usize) -> &Mount {
-        &self.layers[layer].mnt
+        match (layer, &self.upper) {
+            (UPPER, Some(u)) => &u.mnt,
+            _ => &self.layers[layer].mnt,
+        }
+    }
+
+    /// The upper layer's mount; `EROFS` on a mount without one.
+    pub(crate) fn upper_mnt(&self) -> Result<&Mount> {
+        self.upper.as_ref().map(|u| &*u.mnt).ok_or(EROFS)
+    }
+
+    /// The filesystem index of a layer: 0 for the upper layer and the
+    /// lower layers on its filesystem.
+    pub(crate) fn fsid_of(&self, layer: usize) -> usize {
+        if layer == UPPER {
+            0
+        } else {
+            self.fsid[layer]
+        }
     }
 
     fn nr_data(&self) -> usize {
@@ -91,7 +134,7 @@ impl Rovl {
             );
             return None;
         }
-        Some(ino | (self.fsid[layer] as u64) << (shift + 1))
+        Some(ino | (self.fsid_of(layer) as u64) << (shift + 1))
     }
 
     /// Whether `inode` is the root of a layer.
@@ -107,22 +150,52 @@ impl Rovl {
     /// The inode number of a new node (`ovl_map_ino`): the real one, but
     /// a private one for directories when layers are on several
     /// filesystems, where real numbers may collide.
-    fn new_node(&self, stack: KVec<RealEntry>, is_root: bool) -> Result<NewNode<Self>> {
+    fn new_node(
+        &self,
+        upper: Option<ARef<Dentry>>,
+        stack: KVec<RealEntry>,
+        is_root: bool,
+    ) -> Result<NewNode<Self>> {
+        // Constant st_ino across copy-up (`ovl_hash_bylower`): not for a
+        // lower hard link, which copy-up breaks.
+        let const_ino = stack.first().is_some_and(|e| {
+            e.dentry.can_lookup() || e.dentry.inode().is_some_and(|i| i.nlink() <= 1)
+        }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export);
         let mut node = RovlNode {
+            upper: SetOnce::new(),
             stack,
             ino: 0,
-            whiteouts: false,
+            whiteouts: AtomicBool::new(false),
             xwhiteouts: false,
+            impure: AtomicBool::new(false),
+            const_ino,
             lowerdata_redirect: None,
             lazy_data: SetOnce::new(),
         };
-        let real = node.real_inode();
-        let is_dir = real.is_dir();
+        if let Some(u) = upper {
+            node.upper.set(KBox::new(
+                RealEntry {
+                    layer: UPPER,
+                    dentry: u,
+                },
+                GFP_KERNEL,
+            )?);
+        }
+        let is_dir = node.real_inode().is_dir();
+        // Before any copy-up the st_ino of a lower object is its own; after,
+        // the origin's (see `inode::getattr`).
+        let (real_ino, ino_layer) = {
+            let src = match (node.upper.get(), node.stack.first()) {
+                (Some(_), Some(l)) if node.const_ino => l,
+                _ => node.top(),
+            };
+            (src.dentry.inode().ok_or(ENOENT)?.ino(), src.layer)
+        };
         // `ovl_map_ino`: the real number where unique, else a private one
         // for directories.
         node.ino = if self.samefs {
-            real.ino()
-        } else if let Some(ino) = self.xino_map(real.ino(), node.top().layer) {
+            real_ino
+        } else if let Some(ino) = self.xino_map(real_ino, ino_layer) {
             ino
         } else if is_dir {
             let ino = crate::vfs::next_ino();
@@ -133,12 +206,16 @@ impl Rovl {
                 ino
             }
         } else {
-            real.ino()
+            real_ino
         };
         if is_dir {
-            node.whiteouts = is_root
+            let w = is_root
                 || node.is_merged()
                 || xattrs::has_origin(self, self.mnt(node.top().layer), &node.top().dentry)?;
+            node.whiteouts = AtomicBool::new(w);
+            if let Some(u) = node.upper.get() {
+                node.impure = AtomicBool::new(xattrs::is_impure(self, &u.dentry));
+            }
         }
         Ok(NewNode {
             ino: node.ino,
@@ -155,8 +232,12 @@ pub(crate) struct RealEntry {
 
 /// What a rovl inode stacks on (overlayfs's `ovl_entry`).
 pub(crate) struct RovlNode {
-    /// Real entries, topmost first: one for a non-directory, the directories
-    /// merged into this one for a directory.
+    /// The object on the upper layer, once it exists there (created, or
+    /// copied up); never replaced once set.
+    pub(crate) upper: SetOnce<RealEntry>,
+    /// Real entries on lower layers, topmost first: one for a non-directory
+    /// (for a copied-up one, its origin), the directories merged into this
+    /// one for a directory.
     pub(crate) stack: KVec<RealEntry>,
     /// The rovl inode number, reported as st_ino of directories on
     /// cross-fs mounts.
@@ -164,9 +245,14 @@ pub(crate) struct RovlNode {
     /// A directory that may hold whiteouts (`OVL_WHITEOUTS`): the root,
     /// merged directories and ones marked with an origin xattr. Their
     /// listings are built like merged ones.
-    pub(crate) whiteouts: bool,
+    pub(crate) whiteouts: AtomicBool,
     /// A directory marked (in some layer) as holding xattr whiteouts.
     pub(crate) xwhiteouts: bool,
+    /// An upper directory marked `impure`: it holds copied-up entries
+    /// (`OVL_IMPURE`).
+    pub(crate) impure: AtomicBool,
+    /// st_ino stays the lower object's after copy-up (`OVL_CONST_INO`).
+    pub(crate) const_ino: bool,
     /// A metacopy file whose data is in a data-only layer: the absolute
     /// path to look it up at, on first open (`lowerdata_redirect`) ...
     pub(crate) lowerdata_redirect: Option<KVec<u8>>,
@@ -175,13 +261,30 @@ pub(crate) struct RovlNode {
 }
 
 impl RovlNode {
+    /// The topmost real object: the upper one if any.
     pub(crate) fn top(&self) -> &RealEntry {
-        &self.stack[0]
+        match self.upper.get() {
+            Some(u) => u,
+            None => &self.stack[0],
+        }
+    }
+
+    pub(crate) fn upper(&self) -> Option<&Dentry> {
+        self.upper.get().map(|e| &*e.dentry)
+    }
+
+    /// Every real directory of a directory, topmost first.
+    pub(crate) fn dirs(&self) -> impl Iterator<Item = &RealEntry> {
+        Iterator::chain(self.upper.get().into_iter(), self.stack.iter())
     }
 
     /// A directory merged from more than one layer (`OVL_TYPE_MERGE`).
     pub(crate) fn is_merged(&self) -> bool {
-        self.stack.len() > 1
+        self.real_inode().is_dir() && self.stack.len() + usize::from(self.upper.get().is_some()) > 1
+    }
+
+    pub(crate) fn may_have_whiteouts(&self) -> bool {
+        self.whiteouts.load(Ordering::Acquire)
     }
 
     pub(crate) fn real_path<'a>(&'a self, fs: &'a Rovl) -> RealPath<'a> {
@@ -194,13 +297,15 @@ impl RovlNode {
 
     /// A regular file whose data is on a lower layer than its metadata.
     pub(crate) fn is_metacopy(&self) -> bool {
-        !self.real_inode().is_dir() && (self.stack.len() > 1 || self.lowerdata_redirect.is_some())
+        self.upper.get().is_none()
+            && !self.real_inode().is_dir()
+            && (self.stack.len() > 1 || self.lowerdata_redirect.is_some())
     }
 
     /// Where the data of a metacopy file is, if known yet
     /// (`ovl_path_lowerdata`).
     pub(crate) fn lowerdata(&self) -> Option<&RealEntry> {
-        if self.real_inode().is_dir() {
+        if self.real_inode().is_dir() || self.upper.get().is_some() {
             return None;
         }
         if self.stack.len() > 1 {
@@ -212,6 +317,9 @@ impl RovlNode {
     /// The real object holding the data, looked up in the data-only layers
     /// on first use (`ovl_maybe_lookup_lowerdata`).
     pub(crate) fn realdata<'a>(&'a self, fs: &'a Rovl) -> Result<RealPath<'a>> {
+        if self.upper.get().is_some() {
+            return Ok(self.real_path(fs));
+        }
         let e = match (self.lowerdata(), &self.lowerdata_redirect) {
             (Some(e), _) => e,
             (None, Some(redirect)) => {
@@ -272,8 +380,8 @@ impl FileSystem for Rovl {
         super_::fill_super(ctx, sb)
     }
 
-    fn reconfigure(_sb: &SuperBlock<Self>, _ctx: &mut params::Context, read_only: bool) -> Result {
-        super_::reconfigure(read_only)
+    fn reconfigure(sb: &SuperBlock<Self>, _ctx: &mut params::Context, read_only: bool) -> Result {
+        super_::reconfigure(sb.data(), read_only)
     }
 
     fn real_inode(node: &RovlNode) -> &Inode {
@@ -324,12 +432,55 @@ impl InodeOperations for Rovl {
     fn listxattr(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<usize> {
         xattrs::list(sb.data(), node, buf)
     }
+
+    fn create(
+        sb: &SuperBlock<Self>,
+        dir: &Dentry,
+        dentry: &Dentry,
+        kind: NewKind<'_>,
+    ) -> Result<Option<NewNode<Self>>> {
+        dir::create(sb, dir, dentry, kind).map(Some)
+    }
+
+    fn remove(sb: &SuperBlock<Self>, dir: &Dentry, dentry: &Dentry, is_dir: bool) -> Result {
+        dir::remove(sb, dir, dentry, is_dir)
+    }
+
+    fn rename(
+        sb: &SuperBlock<Self>,
+        olddir: &Dentry,
+        old: &Dentry,
+        newdir: &Dentry,
+        new: &Dentry,
+        flags: u32,
+    ) -> Result {
+        dir::rename(sb, olddir, old, newdir, new, flags)
+    }
+
+    fn setattr(sb: &SuperBlock<Self>, dentry: &Dentry, node: &RovlNode, attr: &mut Iattr) -> Result {
+        inode::setattr(sb, dentry, node, attr)
+    }
+
+    fn set_acl(
+        sb: &SuperBlock<Self>,
+        dentry: &Dentry,
+        node: &RovlNode,
+        acl_type: i32,
+        acl: AclArg,
+    ) -> Result {
+        inode::set_acl(sb, dentry, node, acl_type, acl)
+    }
 }
 
 #[vtable]
 impl FileOperations for Rovl {
-    fn open_file(sb: &SuperBlock<Self>, node: &RovlNode, file: &File) -> Result<StackedFile> {
-        file::open(sb.data(), node, file)
+    fn open_file(
+        sb: &SuperBlock<Self>,
+        dentry: &Dentry,
+        node: &RovlNode,
+        file: &File,
+    ) -> Result<StackedFile> {
+        file::open(sb, dentry, node, file)
     }
 
     fn iterate(
@@ -345,13 +496,13 @@ impl FileOperations for Rovl {
 #[vtable]
 impl DentryOperations for Rovl {
     fn real_dentries(node: &RovlNode) -> impl Iterator<Item = &Dentry> {
-        node.stack.iter().map(|e| &*e.dentry)
+        node.dirs().map(|e| &*e.dentry)
     }
 
     /// Revalidates every real dentry, topmost first; a stale one makes the
     /// rovl dentry stale too (`ovl_dentry_revalidate_common`).
     fn revalidate(_sb: &SuperBlock<Self>, node: &RovlNode, flags: u32, weak: bool) -> Result<bool> {
-        for e in node.stack.iter() {
+        for e in node.dirs() {
             if !e.dentry.revalidate(flags, weak)? {
                 return Ok(false);
             }
@@ -372,15 +523,14 @@ impl XattrOperations for Rovl {
     }
 
     fn xattr_set(
-        _sb: &SuperBlock<Self>,
-        _node: &RovlNode,
-        _prefix: &[u8],
-        _name: &[u8],
-        _value: Option<&[u8]>,
-        _flags: i32,
+        sb: &SuperBlock<Self>,
+        dentry: &Dentry,
+        node: &RovlNode,
+        prefix: &[u8],
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: i32,
     ) -> Result {
-        // Only reachable with an upper layer; the VFS refuses writes to a
-        // read-only mount before asking.
-        Err(EROFS)
+        xattrs::set(sb, dentry, node, prefix, name, value, flags)
     }
 }

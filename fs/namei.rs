@@ -10,7 +10,7 @@
 //! (a new name in the same parent) or absolute (a path from the layer
 //! roots), followed unless `redirect_dir=nofollow`.
 
-use super::{xattrs, RealEntry, Rovl, RovlNode};
+use super::{xattrs, RealEntry, Rovl, RovlNode, UPPER};
 use crate::vfs::{self, Dentry, NewNode};
 use core::sync::atomic::Ordering;
 use kernel::bindings;
@@ -56,6 +56,25 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     let mut at_root = false;
     let mut stack = KVec::new();
     let mut i = 0;
+    let mut upper = None;
+    if let Some(ue) = dir.upper.get() {
+        if let Some(this) = lookup_layer(fs, UPPER, &ue.dentry, &mut d)? {
+            if !d.is_dir {
+                // A copied-up non-directory: its origin gives st_ino.
+                if let Some(origin) = check_origin(fs, &this)? {
+                    stack.push(origin, GFP_KERNEL)?;
+                }
+            }
+            upper = Some(this);
+        }
+        if d.redirect && d.name.first() == Some(&b'/') {
+            at_root = true;
+        }
+    }
+    // A non-directory on the upper layer hides everything below it.
+    if upper.is_some() && !d.is_dir {
+        d.stop = true;
+    }
     while !d.stop {
         let lower = if at_root {
             let Some(l) = fs.layers.get(i).filter(|_| i < fs.nr_merged) else {
@@ -127,10 +146,10 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         );
         return Err(EIO);
     }
-    if stack.is_empty() {
+    if stack.is_empty() && upper.is_none() {
         return Ok(None);
     }
-    let mut n = fs.new_node(stack, false)?;
+    let mut n = fs.new_node(upper, stack, false)?;
     n.node.xwhiteouts = d.xwhiteouts;
     n.node.lowerdata_redirect = lowerdata_redirect;
     Ok(Some(n))
@@ -306,4 +325,56 @@ fn check_redirect(
     d.name = name;
     d.redirect = true;
     Ok(())
+}
+
+/// The lower object an upper non-directory was copied up from, found by
+/// the file handle in its `origin` xattr on the first lower layer that
+/// decodes it (`ovl_check_origin`). Missing, empty, foreign or stale
+/// handles give `None`: the object then counts as pure upper.
+fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
+    let mut buf = [0u8; 21 + 128];
+    let Ok(n) = xattrs::get_origin(fs, upper, &mut buf) else {
+        return Ok(None);
+    };
+    // version 0, magic 0xfb, len, flags, type, uuid[16], fid.
+    if n < 21 || buf[0] != 0 || buf[1] != 0xfb || buf[2] as usize != n || (n - 21) % 4 != 0 {
+        return Ok(None);
+    }
+    let big = buf[3] & 1 != 0;
+    if big != cfg!(target_endian = "big") && buf[3] & 2 == 0 {
+        return Ok(None);
+    }
+    let fh_type = i32::from(buf[4]);
+    let uuid = &buf[5..21];
+    let mut fid = [0u32; 32];
+    for (k, w) in buf[21..n].chunks_exact(4).enumerate() {
+        fid[k] = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]);
+    }
+    let upper_type = upper.inode().map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
+    for layer in 0..fs.nr_merged {
+        let mnt = fs.mnt(layer);
+        let root = mnt.root();
+        if fs.config.uuid == super::params::Uuid::Off {
+            if uuid.iter().any(|&b| b != 0) {
+                continue;
+            }
+        } else if uuid != root.sb_uuid() {
+            continue;
+        }
+        if root.sb_can_decode_fh() == 0 {
+            continue;
+        }
+        let Ok(origin) = mnt.decode_fh(&mut fid, n - 21, fh_type) else {
+            continue;
+        };
+        let Some(inode) = origin.inode() else {
+            continue;
+        };
+        if xattrs::is_whiteout(fs, mnt, &origin) || u32::from(inode.mode()) & bindings::S_IFMT != upper_type {
+            pr_warn!("invalid origin ({})\n", super::params::BStrLossy(upper.name()));
+            return Ok(None);
+        }
+        return Ok(Some(RealEntry { layer, dentry: origin }));
+    }
+    Ok(None)
 }

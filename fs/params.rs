@@ -161,7 +161,9 @@ pub(crate) struct Context {
     pub(crate) lowers: KVec<Lower>,
     /// The whole `lowerdir=` value as given, escapes included.
     pub(crate) lowerdir: Option<KVec<u8>>,
-    workdir: Option<OwnedPath>,
+    /// `upperdir=` and `workdir=`, resolved, with their names as given.
+    pub(crate) upper: Option<(OwnedPath, KVec<u8>)>,
+    pub(crate) workdir: Option<(OwnedPath, KVec<u8>)>,
     pub(crate) config: Config,
     set: Set,
     params: vfs::ModuleParams,
@@ -173,6 +175,7 @@ impl Context {
         Self {
             lowers: KVec::new(),
             lowerdir: None,
+            upper: None,
             workdir: None,
             config: Config::defaults(&params),
             set: Set::default(),
@@ -212,16 +215,17 @@ impl Context {
                 check_dir(&path, v)?;
                 self.add(path, v, key == b"datadir+")?;
             }
-            b"upperdir" => {
-                string(key, v)?;
-                pr_err!("option 'upperdir' is not supported yet: rovl mounts are read-only\n");
-                return Err(EINVAL);
-            }
-            b"workdir" => {
+            b"upperdir" | b"workdir" => {
                 let v = string(key, v)?;
                 let path = resolve(v, true)?;
                 check_dir(&path, v)?;
-                self.workdir = Some(path);
+                let mut name = KVec::new();
+                name.extend_from_slice(v, GFP_KERNEL)?;
+                if key == b"upperdir" {
+                    self.upper = Some((path, name));
+                } else {
+                    self.workdir = Some((path, name));
+                }
             }
             b"default_permissions" => {
                 flag(key, v)?;
@@ -365,32 +369,39 @@ impl Context {
         Ok(())
     }
 
-    /// The checks and fallbacks of `ovl_fs_params_verify` for a mount
-    /// without an upper layer.
+    /// The checks and fallbacks of `ovl_fs_params_verify`.
     pub(crate) fn verify(&mut self) -> Result {
         let nr_data = self.nr_data();
+        let has_upper = self.upper.is_some();
         let (c, mut set) = (&mut self.config, self.set);
-        if self.workdir.take().is_some() {
-            pr_info!("option \"workdir\" is useless in a non-upper mount, ignore\n");
-        }
-        if c.index && set.index {
-            pr_info!("option \"index=on\" is useless in a non-upper mount, ignore\n");
-            set.index = false;
-        }
-        c.index = false;
-        if c.fsync == Fsync::Volatile {
-            pr_info!("option \"volatile\" is meaningless in a non-upper mount, ignoring it.\n");
-            c.fsync = Fsync::Auto;
-        }
-        if c.uuid == Uuid::On {
-            pr_info!("option \"uuid=on\" requires an upper fs, falling back to uuid=null.\n");
-            c.uuid = Uuid::Null;
-        }
-        // overlayfs 6.12 shows `uuid=off` as `uuid=null` on a mount without
-        // an upper layer (seen in the differential tests); both mean no
-        // persistent fsid here, so follow the oracle.
-        if c.uuid == Uuid::Off {
-            c.uuid = Uuid::Null;
+        if !has_upper {
+            if let Some((_, name)) = self.workdir.take() {
+                pr_info!(
+                    "option \"workdir={}\" is useless in a non-upper mount, ignore\n",
+                    BStrLossy(&name)
+                );
+            }
+            if c.index && set.index {
+                pr_info!("option \"index=on\" is useless in a non-upper mount, ignore\n");
+                set.index = false;
+            }
+            c.index = false;
+            if c.fsync == Fsync::Volatile {
+                pr_info!(
+                    "option \"volatile\" is meaningless in a non-upper mount, ignoring it.\n"
+                );
+                c.fsync = Fsync::Auto;
+            }
+            if c.uuid == Uuid::On {
+                pr_info!("option \"uuid=on\" requires an upper fs, falling back to uuid=null.\n");
+                c.uuid = Uuid::Null;
+            }
+            // overlayfs 6.12 shows `uuid=off` as `uuid=null` on a mount
+            // without an upper layer (seen in the differential tests); both
+            // mean no persistent fsid here, so follow the oracle.
+            if c.uuid == Uuid::Off {
+                c.uuid = Uuid::Null;
+            }
         }
         if c.verity != Verity::Off && !c.metacopy {
             if set.metacopy {
@@ -402,7 +413,7 @@ impl Context {
             }
             c.metacopy = true;
         }
-        if c.redirect == Redirect::Follow {
+        if !has_upper && c.redirect == Redirect::Follow {
             c.redirect = Redirect::On;
         }
         if c.metacopy && c.redirect != Redirect::On {
@@ -518,6 +529,18 @@ impl Context {
             pr_err!("nfs_export is not supported yet\n");
             return Err(EINVAL);
         }
+        if has_upper && c.index {
+            pr_err!("index=on is not supported yet with an upper layer\n");
+            return Err(EINVAL);
+        }
+        if has_upper && c.metacopy {
+            pr_err!("metacopy=on is not supported yet with an upper layer\n");
+            return Err(EINVAL);
+        }
+        if has_upper && c.redirect == Redirect::On {
+            pr_err!("redirect_dir=on is not supported yet with an upper layer\n");
+            return Err(EINVAL);
+        }
         Ok(())
     }
 
@@ -610,6 +633,7 @@ pub(crate) fn show(
     def: &Config,
     lowerdir: Option<&[u8]>,
     lowers: &[(KVec<u8>, bool)],
+    upper: Option<(&[u8], &[u8])>,
     samefs: bool,
 ) {
     // As `seq_show_option`.
@@ -627,6 +651,10 @@ pub(crate) fn show(
                 opt(c_str!(",lowerdir+="), name);
             }
         }
+    }
+    if let Some((upperdir, workdir)) = upper {
+        opt(c_str!(",upperdir="), upperdir);
+        opt(c_str!(",workdir="), workdir);
     }
     if c.default_permissions {
         m.puts(c_str!(",default_permissions"));

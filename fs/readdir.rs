@@ -11,7 +11,7 @@
 //! are indices into it, so telldir/seekdir are stable; rewinding to 0
 //! reads the layers again.
 
-use super::{xattrs, Rovl, RovlNode};
+use super::{xattrs, RealEntry, Rovl, RovlNode};
 use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -65,8 +65,7 @@ pub(crate) fn iterate(
 }
 
 /// Reads one real directory in its own order.
-fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVVec<Entry>) -> Result {
-    let e = &node.stack[level];
+fn read_layer(fs: &Rovl, e: &RealEntry, level: usize, into: &mut KVVec<Entry>) -> Result {
     let path = vfs::RealPath {
         mnt: fs.mnt(e.layer),
         dentry: &e.dentry,
@@ -92,14 +91,18 @@ fn read_layer(fs: &Rovl, node: &RovlNode, level: usize, into: &mut KVVec<Entry>)
 fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<KVVec<Entry>> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
-    let merged = node.whiteouts;
+    let merged = node.may_have_whiteouts();
+    let mut dirs: KVec<&RealEntry> = KVec::new();
+    for e in node.dirs() {
+        dirs.push(e, GFP_KERNEL)?;
+    }
     let parent = dir.parent();
     let parent_ino = sb.node(&parent).map(|p| p.ino);
     let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());
 
     let mut raw = KVVec::new();
-    for level in 0..node.stack.len() {
-        read_layer(fs, node, level, &mut raw)?;
+    for (level, e) in dirs.iter().enumerate() {
+        read_layer(fs, e, level, &mut raw)?;
     }
 
     // Entries keep the real d_ino of their topmost layer, folded into the
@@ -115,7 +118,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
         } else if fs.xino_bits > 0 {
             let layer = match parent_layer {
                 Some(l) if dotdot && merged => l,
-                _ => node.stack[e.level].layer,
+                _ => dirs[e.level].layer,
             };
             e.ino = fs.xino_map(e.ino, layer).unwrap_or(e.ino);
         }
@@ -148,7 +151,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
     // Whiteouts hide names: character devices, and in directories marked
     // for them, regular files that are xattr whiteouts.
     for i in 0..raw.len() {
-        let e = &node.stack[raw[i].level];
+        let e = dirs[raw[i].level];
         let xwh = node.xwhiteouts
             && raw[i].d_type == vfs::DT_REG
             && fs.layers[e.layer].has_xwhiteouts.load(Ordering::Acquire);
@@ -159,7 +162,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
         }
     }
 
-    let lowest = node.stack.len() - 1;
+    let lowest = dirs.len() - 1;
     let mut order: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
     let mut placed = KVVec::from_elem(false, raw.len(), GFP_KERNEL)?;
     for i in 0..raw.len() {
@@ -186,4 +189,21 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
         }
     }
     Ok(out)
+}
+
+/// Whether a directory is empty as seen through the mount, and whether its
+/// upper directory holds whiteouts (`ovl_check_empty_dir`).
+pub(crate) fn check_empty(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<(bool, bool)> {
+    let entries = read_merged(sb, dir, node)?;
+    let mut whiteouts = false;
+    for e in entries.iter() {
+        if &e.name[..] == b"." || &e.name[..] == b".." {
+            continue;
+        }
+        if !e.hidden {
+            return Ok((false, false));
+        }
+        whiteouts |= e.level == 0 && node.upper().is_some();
+    }
+    Ok((true, whiteouts))
 }

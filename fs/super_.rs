@@ -3,7 +3,7 @@
 //! Mounting, statfs and mount options shown in /proc/mounts (super.c).
 
 use super::params::{self, Context};
-use super::{xattrs, Layer, RealEntry, Rovl};
+use super::{xattrs, Layer, RealEntry, Rovl, Upper};
 use crate::vfs::{self, Cred, Kstatfs, NewNode, PrivateMount, SeqFile, SuperBlock};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
@@ -20,11 +20,15 @@ pub(crate) fn fill_super(
         return Err(EINVAL);
     }
     // One lower layer alone would be the layer itself (as overlayfs).
-    if nr_merged == 1 {
+    if nr_merged == 1 && ctx.upper.is_none() {
         pr_err!("at least 2 lowerdir are needed while upperdir nonexistent\n");
         return Err(EINVAL);
     }
     let cred = Cred::prepare()?;
+    let upper = match ctx.upper.take() {
+        Some(u) => Some(setup_upper(ctx, u, &cred)?),
+        None => None,
+    };
     let mut layers = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
     let mut stack = KVec::with_capacity(nr_merged, GFP_KERNEL)?;
     let mut names = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
@@ -56,33 +60,51 @@ pub(crate) fn fill_super(
         )?;
         names.push((core::mem::take(&mut l.name), l.data_only), GFP_KERNEL)?;
     }
+    if let Some(u) = &upper {
+        depth = depth.max(vfs::stack_depth_of(u.mnt.root()));
+        namelen = namelen.max(
+            vfs::RealPath {
+                mnt: &u.mnt,
+                dentry: u.mnt.root(),
+            }
+            .namelen()?,
+        );
+    }
     let traps = layer_traps(&layers)?;
     sb.set_stack_depth(depth + 1).inspect_err(|_| {
         pr_err!("maximum fs stacking depth exceeded\n");
     })?;
     // Without an upper layer nothing can be written (as overlayfs).
-    sb.set_read_only();
+    if upper.is_none() {
+        sb.set_read_only();
+    }
     sb.set_xattr_handlers(ctx.config.userxattr);
 
     // One fsid per distinct lower filesystem (`ovl_get_fsid`); fsid 0 and
     // its device are reserved for an upper layer, even on lower-only mounts.
+    // A lower layer on the upper layer's filesystem shares its fsid 0.
     let mut sbs = KVec::new();
     let mut fsid = KVec::with_capacity(layers.len(), GFP_KERNEL)?;
     let mut pseudo_devs = KVec::new();
     pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
+    let upper_sb = upper.as_ref().map(|u| vfs::sb_of(u.mnt.root()));
     for l in layers.iter() {
         let sb = vfs::sb_of(l.mnt.root());
-        let id = match sbs.iter().position(|&s| s == sb) {
-            Some(i) => i + 1,
-            None => {
-                sbs.push(sb, GFP_KERNEL)?;
-                pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
-                sbs.len()
+        let id = if Some(sb) == upper_sb {
+            0
+        } else {
+            match sbs.iter().position(|&s| s == sb) {
+                Some(i) => i + 1,
+                None => {
+                    sbs.push(sb, GFP_KERNEL)?;
+                    pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
+                    sbs.len()
+                }
             }
         };
         fsid.push(id, GFP_KERNEL)?;
     }
-    let samefs = sbs.len() == 1;
+    let samefs = sbs.len() + usize::from(upper.is_some()) == 1;
     // xino: layers whose file handles are plain 32-bit inode numbers leave
     // 32 high bits for the fsid; otherwise just enough bits for the fsids
     // plus one for private numbers (`ovl_get_layers`).
@@ -93,10 +115,14 @@ pub(crate) fn fill_super(
         0
     } else if ctx.config.xino == params::Xino::Off {
         0
-    } else if layers.iter().all(|l| l.mnt.root().sb_can_decode_fh() == 1) {
+    } else if layers.iter().all(|l| l.mnt.root().sb_can_decode_fh() == 1)
+        && upper
+            .as_ref()
+            .is_none_or(|u| u.mnt.root().sb_can_decode_fh() == 1)
+    {
         32
     } else {
-        sbs.len().ilog2() + 2
+        (sbs.len() + usize::from(upper.is_some())).ilog2() + 2
     };
     if xino_bits > 0 {
         pr_info!(
@@ -104,7 +130,9 @@ pub(crate) fn fill_super(
             xino_bits
         );
     }
+    let upper_root = upper.as_ref().map(|u| ARef::from(u.mnt.root()));
     let fs = Rovl {
+        upper,
         layers,
         cred,
         samefs,
@@ -119,7 +147,7 @@ pub(crate) fn fill_super(
         lowerdir: ctx.lowerdir.take(),
         lower_names: names,
     };
-    let mut root = fs.new_node(stack, true)?;
+    let mut root = fs.new_node(upper_root, stack, true)?;
     // xwhiteouts markers on the layer roots, but the lowermost.
     let nr = root.node.stack.len();
     for e in root.node.stack.iter().take(nr - 1) {
@@ -134,18 +162,162 @@ pub(crate) fn fill_super(
 }
 
 /// A mount without an upper layer stays read-only (overlayfs: `-EROFS`).
-pub(crate) fn reconfigure(read_only: bool) -> Result {
-    if read_only {
+pub(crate) fn reconfigure(fs: &Rovl, read_only: bool) -> Result {
+    if read_only || fs.upper.is_some() {
         Ok(())
     } else {
         Err(EROFS)
     }
 }
 
+/// Checks and prepares the upper layer and workdir (`ovl_get_upper`,
+/// `ovl_get_workdir`, `ovl_make_workdir`): a private mount of the upper
+/// directory, and a fresh `work/` inside the workdir.
+fn setup_upper(
+    ctx: &mut Context,
+    (path, upper_name): (vfs::OwnedPath, KVec<u8>),
+    cred: &Cred,
+) -> Result<Upper> {
+    let Some((work, work_name)) = ctx.workdir.take() else {
+        pr_err!("missing 'workdir'\n");
+        return Err(EINVAL);
+    };
+    if path.is_readonly() {
+        pr_err!("upper fs is r/o, try multi-lower layers mount\n");
+        return Err(EINVAL);
+    }
+    if !path.same_mount(&work) {
+        pr_err!("workdir and upperdir must reside under the same mount\n");
+        return Err(EINVAL);
+    }
+    if path.dentry().is_subdir_of(work.dentry()) || work.dentry().is_subdir_of(path.dentry()) {
+        pr_err!("workdir and upperdir must be separate subtrees\n");
+        return Err(EINVAL);
+    }
+    let mnt = PrivateMount::clone_of(&path)?;
+    let _cred = cred.override_creds();
+    let work = {
+        let _w = vfs::WriteAccess::get(&mnt)?;
+        make_workdir(&mnt, work.dentry())?
+    };
+    // The upper filesystem must take overlay's private xattrs.
+    {
+        let _w = vfs::WriteAccess::get(&mnt)?;
+        let probe = xattrs::probe_private(&ctx.config, &mnt, &work);
+        if let Err(e) = probe {
+            pr_err!("upper fs does not support xattr ({}): not supported\n", e.to_errno());
+            return Err(EINVAL);
+        }
+        init_uuid(ctx, &mnt)?;
+    }
+    Ok(Upper {
+        mnt,
+        work,
+        upper_name,
+        work_name,
+        copy_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
+        temp_id: core::sync::atomic::AtomicU64::new(0),
+    })
+}
+
+/// Makes an empty `work/` in the workdir, removing what a previous mount
+/// left there (`ovl_workdir_create`).
+fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry) -> Result<ARef<vfs::Dentry>> {
+    for _ in 0..2 {
+        let lock = vfs::Locked::dir(mnt, base)?;
+        let d = lock.lookup(base, b"work")?;
+        if d.inode().is_none() {
+            let w = lock.mkdir(base, &d, 0)?;
+            return Ok(w);
+        }
+        drop(lock);
+        remove_tree(mnt, base, &d, 0)?;
+    }
+    pr_err!("failed to create directory work\n");
+    Err(EINVAL)
+}
+
+/// Removes `d` in `parent` with everything below it.
+fn remove_tree(mnt: &vfs::Mount, parent: &vfs::Dentry, d: &vfs::Dentry, depth: u32) -> Result {
+    if d.can_lookup() {
+        if depth > 16 {
+            return Err(vfs::errno(kernel::bindings::ELOOP));
+        }
+        let mut names: KVec<KVec<u8>> = KVec::new();
+        {
+            let path = vfs::RealPath { mnt, dentry: d };
+            let cred = Cred::prepare()?;
+            let f = vfs::File::open_dir(&path, &cred)?;
+            f.read_dir(&mut |name, _, _| {
+                if name != b"." && name != b".." {
+                    let mut n = KVec::new();
+                    n.extend_from_slice(name, GFP_KERNEL)?;
+                    names.push(n, GFP_KERNEL)?;
+                }
+                Ok(())
+            })?;
+        }
+        for n in names.iter() {
+            let child = {
+                let lock = vfs::Locked::dir(mnt, d)?;
+                lock.lookup(d, n)?
+            };
+            if child.inode().is_some() {
+                remove_tree(mnt, d, &child, depth + 1)?;
+            }
+        }
+    }
+    let lock = vfs::Locked::dir(mnt, parent)?;
+    let again = lock.lookup(parent, d.name())?;
+    if !again.same(d) {
+        return Ok(());
+    }
+    if d.can_lookup() {
+        lock.rmdir(parent, d)
+    } else {
+        lock.unlink(parent, d)
+    }
+}
+
+/// The persistent instance UUID in the upper root's `uuid` xattr
+/// (`ovl_init_uuid_xattr`): with uuid=auto a new overlay gets one and shows
+/// uuid=on, an old one (impure root without it) falls back to uuid=null.
+fn init_uuid(ctx: &mut Context, mnt: &vfs::Mount) -> Result {
+    use params::Uuid;
+    let c = &mut ctx.config;
+    if !matches!(c.uuid, Uuid::Auto | Uuid::On) {
+        return Ok(());
+    }
+    let root = mnt.root();
+    let mut uuid = [0u8; 16];
+    if xattrs::get_private_cfg(c, mnt, root, b"uuid", &mut uuid) == Ok(16) {
+        return Ok(());
+    }
+    if c.uuid == Uuid::Auto {
+        if xattrs::get_private_cfg(c, mnt, root, b"impure", &mut []).is_ok_and(|n| n > 0) {
+            c.uuid = Uuid::Null;
+            return Ok(());
+        }
+        c.uuid = Uuid::On;
+    }
+    vfs::random_bytes(&mut uuid);
+    if let Err(e) = xattrs::set_private_cfg(c, mnt, root, b"uuid", &uuid) {
+        pr_warn!(
+            "failed to set uuid (err={}); falling back to uuid=null.\n",
+            e.to_errno()
+        );
+        c.uuid = Uuid::Null;
+    }
+    Ok(())
+}
+
 /// statfs of the topmost layer, reported as an overlay (`ovl_statfs`).
 pub(crate) fn statfs(sb: &SuperBlock<Rovl>, buf: &mut Kstatfs) -> Result {
     let fs = sb.data();
-    let mnt = &*fs.layers[0].mnt;
+    let mnt = match &fs.upper {
+        Some(u) => &*u.mnt,
+        None => &*fs.layers[0].mnt,
+    };
     let path = vfs::RealPath {
         mnt,
         dentry: mnt.root(),
@@ -166,6 +338,9 @@ pub(crate) fn show_options(fs: &Rovl, m: &SeqFile) {
         &fs.defaults,
         fs.lowerdir.as_deref(),
         &fs.lower_names,
+        fs.upper
+            .as_ref()
+            .map(|u| (&u.upper_name[..], &u.work_name[..])),
         fs.samefs,
     );
 }

@@ -88,8 +88,19 @@ fn get_private(
     name: &[u8],
     buf: &mut [u8],
 ) -> Result<usize> {
+    get_private_cfg(&fs.config, mnt, d, name, buf)
+}
+
+/// As `get_private`, before the mount's data exists.
+pub(crate) fn get_private_cfg(
+    c: &super::params::Config,
+    mnt: &vfs::Mount,
+    d: &vfs::Dentry,
+    name: &[u8],
+    buf: &mut [u8],
+) -> Result<usize> {
     let mut full = KVec::new();
-    full.extend_from_slice(fs.config.xattr_prefix(), GFP_KERNEL)?;
+    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
     full.extend_from_slice(name, GFP_KERNEL)?;
     full.push(0, GFP_KERNEL)?;
     let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
@@ -189,4 +200,120 @@ pub(crate) fn redirect(
         return Err(EINVAL);
     }
     Ok(Some(buf))
+}
+
+/// The full name `<prefix><name>` of a private xattr, NUL-terminated.
+fn private_name(fs: &Rovl, name: &[u8]) -> Result<KVec<u8>> {
+    let mut full = KVec::new();
+    full.extend_from_slice(fs.config.xattr_prefix(), GFP_KERNEL)?;
+    full.extend_from_slice(name, GFP_KERNEL)?;
+    full.push(0, GFP_KERNEL)?;
+    Ok(full)
+}
+
+/// Sets private xattr `name` on an upper object (`ovl_setxattr`).
+pub(crate) fn set_private(fs: &Rovl, d: &vfs::Dentry, name: &[u8], value: &[u8]) -> Result {
+    let full = private_name(fs, name)?;
+    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    d.setxattr(fs.upper_mnt()?, full, value, 0)
+}
+
+/// An upper directory marked `impure` (`ovl_is_impuredir`).
+pub(crate) fn is_impure(fs: &Rovl, d: &vfs::Dentry) -> bool {
+    let Ok(mnt) = fs.upper_mnt() else {
+        return false;
+    };
+    let mut val = [0u8; 1];
+    d.can_lookup() && matches!(get_private(fs, mnt, d, b"impure", &mut val), Ok(1) if val[0] == b'y')
+}
+
+/// Marks the upper directory of `node` impure, once (`ovl_set_impure`).
+pub(crate) fn set_impure(fs: &Rovl, node: &RovlNode) -> Result {
+    if node.impure.load(core::sync::atomic::Ordering::Acquire) {
+        return Ok(());
+    }
+    let upper = node.upper().ok_or(EIO)?;
+    set_private(fs, upper, b"impure", b"y")?;
+    node.impure.store(true, core::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// The full layer name of a name set or removed through the rovl inode:
+/// the private prefix escaped as `getxattr` unescapes it.
+fn user_name(prefix: &[u8], name: &[u8]) -> Result<KVec<u8>> {
+    let mut full = KVec::with_capacity(prefix.len() + ESCAPE.len() + name.len() + 1, GFP_KERNEL)?;
+    if !prefix.is_empty() {
+        full.extend_from_slice(prefix, GFP_KERNEL)?;
+        full.extend_from_slice(ESCAPE, GFP_KERNEL)?;
+        if full.len() + name.len() > NAME_MAX {
+            return Err(vfs::errno(bindings::EOPNOTSUPP));
+        }
+    }
+    full.extend_from_slice(name, GFP_KERNEL)?;
+    full.push(0, GFP_KERNEL)?;
+    Ok(full)
+}
+
+/// `setxattr`/`removexattr` through the rovl inode (`ovl_xattr_set`):
+/// removing a name the object lacks fails before any copy-up; otherwise
+/// the object is copied up and changed there.
+pub(crate) fn set(
+    sb: &vfs::SuperBlock<Rovl>,
+    dentry: &vfs::Dentry,
+    node: &RovlNode,
+    prefix: &[u8],
+    name: &[u8],
+    value: Option<&[u8]>,
+    flags: i32,
+) -> Result {
+    let fs = sb.data();
+    let full = user_name(prefix, name)?;
+    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    if value.is_none() && node.upper().is_none() {
+        let top = node.top();
+        let _cred = fs.cred.override_creds();
+        top.dentry.getxattr(fs.mnt(top.layer), full, &mut [])?;
+    }
+    super::copy_up::copy_up(sb, dentry)?;
+    let upper = node.upper().ok_or(EIO)?;
+    let mnt = fs.upper_mnt()?;
+    let _w = vfs::WriteAccess::get(mnt)?;
+    let _cred = fs.cred.override_creds();
+    match value {
+        Some(v) => upper.setxattr(mnt, full, v, flags),
+        None => upper.removexattr(mnt, full),
+    }
+}
+
+/// Reads the `origin` xattr of an upper object.
+pub(crate) fn get_origin(fs: &Rovl, d: &vfs::Dentry, buf: &mut [u8]) -> Result<usize> {
+    get_private(fs, fs.upper_mnt()?, d, b"origin", buf)
+}
+
+/// Sets a private xattr before the mount's data exists.
+pub(crate) fn set_private_cfg(
+    c: &super::params::Config,
+    mnt: &vfs::Mount,
+    d: &vfs::Dentry,
+    name: &[u8],
+    value: &[u8],
+) -> Result {
+    let mut full = KVec::new();
+    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
+    full.extend_from_slice(name, GFP_KERNEL)?;
+    full.push(0, GFP_KERNEL)?;
+    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    d.setxattr(mnt, full, value, 0)
+}
+
+/// Sets and removes `opaque` on `work/`: the upper filesystem takes
+/// overlay's private xattrs (`ovl_make_workdir`).
+pub(crate) fn probe_private(c: &super::params::Config, mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
+    set_private_cfg(c, mnt, work, b"opaque", b"0")?;
+    let mut full = KVec::new();
+    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
+    full.extend_from_slice(b"opaque", GFP_KERNEL)?;
+    full.push(0, GFP_KERNEL)?;
+    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    work.removexattr(mnt, full)
 }

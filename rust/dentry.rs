@@ -162,6 +162,19 @@ impl Dentry {
         unsafe { ffi::rovl_can_decode_fh((*self.0.get()).d_sb) }
     }
 
+    /// Whether `self` is `other` or below it (`is_subdir`).
+    pub(crate) fn is_subdir_of(&self, other: &Dentry) -> bool {
+        // SAFETY: Both dentries are live.
+        unsafe { bindings::is_subdir(self.0.get(), other.0.get()) }
+    }
+
+    /// The UUID of this dentry's filesystem (`s_uuid`).
+    pub(crate) fn sb_uuid(&self) -> [u8; 16] {
+        // SAFETY: `d_sb` of a live dentry is a live superblock; `s_uuid` is
+        // set at mount.
+        unsafe { (*(*self.0.get()).d_sb).s_uuid.b }
+    }
+
     /// Whether `self` and `other` are the same dentry.
     pub(crate) fn same(&self, other: &Dentry) -> bool {
         core::ptr::eq(self, other)
@@ -227,6 +240,21 @@ impl Dentry {
         // SAFETY: `self` is live and `done` wraps the caller's delayed_call.
         let p = unsafe { bindings::vfs_get_link(self.0.get(), done.as_ptr()) };
         Ok(from_err_ptr(p.cast_mut())?.cast_const())
+    }
+}
+
+impl Dentry {
+    /// The target of this real symlink, copied.
+    pub(crate) fn read_link(&self) -> Result<kernel::alloc::KVec<u8>> {
+        super::DelayedCall::with(|done| {
+            let p = self.get_link(done)?;
+            // SAFETY: `vfs_get_link` returns a NUL-terminated string that
+            // lives until `done` runs, after this closure.
+            let s = unsafe { CStr::from_char_ptr(p.cast()) };
+            let mut v = kernel::alloc::KVec::new();
+            v.extend_from_slice(s.as_bytes_with_nul(), kernel::alloc::flags::GFP_KERNEL)?;
+            Ok(v)
+        })
     }
 }
 
@@ -300,6 +328,11 @@ impl Inode {
     pub(crate) fn ino(&self) -> u64 {
         // SAFETY: `i_ino` is set before the inode is visible and never changes.
         unsafe { (*self.0.get()).i_ino as u64 }
+    }
+
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: A racy read of `i_nlink`, as `d_inode(x)->i_nlink` in C.
+        unsafe { core::ptr::read_volatile(&(*self.0.get()).__bindgen_anon_1.i_nlink) }
     }
 
     pub(crate) fn rdev(&self) -> u32 {
@@ -526,6 +559,17 @@ impl OwnedPath {
         // SAFETY: We hold a reference on the dentry.
         unsafe { Dentry::from_raw(self.raw.dentry) }
     }
+
+    /// Whether the path's mount is read-only (`__mnt_is_readonly`).
+    pub(crate) fn is_readonly(&self) -> bool {
+        // SAFETY: We hold a reference on the mount.
+        unsafe { bindings::__mnt_is_readonly(self.raw.mnt) }
+    }
+
+    /// Whether both paths are on the same mount.
+    pub(crate) fn same_mount(&self, other: &OwnedPath) -> bool {
+        self.raw.mnt == other.raw.mnt
+    }
 }
 
 impl Drop for OwnedPath {
@@ -623,7 +667,7 @@ impl Kstat {
         self.0.get()
     }
 
-    fn raw(&mut self) -> &mut bindings::kstat {
+    pub(super) fn raw(&mut self) -> &mut bindings::kstat {
         // SAFETY: We have exclusive access by the `from_raw` contract.
         unsafe { &mut *self.0.get() }
     }

@@ -66,7 +66,86 @@ extern "C" {
         type_: c_int,
     ) -> *mut bindings::posix_acl;
 
+    pub(crate) fn backing_file_write_iter(
+        file: *mut bindings::file,
+        iter: *mut bindings::iov_iter,
+        iocb: *mut bindings::kiocb,
+        flags: c_int,
+        ctx: *mut BackingFileCtx,
+    ) -> isize;
+    // fs/namei.c (linux/namei.h), with the parent locked.
+    pub(crate) fn lookup_one(
+        idmap: *mut bindings::mnt_idmap,
+        name: *const c_char,
+        base: *mut bindings::dentry,
+        len: c_int,
+    ) -> *mut bindings::dentry;
+    pub(crate) fn lock_rename(
+        p1: *mut bindings::dentry,
+        p2: *mut bindings::dentry,
+    ) -> *mut bindings::dentry;
+    pub(crate) fn unlock_rename(p1: *mut bindings::dentry, p2: *mut bindings::dentry);
+    // fs/xattr.c (linux/xattr.h).
+    pub(crate) fn vfs_setxattr(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        name: *const c_char,
+        value: *const c_void,
+        size: usize,
+        flags: c_int,
+    ) -> c_int;
+    pub(crate) fn vfs_removexattr(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        name: *const c_char,
+    ) -> c_int;
+    // fs/posix_acl.c (linux/posix_acl.h).
+    pub(crate) fn vfs_get_acl(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        acl_name: *const c_char,
+    ) -> *mut bindings::posix_acl;
+    pub(crate) fn vfs_set_acl(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        acl_name: *const c_char,
+        kacl: *mut bindings::posix_acl,
+    ) -> c_int;
+    pub(crate) fn vfs_remove_acl(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        acl_name: *const c_char,
+    ) -> c_int;
+    // fs/exportfs (linux/exportfs.h).
+    pub(crate) fn exportfs_encode_inode_fh(
+        inode: *mut bindings::inode,
+        fid: *mut c_void,
+        max_len: *mut c_int,
+        parent: *mut bindings::inode,
+        flags: c_int,
+    ) -> c_int;
+    pub(crate) fn exportfs_decode_fh(
+        mnt: *mut bindings::vfsmount,
+        fid: *mut c_void,
+        fh_len: c_int,
+        fileid_type: c_int,
+        acceptable: Option<unsafe extern "C" fn(*mut c_void, *mut bindings::dentry) -> c_int>,
+        context: *mut c_void,
+    ) -> *mut bindings::dentry;
+    // fs/splice.c (linux/splice.h).
+    pub(crate) fn do_splice_direct(
+        file_in: *mut bindings::file,
+        ppos: *mut bindings::loff_t,
+        file_out: *mut bindings::file,
+        opos: *mut bindings::loff_t,
+        len: usize,
+        flags: c_uint,
+    ) -> isize;
+
     // rust/shim.c.
+    pub(crate) fn rovl_inode_lock_nested(inode: *mut bindings::inode, subclass: c_uint);
+    pub(crate) fn rovl_d_unhashed(dentry: *mut bindings::dentry) -> bool;
+    pub(crate) fn rovl_current_fsids(uid: *mut bindings::kuid_t, gid: *mut bindings::kgid_t);
     pub(crate) static rovl_param_redirect_dir: bool;
     pub(crate) static rovl_param_redirect_always_follow: bool;
     pub(crate) static rovl_param_xino_auto: bool;

@@ -76,6 +76,62 @@ impl File {
         Ok(unsafe { Self::from_owned(f) })
     }
 
+    /// Opens a real file with `flags` under `cred` (`dentry_open`), for
+    /// copy-up.
+    pub(crate) fn open_path(path: &RealPath<'_>, flags: u32, cred: &Cred) -> Result<ARef<File>> {
+        let raw = path.raw();
+        let flags = (flags | bindings::O_LARGEFILE) as i32;
+        // SAFETY: `raw` is a valid path and `cred` is live.
+        let f = from_err_ptr(unsafe { bindings::dentry_open(&raw, flags, cred.as_ptr()) })?;
+        // SAFETY: `dentry_open` returned a new reference.
+        Ok(unsafe { Self::from_owned(f) })
+    }
+
+    /// `vfs_llseek` from position 0 of this (private) file.
+    pub(crate) fn seek(&self, offset: i64, whence: u32) -> Result<i64> {
+        // SAFETY: `self` is live.
+        let r = unsafe { bindings::vfs_llseek(self.0.get(), offset, whence as i32) };
+        if r < 0 {
+            Err(kernel::error::Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Copies `len` bytes at `pos` of `self` to the same offset of `out`
+    /// (`do_splice_direct`); returns how many were copied.
+    pub(crate) fn splice_to(&self, out: &File, pos: i64, len: usize) -> Result<usize> {
+        let (mut ipos, mut opos) = (pos, pos);
+        // SAFETY: Both files are live and open for reading and writing
+        // respectively; the positions are ours.
+        let r = unsafe {
+            ffi::do_splice_direct(self.0.get(), &mut ipos, out.0.get(), &mut opos, len, 0)
+        };
+        if r < 0 {
+            Err(kernel::error::Error::from_errno(r as i32))
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// Shares `len` bytes from offset 0 with `out` (`vfs_clone_file_range`):
+    /// a reflink where both are on one filesystem that can.
+    pub(crate) fn clone_to(&self, out: &File, len: i64) -> Result<i64> {
+        // SAFETY: Both files are live.
+        let r = unsafe { bindings::vfs_clone_file_range(self.0.get(), 0, out.0.get(), 0, len, 0) };
+        if r < 0 {
+            Err(kernel::error::Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// `vfs_fsync` of the whole file.
+    pub(crate) fn fsync(&self) -> Result {
+        // SAFETY: `self` is live.
+        to_result(unsafe { bindings::vfs_fsync(self.0.get(), 0) })
+    }
+
     /// Reads a whole directory (`iterate_dir`), calling `f(name, ino, d_type)`
     /// for each entry in the filesystem's order.
     pub(crate) fn read_dir(&self, f: &mut dyn FnMut(&[u8], u64, u32) -> Result) -> Result {
@@ -189,6 +245,45 @@ impl StackedFile {
         }
     }
 
+    /// Forwards a write to the real file (`backing_file_write_iter`) under
+    /// the rovl inode's lock, after dropping set-id bits as any write does;
+    /// the inode's size and times follow the real inode's.
+    ///
+    /// # Safety
+    ///
+    /// `user`, `iocb` and `iter` must be the arguments of the `->write_iter()`
+    /// call of the rovl file that owns `self`.
+    pub(crate) unsafe fn write_iter(
+        &self,
+        user: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+    ) -> isize {
+        let mut ctx = ffi::BackingFileCtx {
+            cred: self.cred.as_ptr(),
+            user_file: user,
+            accessed: None,
+            end_write: Some(file_end_write),
+        };
+        // SAFETY: By the safety requirements; the rovl inode lock
+        // serialises writers as in `ovl_write_iter`.
+        unsafe {
+            let inode = (*user).f_inode;
+            ffi::rovl_inode_lock(inode);
+            Inode::from_raw(inode).copy_attr_from(self.real.inode());
+            let r = bindings::file_remove_privs(user);
+            let ret = if r != 0 {
+                r as isize
+            } else {
+                // Deferred completions are not passed through (overlayfs).
+                let flags = (*iocb).ki_flags & !(bindings::IOCB_DIO_CALLER_COMP as i32);
+                ffi::backing_file_write_iter(self.real.as_ptr(), iter, iocb, flags, &mut ctx)
+            };
+            ffi::rovl_inode_unlock(inode);
+            ret
+        }
+    }
+
     /// `->llseek()`: seeks the real file from the rovl file's position and
     /// mirrors the result, so SEEK_DATA/SEEK_HOLE see the real data.
     pub(crate) fn llseek(&self, user: &File, offset: i64, whence: i32) -> i64 {
@@ -221,6 +316,19 @@ unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
         File::from_raw(user)
             .inode()
             .copy_times_from(sf.real.inode());
+    }
+}
+
+/// `backing_file_ctx.end_write`: mirrors the real inode's size and times.
+///
+/// # Safety
+///
+/// Called by the backing-file helpers with a rovl regular file opened by `StackedFile::open`.
+unsafe extern "C" fn file_end_write(user: *mut bindings::file, _pos: bindings::loff_t, _ret: isize) {
+    // SAFETY: As for `file_accessed`.
+    unsafe {
+        let sf = &*(*user).private_data.cast::<StackedFile>();
+        File::from_raw(user).inode().copy_attr_from(sf.real.inode());
     }
 }
 
@@ -329,6 +437,24 @@ impl SeqFile {
 pub(crate) struct DelayedCall(Opaque<bindings::delayed_call>);
 
 impl DelayedCall {
+    /// Runs `f` with a fresh delayed call, and the call after it.
+    pub(crate) fn with<R>(f: impl FnOnce(&DelayedCall) -> R) -> R {
+        let dc = DelayedCall(Opaque::new(bindings::delayed_call {
+            fn_: None,
+            arg: core::ptr::null_mut(),
+        }));
+        let r = f(&dc);
+        // SAFETY: `dc` is ours; `do_delayed_call` is a static inline: run
+        // what it would.
+        unsafe {
+            let raw = &*dc.0.get();
+            if let Some(cb) = raw.fn_ {
+                cb(raw.arg);
+            }
+        }
+        r
+    }
+
     /// # Safety
     ///
     /// `ptr` must be the `done` argument of a live `->get_link()` call.

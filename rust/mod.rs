@@ -11,12 +11,14 @@ mod dentry;
 mod ffi;
 mod file;
 mod super_block;
+mod upper;
 
 pub(crate) use cred::Cred;
 pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
+pub(crate) use upper::{current_umask, CreateCreds, Iattr, Locked, WriteAccess};
 pub(crate) use super_block::{
-    sb_of, stack_depth_of, DentryOperations, FileOperations, FileSystem, InodeOperations, NewNode,
+    sb_of, stack_depth_of, AclArg, DentryOperations, NewKind, FileOperations, FileSystem, InodeOperations, NewNode,
     Registration, SuperBlock, SuperOperations, XattrOperations,
 };
 
@@ -172,6 +174,12 @@ impl<T> Drop for SetOnce<T> {
 pub(crate) fn next_ino() -> u64 {
     // SAFETY: `get_next_ino` has no preconditions.
     u64::from(unsafe { kernel::bindings::get_next_ino() })
+}
+
+/// Fills `buf` with random bytes (`get_random_bytes`).
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    // SAFETY: `buf` is writable for its length.
+    unsafe { kernel::bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) };
 }
 
 /// Turns a kernel errno constant from `bindings` into an [`kernel::error::Error`].

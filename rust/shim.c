@@ -5,8 +5,10 @@
  * Why each exists:
  * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file, rovl_mnt_idmap,
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
- *   rovl_posix_acl_release:
+ *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed:
  *   static inline functions that bindgen cannot call.
+ * - rovl_current_fsids: current_fsuid()/current_fsgid() are macros over
+ *   the task's RCU-protected credentials.
  * - rovl_kstatfs_set, rovl_path_namelen: struct kstatfs is opaque to
  *   the bindings.
  * - rovl_init_fs_context and its fs_context_operations: struct fs_context
@@ -70,6 +72,22 @@ bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
 		   u64 ino, unsigned int type)
 {
 	return dir_emit(ctx, name, namelen, ino, type);
+}
+
+void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass)
+{
+	inode_lock_nested(inode, subclass);
+}
+
+bool rovl_d_unhashed(struct dentry *dentry)
+{
+	return d_unhashed(dentry);
+}
+
+void rovl_current_fsids(kuid_t *uid, kgid_t *gid)
+{
+	*uid = current_fsuid();
+	*gid = current_fsgid();
 }
 
 void rovl_inode_lock(struct inode *inode)

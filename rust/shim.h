@@ -32,6 +32,9 @@ bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
 		   u64 ino, unsigned int type);
 void rovl_inode_lock(struct inode *inode);
 void rovl_inode_unlock(struct inode *inode);
+void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass);
+bool rovl_d_unhashed(struct dentry *dentry);
+void rovl_current_fsids(kuid_t *uid, kgid_t *gid);
 void rovl_posix_acl_release(struct posix_acl *acl);
 void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen);
 long rovl_path_namelen(const struct path *path);

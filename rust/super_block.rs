@@ -8,8 +8,8 @@
 //! safe wrappers of this crate and results back with `from_result`.
 
 use super::{
-    ffi, DelayedCall, Dentry, DirEmitter, File, Inode, Kstat, Kstatfs, PosixAcl, Purpose, SeqFile,
-    StackedFile,
+    ffi, DelayedCall, Dentry, DirEmitter, File, Iattr, Inode, Kstat, Kstatfs, PosixAcl, Purpose,
+    SeqFile, StackedFile,
 };
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -124,6 +124,71 @@ pub(crate) trait InodeOperations: FileSystem {
     fn listxattr(_sb: &SuperBlock<Self>, _node: &Self::Node, _buf: &mut [u8]) -> Result<usize> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `->create()`, `->mkdir()`, `->mknod()`, `->symlink()` and `->link()`
+    /// of a directory: the node of the new entry (for a link, it is ignored:
+    /// the entry shares the old inode).
+    fn create(
+        _sb: &SuperBlock<Self>,
+        _dir: &Dentry,
+        _dentry: &Dentry,
+        _kind: NewKind<'_>,
+    ) -> Result<Option<NewNode<Self>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->unlink()` and `->rmdir()`.
+    fn remove(_sb: &SuperBlock<Self>, _dir: &Dentry, _dentry: &Dentry, _is_dir: bool) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    fn rename(
+        _sb: &SuperBlock<Self>,
+        _olddir: &Dentry,
+        _old: &Dentry,
+        _newdir: &Dentry,
+        _new: &Dentry,
+        _flags: u32,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->setattr()`, after `setattr_prepare` checked it; the inode's
+    /// attributes are refreshed from the real inode afterwards.
+    fn setattr(_sb: &SuperBlock<Self>, _dentry: &Dentry, _node: &Self::Node, _attr: &mut Iattr) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->set_acl()`: `acl` is NULL to remove it.
+    fn set_acl(
+        _sb: &SuperBlock<Self>,
+        _dentry: &Dentry,
+        _node: &Self::Node,
+        _acl_type: i32,
+        _acl: AclArg,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// What a create makes (`NewKind::Link`: a hard link to that rovl dentry).
+pub(crate) enum NewKind<'a> {
+    File(u16),
+    Dir(u16),
+    /// A device, FIFO or socket: mode with its type, and device number.
+    Node(u16, u32),
+    Symlink(&'a CStr),
+    Link(&'a Dentry),
+}
+
+/// An ACL handed to `->set_acl()`, borrowed for the call.
+pub(crate) struct AclArg(*mut bindings::posix_acl);
+
+impl AclArg {
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.is_null()
+    }
+
+    /// Sets (or removes, if none) the ACL named `name` on a real dentry.
+    pub(crate) fn apply(&self, d: &Dentry, mnt: &super::Mount, name: &CStr) -> Result {
+        // SAFETY: The ACL is NULL or kept alive by the VFS for the call.
+        unsafe { d.set_acl_raw(mnt, name, self.0) }
+    }
 }
 
 /// `struct dentry_operations`. Every rovl dentry starts with these, and
@@ -148,7 +213,12 @@ pub(crate) trait DentryOperations: FileSystem {
 /// directories (`iterate`).
 #[vtable]
 pub(crate) trait FileOperations: FileSystem {
-    fn open_file(_sb: &SuperBlock<Self>, _node: &Self::Node, _file: &File) -> Result<StackedFile> {
+    fn open_file(
+        _sb: &SuperBlock<Self>,
+        _dentry: &Dentry,
+        _node: &Self::Node,
+        _file: &File,
+    ) -> Result<StackedFile> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     fn iterate(
@@ -175,6 +245,7 @@ pub(crate) trait XattrOperations: FileSystem {
     ) -> Result<usize>;
     fn xattr_set(
         sb: &SuperBlock<Self>,
+        dentry: &Dentry,
         node: &Self::Node,
         prefix: &[u8],
         name: &[u8],
@@ -407,6 +478,16 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
+        setattr: if T::HAS_SETATTR {
+            Some(setattr_cb::<T>)
+        } else {
+            None
+        },
+        set_acl: if T::HAS_SET_ACL {
+            Some(set_acl_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: All-zero is a valid table: every other operation is NULL.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -414,6 +495,46 @@ impl<T: Filesystem> Tables<T> {
     const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
         lookup: if T::HAS_LOOKUP {
             Some(lookup_cb::<T>)
+        } else {
+            None
+        },
+        create: if T::HAS_CREATE {
+            Some(create_cb::<T>)
+        } else {
+            None
+        },
+        mkdir: if T::HAS_CREATE {
+            Some(mkdir_cb::<T>)
+        } else {
+            None
+        },
+        mknod: if T::HAS_CREATE {
+            Some(mknod_cb::<T>)
+        } else {
+            None
+        },
+        symlink: if T::HAS_CREATE {
+            Some(symlink_cb::<T>)
+        } else {
+            None
+        },
+        link: if T::HAS_CREATE {
+            Some(link_cb::<T>)
+        } else {
+            None
+        },
+        unlink: if T::HAS_REMOVE {
+            Some(unlink_cb::<T>)
+        } else {
+            None
+        },
+        rmdir: if T::HAS_REMOVE {
+            Some(rmdir_cb::<T>)
+        } else {
+            None
+        },
+        rename: if T::HAS_RENAME {
+            Some(rename_cb::<T>)
         } else {
             None
         },
@@ -437,6 +558,7 @@ impl<T: Filesystem> Tables<T> {
         },
         release: Some(release_file_cb),
         read_iter: Some(read_iter_cb),
+        write_iter: Some(write_iter_cb),
         llseek: Some(llseek_file_cb),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
@@ -800,7 +922,9 @@ unsafe extern "C" fn open_file_cb<T: Filesystem>(
                 File::from_raw(file),
             )
         };
-        let sf = KBox::new(T::open_file(s, node, f)?, GFP_KERNEL)?;
+        // SAFETY: An opening file has a live path.
+        let d = unsafe { Dentry::from_raw((*file).f_path.dentry) };
+        let sf = KBox::new(T::open_file(s, d, node, f)?, GFP_KERNEL)?;
         // SAFETY: `private_data` is ours until `release_file_cb`.
         unsafe { (*file).private_data = sf.into_foreign().cast_mut() };
         Ok(0)
@@ -838,6 +962,20 @@ unsafe extern "C" fn read_iter_cb(
     unsafe {
         let file = (*iocb).ki_filp;
         stacked(file).read_iter(file, iocb, iter)
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn write_iter_cb(
+    iocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: The VFS writes to an open rovl regular file.
+    unsafe {
+        let file = (*iocb).ki_filp;
+        stacked(file).write_iter(file, iocb, iter)
     }
 }
 
@@ -977,7 +1115,7 @@ unsafe extern "C" fn rovl_rs_xattr_get(
 /// As for `rovl_rs_xattr_get`; `value` is NULL (remove) or valid for `size`.
 #[no_mangle]
 unsafe extern "C" fn rovl_rs_xattr_set(
-    _dentry: *mut bindings::dentry,
+    dentry: *mut bindings::dentry,
     inode: *mut bindings::inode,
     prefix: *const c_char,
     name: *const c_char,
@@ -998,7 +1136,9 @@ unsafe extern "C" fn rovl_rs_xattr_set(
         // SAFETY: By the safety requirements.
         let value = (!value.is_null())
             .then(|| unsafe { core::slice::from_raw_parts(value.cast::<u8>(), size) });
-        Fs::xattr_set(s, node, prefix, name, value, flags)?;
+        // SAFETY: The handler is called with the dentry being changed.
+        let d = unsafe { Dentry::from_raw(dentry) };
+        Fs::xattr_set(s, d, node, prefix, name, value, flags)?;
         Ok(0)
     })
 }
@@ -1164,3 +1304,233 @@ unsafe fn revalidate_common<T: Filesystem>(
 
 /// `-ESTALE`, which `kernel::error::code` lacks.
 const ESTALE_ERRNO: c_int = -(bindings::ESTALE as c_int);
+
+/// Runs a create-like operation and instantiates `dentry` with its inode.
+///
+/// # Safety
+///
+/// `dir` is a locked rovl directory and `dentry` a negative child of it.
+unsafe fn create_common<T: Filesystem>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    kind: NewKind<'_>,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements.
+        let (s, d) = unsafe { (SuperBlock::<T>::from_raw((*dir).i_sb), Dentry::from_raw(dentry)) };
+        let link_inode = match &kind {
+            NewKind::Link(old) => Some(old.inode().ok_or(ENOENT)?.as_ptr()),
+            _ => None,
+        };
+        let parent = d.parent();
+        let n = T::create(s, &parent, d, kind)?;
+        let inode = match (n, link_inode) {
+            (_, Some(i)) => {
+                // SAFETY: The old inode is live; the new link holds a reference.
+                unsafe { bindings::ihold(i) };
+                i
+            }
+            // SAFETY: `s` is live and filled.
+            (Some(n), None) => unsafe { new_inode(s, n)? },
+            (None, None) => return Err(EIO),
+        };
+        // SAFETY: The inode's node is set (a new inode, or the old one's).
+        d.set_revalidate_from(&mut T::real_dentries(unsafe { node_of::<T>(inode) }));
+        // SAFETY: `dentry` is negative and its parent locked; `inode` has
+        // a reference for it.
+        unsafe { bindings::d_instantiate(dentry, inode) };
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn create_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    _excl: bool,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { create_common::<T>(dir, dentry, NewKind::File(mode)) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn mkdir_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { create_common::<T>(dir, dentry, NewKind::Dir(mode)) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn mknod_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    rdev: bindings::dev_t,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { create_common::<T>(dir, dentry, NewKind::Node(mode, rdev)) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn symlink_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    target: *const c_char,
+) -> c_int {
+    // SAFETY: The VFS passes a NUL-terminated target.
+    let target = unsafe { CStr::from_char_ptr(target) };
+    // SAFETY: As documented.
+    unsafe { create_common::<T>(dir, dentry, NewKind::Symlink(target)) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn link_cb<T: Filesystem>(
+    old: *mut bindings::dentry,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    // SAFETY: The VFS holds `old` for the call.
+    let old = unsafe { Dentry::from_raw(old) };
+    // SAFETY: As documented.
+    unsafe { create_common::<T>(dir, dentry, NewKind::Link(old)) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn unlink_cb<T: Filesystem>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { remove_common::<T>(dir, dentry, false) }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn rmdir_cb<T: Filesystem>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    // SAFETY: As documented.
+    unsafe { remove_common::<T>(dir, dentry, true) }
+}
+
+/// # Safety
+///
+/// `dir` is a locked rovl directory and `dentry` a positive child of it.
+unsafe fn remove_common<T: Filesystem>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    is_dir: bool,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: By the safety requirements.
+        let (s, d) = unsafe { (SuperBlock::<T>::from_raw((*dir).i_sb), Dentry::from_raw(dentry)) };
+        T::remove(s, &d.parent(), d, is_dir)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn rename_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    olddir: *mut bindings::inode,
+    old: *mut bindings::dentry,
+    _newdir: *mut bindings::inode,
+    new: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS holds both parents locked and both dentries.
+        let (s, o, n) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*olddir).i_sb),
+                Dentry::from_raw(old),
+                Dentry::from_raw(new),
+            )
+        };
+        T::rename(s, &o.parent(), o, &n.parent(), n, flags)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn setattr_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    attr: *mut bindings::iattr,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a positive dentry of ours, locked, and
+        // its iattr.
+        to_result(unsafe { bindings::setattr_prepare(&raw mut bindings::nop_mnt_idmap, dentry, attr) })?;
+        // SAFETY: As above.
+        let (s, d, inode, a) = unsafe {
+            let inode = (*dentry).d_inode;
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                Dentry::from_raw(dentry),
+                inode,
+                Iattr::from_raw(attr),
+            )
+        };
+        // SAFETY: A positive dentry of ours keeps its inode and node.
+        let node = unsafe { node_of::<T>(inode) };
+        T::setattr(s, d, node, a)?;
+        // SAFETY: `inode` is live.
+        unsafe { Inode::from_raw(inode) }.copy_attr_from(T::real_inode(node));
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn set_acl_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    acl: *mut bindings::posix_acl,
+    acl_type: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a positive dentry of ours.
+        let (s, d, inode) = unsafe {
+            let inode = (*dentry).d_inode;
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                Dentry::from_raw(dentry),
+                inode,
+            )
+        };
+        // SAFETY: A positive dentry of ours keeps its inode and node.
+        let node = unsafe { node_of::<T>(inode) };
+        T::set_acl(s, d, node, acl_type, AclArg(acl))?;
+        // SAFETY: `inode` is live.
+        unsafe { Inode::from_raw(inode) }.copy_attr_from(T::real_inode(node));
+        Ok(0)
+    })
+}

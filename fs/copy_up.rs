@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Copy-up (copy_up.c): before an object on a lower layer changes, a copy
+//! of it is made on the upper layer, parents first.
+//!
+//! The copy is built in `work/` under a temporary name (data, xattrs, the
+//! `origin` file handle, then mode, owner and times) and renamed into its
+//! upper parent in one step, so a crash leaves either no copy or a
+//! complete one; a stale temporary is removed at the next mount.
+
+use super::{xattrs, RealEntry, Rovl, RovlNode, Upper, UPPER};
+use crate::vfs::{self, Dentry, File, Iattr, Kstat, Locked, Mount, RealPath, SuperBlock, WriteAccess};
+use core::sync::atomic::Ordering;
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::types::ARef;
+
+/// `STATX_BASIC_STATS` of uapi/linux/stat.h.
+const STATX_BASIC_STATS: u32 = 0x7ff;
+/// Largest piece of data copied at once (`OVL_COPY_UP_CHUNK_SIZE`).
+const CHUNK: usize = 1 << 20;
+/// `MAX_HANDLE_SZ` of linux/exportfs.h.
+const MAX_HANDLE_SZ: usize = 128;
+
+/// Copies `dentry` (a rovl dentry) and every ancestor still only on lower
+/// layers up, unless already there. Copy-ups of a mount are serialised,
+/// so concurrent callers find the copy made by the first.
+pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
+    let node = sb.node(dentry).ok_or(ENOENT)?;
+    if node.upper().is_some() {
+        return Ok(());
+    }
+    let fs = sb.data();
+    let up = fs.upper.as_ref().ok_or(EROFS)?;
+    let _serial = up.copy_lock.lock();
+    // Ancestors without an upper copy, nearest first.
+    let mut chain = KVec::new();
+    let mut cur: ARef<Dentry> = ARef::from(dentry);
+    loop {
+        let n = sb.node(&cur).ok_or(ENOENT)?;
+        if n.upper().is_some() {
+            break;
+        }
+        let parent = cur.parent();
+        if parent.same(&cur) {
+            // The root always has an upper directory on a writable mount.
+            return Err(EIO);
+        }
+        chain.push(cur, GFP_KERNEL)?;
+        cur = parent;
+    }
+    for d in chain.iter().rev() {
+        copy_up_one(sb, fs, up, d)?;
+    }
+    Ok(())
+}
+
+/// What is copied of one lower object.
+struct Source<'a> {
+    path: RealPath<'a>,
+    stat: Kstat,
+    mode: u16,
+}
+
+fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Result {
+    let node = sb.node(d).ok_or(ENOENT)?;
+    if node.upper().is_some() {
+        return Ok(());
+    }
+    let parent = d.parent();
+    let pnode = sb.node(&parent).ok_or(ENOENT)?;
+    let udir = pnode.upper().ok_or(EIO)?;
+    let mnt: &Mount = &up.mnt;
+    let lower = node.top();
+    let _cred = fs.cred.override_creds();
+    let mut src = Source {
+        path: RealPath {
+            mnt: fs.mnt(lower.layer),
+            dentry: &lower.dentry,
+        },
+        stat: Kstat::new_zeroed(),
+        mode: 0,
+    };
+    src.path.getattr(&mut src.stat, STATX_BASIC_STATS, 0)?;
+    src.mode = src.stat.mode();
+    let ftype = u32::from(src.mode) & bindings::S_IFMT;
+    // The upper parent's times, restored after the new entry lands.
+    let mut pstat = Kstat::new_zeroed();
+    RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
+
+    // Hard links of a lower file are broken by copy-up: no origin for them.
+    let origin = ftype == bindings::S_IFDIR || src.stat.nlink() == 1;
+    let fh = if origin { origin_fh(fs, &lower.dentry)? } else { None };
+    let name = {
+        let mut n = KVec::new();
+        n.extend_from_slice(d.name(), GFP_KERNEL)?;
+        n
+    };
+    {
+        let _w = WriteAccess::get(mnt)?;
+        xattrs::set_impure(fs, pnode)?;
+    }
+    let link = if ftype == bindings::S_IFLNK {
+        Some(lower.dentry.read_link()?)
+    } else {
+        None
+    };
+    let temp = create_temp(up, &src, link.as_deref())?;
+    let r = (|| -> Result {
+        if ftype == bindings::S_IFREG {
+            copy_data(fs, &src, &RealPath { mnt, dentry: &temp })?;
+        }
+        let _w = WriteAccess::get(mnt)?;
+        copy_xattrs(fs, &src.path, &temp)?;
+        if origin {
+            xattrs::set_private(fs, &temp, b"origin", fh.as_deref().unwrap_or(&[]))?;
+        }
+        set_attrs(mnt, &temp, &mut src)?;
+        let lock = Locked::rename(mnt, &up.work, udir)?;
+        if !temp.parent().same(&up.work) {
+            return Err(EIO);
+        }
+        let target = lock.lookup(udir, &name)?;
+        // The name may have been taken since lookup: never replace it.
+        if target.inode().is_some() {
+            return Err(EEXIST);
+        }
+        lock.rename_entry(&up.work, &temp, udir, &target, 0)
+    })();
+    if let Err(e) = r {
+        if let Ok(_w) = WriteAccess::get(mnt) {
+            cleanup(mnt, &up.work, &temp);
+        }
+        return Err(e);
+    }
+    {
+        // Best effort, as overlayfs: the parent looks unchanged.
+        let _w = WriteAccess::get(mnt)?;
+        let mut t = Iattr::new().times(pstat.atime(), pstat.mtime());
+        let _ = udir.setattr(mnt, &mut t);
+    }
+    node.upper.set(KBox::new(
+        RealEntry {
+            layer: UPPER,
+            dentry: temp,
+        },
+        GFP_KERNEL,
+    )?);
+    if ftype == bindings::S_IFDIR {
+        node.whiteouts.store(true, Ordering::Release);
+    }
+    if let (Some(inode), Some(real)) = (d.inode(), node.upper().and_then(|u| u.inode())) {
+        inode.copy_attr_from(real);
+    }
+    Ok(())
+}
+
+/// The `origin` value: overlayfs's file handle of the lower object
+/// (`struct ovl_fb`), or `None` (stored empty) where the lower filesystem
+/// cannot decode handles (`ovl_get_origin_fh`).
+pub(crate) fn origin_fh(fs: &Rovl, lower: &Dentry) -> Result<Option<KVec<u8>>> {
+    if lower.sb_can_decode_fh() == 0 {
+        return Ok(None);
+    }
+    let mut fid = [0u32; MAX_HANDLE_SZ / 4];
+    let (fh_type, len) = lower.encode_fh(&mut fid)?;
+    // version, magic, len, flags, type, uuid[16], fid.
+    let mut fb = KVec::with_capacity(21 + len, GFP_KERNEL)?;
+    fb.push(0, GFP_KERNEL)?;
+    fb.push(0xfb, GFP_KERNEL)?;
+    fb.push((21 + len) as u8, GFP_KERNEL)?;
+    // OVL_FH_FLAG_CPU_ENDIAN: big-endian bit on big-endian machines.
+    fb.push(if cfg!(target_endian = "big") { 1 } else { 0 }, GFP_KERNEL)?;
+    fb.push(fh_type as u8, GFP_KERNEL)?;
+    let uuid = if fs.config.uuid == super::params::Uuid::Off {
+        [0u8; 16]
+    } else {
+        lower.sb_uuid()
+    };
+    fb.extend_from_slice(&uuid, GFP_KERNEL)?;
+    for w in fid.iter().take(len / 4) {
+        fb.extend_from_slice(&w.to_ne_bytes(), GFP_KERNEL)?;
+    }
+    Ok(Some(fb))
+}
+
+/// Creates the object to fill in `work/`, with no permissions yet
+/// (`ovl_create_temp`): mode and owner are set once it is complete.
+fn create_temp(up: &Upper, src: &Source<'_>, link: Option<&[u8]>) -> Result<ARef<Dentry>> {
+    let mnt: &Mount = &up.mnt;
+    let _w = WriteAccess::get(mnt)?;
+    let lock = Locked::dir(mnt, &up.work)?;
+    let name = temp_name(up)?;
+    let t = lock.lookup(&up.work, &name)?;
+    if t.inode().is_some() {
+        return Err(EEXIST);
+    }
+    let ftype = u32::from(src.mode) & bindings::S_IFMT;
+    match ftype {
+        bindings::S_IFREG => lock.create(&up.work, &t, 0)?,
+        bindings::S_IFDIR => return lock.mkdir(&up.work, &t, 0),
+        bindings::S_IFLNK => {
+            let target = CStr::from_bytes_with_nul(link.ok_or(EIO)?).map_err(|_| EIO)?;
+            lock.symlink(&up.work, &t, target)?
+        }
+        _ => lock.mknod(&up.work, &t, ftype as u16, src_rdev(src))?,
+    }
+    Ok(t)
+}
+
+fn src_rdev(src: &Source<'_>) -> u32 {
+    src.path.dentry.inode().map_or(0, |i| i.rdev())
+}
+
+/// A fresh temporary name in `work/` (`#<hex>`, as `ovl_tempname`).
+pub(crate) fn temp_name(up: &Upper) -> Result<KVec<u8>> {
+    let id = up.temp_id.fetch_add(1, Ordering::Relaxed);
+    let mut n = KVec::new();
+    n.push(b'#', GFP_KERNEL)?;
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut v = id;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(v & 0xf) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    n.extend_from_slice(&digits[i..], GFP_KERNEL)?;
+    Ok(n)
+}
+
+/// Removes a temporary object from `work/` (`ovl_cleanup`), best effort:
+/// the next mount clears `work/` anyway. The caller holds write access to
+/// the upper mount.
+pub(crate) fn cleanup(mnt: &Mount, work: &Dentry, temp: &Dentry) {
+    let Ok(lock) = Locked::dir(mnt, work) else {
+        return;
+    };
+    if !temp.parent().same(work) || temp.inode().is_none() {
+        return;
+    }
+    let _ = if temp.can_lookup() {
+        lock.rmdir(work, temp)
+    } else {
+        lock.unlink(work, temp)
+    };
+}
+
+/// Copies file data, skipping holes: a clone where the filesystem can,
+/// else chunks of data found with SEEK_DATA/SEEK_HOLE, then fsync unless
+/// the mount is volatile (`ovl_copy_up_file`).
+fn copy_data(fs: &Rovl, src: &Source<'_>, dst: &RealPath<'_>) -> Result {
+    let size = src.stat_size();
+    let old = File::open_path(&src.path, bindings::O_RDONLY, &fs.cred)?;
+    let new = File::open_path(dst, bindings::O_WRONLY, &fs.cred)?;
+    if size == 0 {
+        return Ok(());
+    }
+    if matches!(old.clone_to(&new, size), Ok(n) if n == size) {
+        return sync(fs, &new);
+    }
+    let mut pos = 0i64;
+    while pos < size {
+        let data = match old.seek(pos, bindings::SEEK_DATA) {
+            Ok(d) => d,
+            // Only holes up to the end: the size is set later.
+            Err(e) if e == vfs::errno(bindings::ENXIO) => break,
+            Err(_) => pos,
+        };
+        if data >= size {
+            break;
+        }
+        let hole = old.seek(data, bindings::SEEK_HOLE).unwrap_or(size).min(size);
+        pos = data;
+        while pos < hole {
+            let len = ((hole - pos) as usize).min(CHUNK);
+            let n = old.splice_to(&new, pos, len)?;
+            if n == 0 {
+                return Err(EIO);
+            }
+            pos += n as i64;
+        }
+    }
+    sync(fs, &new)
+}
+
+fn sync(fs: &Rovl, f: &File) -> Result {
+    if fs.config.fsync == super::params::Fsync::Volatile {
+        return Ok(());
+    }
+    f.fsync()
+}
+
+impl Source<'_> {
+    fn stat_size(&self) -> i64 {
+        self.path.dentry.inode().map_or(0, |i| i.size())
+    }
+}
+
+/// Copies every xattr but overlay's private ones; POSIX ACLs through the
+/// ACL calls; names the upper filesystem does not take are skipped
+/// (`ovl_copy_xattr`).
+pub(crate) fn copy_xattrs(fs: &Rovl, src: &RealPath<'_>, dst: &Dentry) -> Result {
+    let mnt = fs.upper_mnt()?;
+    let n = match src.dentry.listxattr(&mut []) {
+        Ok(n) => n,
+        Err(e) if e == vfs::errno(bindings::EOPNOTSUPP) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if n == 0 {
+        return Ok(());
+    }
+    let mut list = KVec::from_elem(0u8, n, GFP_KERNEL)?;
+    let n = src.dentry.listxattr(&mut list)?;
+    let prefix = fs.config.xattr_prefix();
+    for name in list[..n.min(list.len())].split(|&b| b == 0) {
+        if name.is_empty() || name.starts_with(prefix) {
+            continue;
+        }
+        let mut c = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+        c.extend_from_slice(name, GFP_KERNEL)?;
+        c.push(0, GFP_KERNEL)?;
+        let cname = CStr::from_bytes_with_nul(&c).map_err(|_| EINVAL)?;
+        if name == b"system.posix_acl_access" || name == b"system.posix_acl_default" {
+            src.dentry.copy_acl(src.mnt, cname, dst, mnt)?;
+            continue;
+        }
+        let len = match src.dentry.getxattr(src.mnt, cname, &mut []) {
+            Ok(l) => l,
+            // Gone since the list was read.
+            Err(e) if e == vfs::errno(bindings::ENODATA) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut value = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let len = src.dentry.getxattr(src.mnt, cname, &mut value)?;
+        match dst.setxattr(mnt, cname, &value[..len.min(value.len())], 0) {
+            Ok(()) => {}
+            Err(e) if e == vfs::errno(bindings::EOPNOTSUPP) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Size, mode, owner and times of the copy (`ovl_set_size`,
+/// `ovl_set_attr`).
+fn set_attrs(mnt: &Mount, temp: &Dentry, src: &mut Source<'_>) -> Result {
+    let ftype = u32::from(src.mode) & bindings::S_IFMT;
+    if ftype == bindings::S_IFREG {
+        let mut a = Iattr::new().truncate(src.stat_size());
+        temp.setattr(mnt, &mut a)?;
+    }
+    if ftype != bindings::S_IFLNK {
+        let mut a = Iattr::new().mode(src.mode);
+        temp.setattr(mnt, &mut a)?;
+    }
+    let mut a = Iattr::new().owner(&mut src.stat);
+    temp.setattr(mnt, &mut a)?;
+    let mut a = Iattr::new().times(src.stat.atime(), src.stat.mtime());
+    temp.setattr(mnt, &mut a)
+}
+
+/// Whether any lower layer below `dir` has a visible object named `name`
+/// (`ovl_lower_positive`): the first one found decides, a whiteout says no.
+pub(crate) fn lower_positive(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<bool> {
+    let _cred = fs.cred.override_creds();
+    for e in dir.stack.iter() {
+        match e.dentry.lookup_one(fs.mnt(e.layer), name) {
+            Ok(this) if this.inode().is_some() => {
+                return Ok(!xattrs::is_whiteout(fs, fs.mnt(e.layer), &this));
+            }
+            Ok(_) => {}
+            Err(e) if e == ENOENT || e == vfs::errno(bindings::ENAMETOOLONG) => {}
+            // An error is no proof of absence: keep the whiteout.
+            Err(_) => return Ok(true),
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Namespace operations on the upper layer (dir.c): create, link, remove
+//! and rename, with whiteouts and opaque directories written as overlayfs
+//! writes them.
+//!
+//! A name that still exists on a lower layer is hidden by a whiteout (a
+//! 0/0 character device) when removed; a directory made where lower
+//! entries are hidden is marked opaque. Objects that replace a whiteout
+//! are built in `work/` and swapped in with one rename.
+
+use super::copy_up::{self, cleanup, lower_positive, temp_name};
+use super::{readdir, xattrs, Rovl, RovlNode, Upper};
+use crate::vfs::{self, CreateCreds, Dentry, Iattr, Inode, Locked, Mount, NewNode, SuperBlock, WriteAccess};
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::types::ARef;
+
+use crate::vfs::NewKind as Kind;
+
+fn is_dir_kind(kind: &Kind<'_>) -> bool {
+    matches!(kind, Kind::Dir(_))
+}
+
+/// `ACL_TYPE_DEFAULT` of linux/posix_acl.h.
+const ACL_TYPE_DEFAULT: i32 = 0x4000;
+
+/// Whether two real dentries name the same inode (`ovl_matches_upper`).
+fn same_inode(a: &Dentry, b: &Dentry) -> bool {
+    match (a.inode(), b.inode()) {
+        (Some(x), Some(y)) => x.id() == y.id(),
+        _ => false,
+    }
+}
+
+fn up(fs: &Rovl) -> Result<&Upper> {
+    fs.upper.as_ref().ok_or(EROFS)
+}
+
+/// Creates `dentry` in the rovl directory `dir` (`ovl_create_or_link`).
+pub(crate) fn create(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    dentry: &Dentry,
+    kind: Kind<'_>,
+) -> Result<NewNode<Rovl>> {
+    let fs = sb.data();
+    let up = up(fs)?;
+    let dir_inode = dir.inode().ok_or(ENOENT)?;
+    let creds = CreateCreds::new(&fs.cred, dir_inode)?;
+    if let Kind::Link(old) = kind {
+        copy_up::copy_up(sb, old)?;
+    }
+    copy_up::copy_up(sb, dir)?;
+    let pnode = sb.node(dir).ok_or(ENOENT)?;
+    let udir = pnode.upper().ok_or(EIO)?;
+    let mnt: &Mount = &up.mnt;
+    let _w = WriteAccess::get(mnt)?;
+    // Hard links keep the mounter's ids: the link names an existing inode.
+    let _cred = if matches!(kind, Kind::Link(_)) {
+        fs.cred.override_creds()
+    } else {
+        creds.override_creds()
+    };
+    let umask_applies = !udir.inode().is_some_and(|i| i.is_posixacl());
+    let strip = |m: u16| if umask_applies { m & !vfs::current_umask() } else { m };
+    let link_src = match &kind {
+        Kind::Link(old) => Some(sb.node(old).and_then(|n| n.upper()).ok_or(EIO)?),
+        _ => None,
+    };
+    let name = dentry.name();
+
+    let lock = Locked::rename(mnt, &up.work, udir)?;
+    let existing = lock.lookup(udir, name)?;
+    let new = if existing.inode().is_none() {
+        // A plain create in the upper directory.
+        let new = make(&lock, udir, &existing, &kind, strip, link_src)?;
+        // Only an optimisation (lookups stop here), made by overlayfs
+        // when offline changes to lower layers are not allowed anyway.
+        if is_dir_kind(&kind) && pnode.is_merged() && fs.config.xino == super::params::Xino::On {
+            let _ = xattrs::set_private(fs, &new, b"opaque", b"y");
+        }
+        new
+    } else if xattrs::is_whiteout(fs, mnt, &existing) {
+        // Replace the whiteout: build in work/, then rename over it (a
+        // directory swaps with it, as no rename puts one over a file).
+        let tname = temp_name(up)?;
+        let t = lock.lookup(&up.work, &tname)?;
+        let new = make(&lock, &up.work, &t, &kind, strip, link_src)?;
+        let r = (|| -> Result {
+            // No default ACL to inherit: the umask applies.
+            let no_default_acl = udir
+                .inode()
+                .map_or(Ok(None), |i| i.get_acl(ACL_TYPE_DEFAULT))?
+                .is_none();
+            let strip = |m: u16| if no_default_acl { m & !vfs::current_umask() } else { strip(m) };
+            if let Some(mode) = explicit_mode(&kind, strip, dir_inode) {
+                if new.inode().is_some_and(|i| i.mode() != mode) {
+                    new.setattr(mnt, &mut Iattr::new().mode(mode))?;
+                }
+            }
+            if is_dir_kind(&kind) {
+                xattrs::set_private(fs, &new, b"opaque", b"y")?;
+                lock.rename_entry(
+                    &up.work,
+                    &new,
+                    udir,
+                    &existing,
+                    bindings::RENAME_EXCHANGE,
+                )?;
+                // The whiteout is in work/ now.
+                let _ = lock.unlink(&up.work, &existing);
+                Ok(())
+            } else {
+                lock.rename_entry(&up.work, &new, udir, &existing, 0)
+            }
+        })();
+        if let Err(e) = r {
+            drop(lock);
+            cleanup(mnt, &up.work, &new);
+            return Err(e);
+        }
+        new
+    } else {
+        // Something the rovl dentry did not see: the layer changed.
+        return Err(vfs::errno(bindings::ESTALE));
+    };
+    drop(lock);
+    fs.new_node(Some(new), KVec::new(), false)
+}
+
+/// The mode to force on an object built in `work/`, whose umask and setgid
+/// inheritance came from the wrong directory.
+fn explicit_mode(kind: &Kind<'_>, strip: impl Fn(u16) -> u16, dir: &Inode) -> Option<u16> {
+    let sgid_dir = dir.mode() & bindings::S_ISGID as u16 != 0;
+    match kind {
+        Kind::File(m) => Some(strip(*m) & 0o7777 | bindings::S_IFREG as u16),
+        Kind::Dir(m) => {
+            let m = strip(*m) & 0o7777 | if sgid_dir { bindings::S_ISGID as u16 } else { 0 };
+            Some(m | bindings::S_IFDIR as u16)
+        }
+        Kind::Node(m, _) => Some(strip(*m)),
+        _ => None,
+    }
+}
+
+/// Makes the object of `kind` at the negative `at` in `dir` (locked).
+fn make(
+    lock: &Locked<'_>,
+    dir: &Dentry,
+    at: &Dentry,
+    kind: &Kind<'_>,
+    strip: impl Fn(u16) -> u16,
+    link_src: Option<&Dentry>,
+) -> Result<ARef<Dentry>> {
+    match kind {
+        Kind::File(m) => lock.create(dir, at, strip(*m))?,
+        Kind::Dir(m) => return lock.mkdir(dir, at, strip(*m)),
+        Kind::Node(m, rdev) => lock.mknod(dir, at, strip(*m), *rdev)?,
+        Kind::Symlink(target) => lock.symlink(dir, at, target)?,
+        Kind::Link(_) => lock.link(link_src.ok_or(EIO)?, dir, at)?,
+    }
+    if at.inode().is_none() {
+        return Err(EIO);
+    }
+    Ok(ARef::from(at))
+}
+
+/// Whether the negative rovl entry `name` of `pnode` hides a whiteout on
+/// the upper layer (`ovl_dentry_is_whiteout`).
+fn upper_whiteout(fs: &Rovl, pnode: &RovlNode, name: &[u8]) -> Result<bool> {
+    let Some(udir) = pnode.upper() else {
+        return Ok(false);
+    };
+    let mnt = fs.upper_mnt()?;
+    let _cred = fs.cred.override_creds();
+    let d = udir.lookup_one(mnt, name)?;
+    Ok(xattrs::is_whiteout(fs, mnt, &d))
+}
+
+/// Replaces the upper directory `old` (named `name` in `udir`) by an empty
+/// opaque one with the same attributes, dropping the whiteouts it held
+/// (`ovl_clear_empty`); returns the new directory.
+fn clear_empty(fs: &Rovl, udir: &Dentry, old: &Dentry) -> Result<ARef<Dentry>> {
+    let up = up(fs)?;
+    let mnt: &Mount = &up.mnt;
+    let lock = Locked::rename(mnt, &up.work, udir)?;
+    let t = lock.lookup(&up.work, &temp_name(up)?)?;
+    let new = lock.mkdir(&up.work, &t, 0)?;
+    let r = (|| -> Result {
+        let src = vfs::RealPath { mnt, dentry: old };
+        copy_up::copy_xattrs(fs, &src, &new)?;
+        xattrs::set_private(fs, &new, b"opaque", b"y")?;
+        let mode = old.inode().ok_or(ENOENT)?.mode();
+        new.setattr(mnt, &mut Iattr::new().mode(mode))?;
+        let mut st = vfs::Kstat::new_zeroed();
+        src.getattr(&mut st, 0x7ff, 0)?;
+        new.setattr(mnt, &mut Iattr::new().owner(&mut st))?;
+        let again = lock.lookup(udir, old.name())?;
+        if !again.same(old) {
+            return Err(vfs::errno(bindings::ESTALE));
+        }
+        lock.rename_entry(&up.work, &new, udir, old, bindings::RENAME_EXCHANGE)
+    })();
+    drop(lock);
+    if let Err(e) = r {
+        cleanup(mnt, &up.work, &new);
+        return Err(e);
+    }
+    // The old directory, with its whiteouts, is in work/ now.
+    remove_tree_of_whiteouts(fs, &up.work, old);
+    Ok(new)
+}
+
+/// Removes a directory of whiteouts from `work/` (best effort).
+fn remove_tree_of_whiteouts(fs: &Rovl, work: &Dentry, d: &Dentry) {
+    let Ok(mnt) = fs.upper_mnt() else {
+        return;
+    };
+    if d.can_lookup() {
+        let mut names: KVec<KVec<u8>> = KVec::new();
+        let path = vfs::RealPath { mnt, dentry: d };
+        if let Ok(f) = vfs::File::open_dir(&path, &fs.cred) {
+            let _ = f.read_dir(&mut |name, _, d_type| {
+                if d_type == vfs::DT_CHR {
+                    let mut n = KVec::new();
+                    n.extend_from_slice(name, GFP_KERNEL)?;
+                    names.push(n, GFP_KERNEL)?;
+                }
+                Ok(())
+            });
+        }
+        if let Ok(lock) = Locked::dir(mnt, d) {
+            for n in names.iter() {
+                if let Ok(w) = lock.lookup(d, n) {
+                    if w.inode().is_some_and(|i| i.is_whiteout()) {
+                        let _ = lock.unlink(d, &w);
+                    }
+                }
+            }
+        }
+    }
+    cleanup(mnt, work, d);
+}
+
+/// unlink and rmdir (`ovl_do_remove`).
+pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_dir: bool) -> Result {
+    let fs = sb.data();
+    let up = up(fs)?;
+    let node = sb.node(dentry).ok_or(ENOENT)?;
+    let mut has_whiteouts = false;
+    if is_dir {
+        let (empty, wh) = readdir::check_empty(sb, dentry, node)?;
+        if !empty {
+            return Err(vfs::errno(bindings::ENOTEMPTY));
+        }
+        has_whiteouts = wh;
+    }
+    copy_up::copy_up(sb, dir)?;
+    let pnode = sb.node(dir).ok_or(ENOENT)?;
+    let udir = pnode.upper().ok_or(EIO)?;
+    let mnt: &Mount = &up.mnt;
+    let _w = WriteAccess::get(mnt)?;
+    let _cred = fs.cred.override_creds();
+    let name = dentry.name();
+    let positive = node.upper().is_none() || lower_positive(fs, pnode, name)?;
+    let mut upper: Option<ARef<Dentry>> = node.upper().map(ARef::from);
+    if let (Some(u), true) = (&upper, has_whiteouts) {
+        upper = Some(clear_empty(fs, udir, u)?);
+    }
+    let lock = Locked::rename(mnt, &up.work, udir)?;
+    let this = lock.lookup(udir, name)?;
+    match &upper {
+        Some(u) if !same_inode(&this, u) => return Err(vfs::errno(bindings::ESTALE)),
+        None if this.inode().is_some() => return Err(vfs::errno(bindings::ESTALE)),
+        _ => {}
+    }
+    if !positive {
+        return if is_dir {
+            lock.rmdir(udir, &this)
+        } else {
+            lock.unlink(udir, &this)
+        };
+    }
+    // Hide the lower object: a whiteout takes the name in one rename.
+    let wh = lock.lookup(&up.work, &temp_name(up)?)?;
+    lock.whiteout(&up.work, &wh)?;
+    let r = if upper.is_some() {
+        lock.rename_entry(&up.work, &wh, udir, &this, bindings::RENAME_EXCHANGE)
+    } else {
+        lock.rename_entry(&up.work, &wh, udir, &this, 0)
+    };
+    if let Err(e) = r {
+        let _ = lock.unlink(&up.work, &wh);
+        return Err(e);
+    }
+    drop(lock);
+    if upper.is_some() {
+        // The old upper object is in work/ under the temporary name.
+        if is_dir {
+            remove_tree_of_whiteouts(fs, &up.work, &this);
+        } else {
+            cleanup(mnt, &up.work, &this);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a directory can move without `redirect_dir` (`ovl_can_move`):
+/// only one that exists on the upper layer alone.
+fn can_move(node: &RovlNode) -> bool {
+    !node.real_inode().is_dir() || node.stack.is_empty()
+}
+
+/// The object was copied up and keeps its lower origin's st_ino
+/// (`OVL_TYPE_ORIGIN`).
+fn has_origin(node: &RovlNode) -> bool {
+    node.upper().is_some() && !node.stack.is_empty() && node.const_ino
+}
+
+/// renameat2 with no flags, `RENAME_NOREPLACE` or `RENAME_EXCHANGE`
+/// (`ovl_rename`). Directories that exist on a lower layer cannot move
+/// (`EXDEV`: `mv` copies them instead), as overlayfs with redirect_dir=off.
+pub(crate) fn rename(
+    sb: &SuperBlock<Rovl>,
+    olddir: &Dentry,
+    old: &Dentry,
+    newdir: &Dentry,
+    new: &Dentry,
+    flags: u32,
+) -> Result {
+    let fs = sb.data();
+    let up = up(fs)?;
+    if flags & !(bindings::RENAME_EXCHANGE | bindings::RENAME_NOREPLACE) != 0 {
+        return Err(EINVAL);
+    }
+    let mut flags = flags & !bindings::RENAME_NOREPLACE;
+    let overwrite = flags & bindings::RENAME_EXCHANGE == 0;
+    let onode = sb.node(old).ok_or(ENOENT)?;
+    let nnode = sb.node(new);
+    let is_dir = onode.real_inode().is_dir();
+    let new_is_dir = nnode.is_some_and(|n| n.real_inode().is_dir());
+    if !can_move(onode) || (!overwrite && !nnode.is_some_and(can_move)) {
+        return Err(vfs::errno(bindings::EXDEV));
+    }
+    let mut new_has_whiteouts = false;
+    if let (true, true, Some(n)) = (overwrite, new_is_dir, nnode) {
+        let pure = n.stack.is_empty() && !n.may_have_whiteouts();
+        if !pure {
+            let (empty, wh) = readdir::check_empty(sb, new, n)?;
+            if !empty {
+                return Err(vfs::errno(bindings::ENOTEMPTY));
+            }
+            new_has_whiteouts = wh;
+        }
+    }
+    let opnode = sb.node(olddir).ok_or(ENOENT)?;
+    copy_up::copy_up(sb, olddir)?;
+    copy_up::copy_up(sb, newdir)?;
+    let npnode = sb.node(newdir).ok_or(ENOENT)?;
+    let mut cleanup_whiteout = false;
+    if overwrite {
+        let new_whiteout = nnode.is_none() && upper_whiteout(fs, npnode, new.name())?;
+        let old_positive =
+            onode.upper().is_none() || lower_positive(fs, opnode, old.name())?;
+        if old_positive {
+            flags |= if new_whiteout {
+                bindings::RENAME_EXCHANGE
+            } else {
+                bindings::RENAME_WHITEOUT
+            };
+        } else if is_dir && new_whiteout {
+            flags |= bindings::RENAME_EXCHANGE;
+            cleanup_whiteout = true;
+        }
+    }
+    copy_up::copy_up(sb, old)?;
+    if !overwrite {
+        copy_up::copy_up(sb, new)?;
+    }
+    let mnt: &Mount = &up.mnt;
+    let _w = WriteAccess::get(mnt)?;
+    let _cred = fs.cred.override_creds();
+    let old_udir = opnode.upper().ok_or(EIO)?;
+    let new_udir = npnode.upper().ok_or(EIO)?;
+    let mut new_upper = nnode.and_then(|n| n.upper()).map(ARef::from);
+    if let (true, Some(u)) = (new_has_whiteouts, &new_upper) {
+        new_upper = Some(clear_empty(fs, new_udir, u)?);
+    }
+    if !old_udir.same(new_udir) {
+        if has_origin(onode) {
+            xattrs::set_impure(fs, npnode)?;
+        }
+        if !overwrite && nnode.is_some_and(has_origin) {
+            xattrs::set_impure(fs, opnode)?;
+        }
+    }
+    let lock = Locked::rename(mnt, new_udir, old_udir)?;
+    let od = lock.lookup(old_udir, old.name())?;
+    if !onode.upper().is_some_and(|u| same_inode(u, &od)) {
+        return Err(vfs::errno(bindings::ESTALE));
+    }
+    let nd = lock.lookup(new_udir, new.name())?;
+    match &new_upper {
+        Some(u) if !same_inode(u, &nd) => return Err(vfs::errno(bindings::ESTALE)),
+        Some(_) => {}
+        None => {
+            if nd.inode().is_some() {
+                if !xattrs::is_whiteout(fs, mnt, &nd) {
+                    return Err(vfs::errno(bindings::ESTALE));
+                }
+            } else if flags & bindings::RENAME_EXCHANGE != 0 {
+                return Err(vfs::errno(bindings::ESTALE));
+            }
+        }
+    }
+    if is_dir && xattrs::opaque_val(fs, mnt, &od) != b'y' && npnode.is_merged() {
+        xattrs::set_private(fs, &od, b"opaque", b"y").map_err(|_| vfs::errno(bindings::EXDEV))?;
+    }
+    if !overwrite && new_is_dir && xattrs::opaque_val(fs, mnt, &nd) != b'y' && opnode.is_merged() {
+        xattrs::set_private(fs, &nd, b"opaque", b"y").map_err(|_| vfs::errno(bindings::EXDEV))?;
+    }
+    lock.rename_entry(old_udir, &od, new_udir, &nd, flags)?;
+    if cleanup_whiteout {
+        // The whiteout that was at the new name is at the old one now.
+        let _ = lock.unlink(old_udir, &nd);
+    }
+    drop(lock);
+    if let Some(i) = old.inode() {
+        if let Some(u) = onode.upper().and_then(|u| u.inode()) {
+            i.copy_attr_from(u);
+        }
+    }
+    Ok(())
+}

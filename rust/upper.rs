@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Changing the upper layer: locked real directories and the namespace
+//! calls made under their locks, attribute changes, xattrs, ACLs, file
+//! handles and write access to a mount.
+//!
+//! Every namespace call of the VFS (`vfs_create`, `vfs_rename`, ...) needs
+//! its parent directory locked and its dentry looked up under that lock.
+//! [`Locked`] holds the lock of one directory, or of two for a rename
+//! (`lock_rename`), and only hands out operations on the dentries it
+//! looked up in them.
+
+use super::{ffi, Dentry, Kstat, Mount};
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::{code::*, from_err_ptr, to_result, Result};
+use kernel::str::CStr;
+use kernel::types::ARef;
+
+/// `I_MUTEX_PARENT` of linux/fs.h (an enum value bindgen names oddly).
+const I_MUTEX_PARENT: u32 = 1;
+
+/// One or two real directories of a mount, locked for changes.
+///
+/// # Invariants
+///
+/// `dirs[0]` (and `dirs[1]` if set) are directories on `mnt` whose inodes
+/// are locked by this guard: with `inode_lock_nested` when there is one,
+/// with `lock_rename` when there are two.
+pub(crate) struct Locked<'a> {
+    mnt: &'a Mount,
+    dirs: [Option<&'a Dentry>; 2],
+}
+
+impl<'a> Locked<'a> {
+    /// Locks the directory `dir` (`inode_lock_nested(I_MUTEX_PARENT)`).
+    pub(crate) fn dir(mnt: &'a Mount, dir: &'a Dentry) -> Result<Self> {
+        let inode = dir.inode().ok_or(ENOENT)?;
+        // SAFETY: `inode` is the live inode of a referenced directory.
+        unsafe { ffi::rovl_inode_lock_nested(inode.as_ptr(), I_MUTEX_PARENT) };
+        // INVARIANT: Locked just above.
+        Ok(Self {
+            mnt,
+            dirs: [Some(dir), None],
+        })
+    }
+
+    /// Locks two directories for a rename (`lock_rename`). Fails with
+    /// `EXDEV` for different filesystems and with `EIO` when one is an
+    /// ancestor of the other, which no rovl rename between a work and an
+    /// upper directory or two upper parents of a legal rename can be
+    /// unless the layers were changed under the mount.
+    pub(crate) fn rename(mnt: &'a Mount, a: &'a Dentry, b: &'a Dentry) -> Result<Self> {
+        if a.same(b) {
+            return Self::dir(mnt, a);
+        }
+        // SAFETY: Both are referenced directories.
+        let trap = from_err_ptr(unsafe { ffi::lock_rename(a.as_ptr(), b.as_ptr()) })?;
+        // INVARIANT: Locked just above.
+        let guard = Self {
+            mnt,
+            dirs: [Some(a), Some(b)],
+        };
+        if !trap.is_null() {
+            // An ancestor relation between the two: the caller must not
+            // rename over or into it. The guard unlocks on return.
+            return Err(EIO);
+        }
+        Ok(guard)
+    }
+
+    fn check(&self, dir: &Dentry) -> Result<*mut bindings::inode> {
+        if self.dirs.iter().flatten().any(|d| d.same(dir)) {
+            Ok(dir.inode().ok_or(ENOENT)?.as_ptr())
+        } else {
+            Err(EINVAL)
+        }
+    }
+
+    /// Looks `name` up in the locked `dir` (`lookup_one`).
+    pub(crate) fn lookup(&self, dir: &Dentry, name: &[u8]) -> Result<ARef<Dentry>> {
+        self.check(dir)?;
+        let len = i32::try_from(name.len()).map_err(|_| super::errno(bindings::ENAMETOOLONG))?;
+        // SAFETY: `dir` is locked by this guard (checked); `name` is valid
+        // for `len` bytes.
+        let d = from_err_ptr(unsafe {
+            ffi::lookup_one(self.mnt.idmap(), name.as_ptr(), dir.as_ptr(), len)
+        })?;
+        // SAFETY: Success returns a referenced, non-NULL dentry.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(d.cast())) })
+    }
+
+    /// `vfs_create` of a regular file at the negative `d` in `dir`.
+    pub(crate) fn create(&self, dir: &Dentry, d: &Dentry, mode: u16) -> Result {
+        let i = self.check(dir)?;
+        let mode = mode & 0o7777 | bindings::S_IFREG as u16;
+        // SAFETY: `dir` is locked and `d` was looked up in it by the caller.
+        to_result(unsafe { bindings::vfs_create(self.mnt.idmap(), i, d.as_ptr(), mode, true) })
+    }
+
+    /// `vfs_mkdir`; returns the new directory's dentry, looked up again if
+    /// the filesystem left `d` unhashed (as `ovl_mkdir_real`).
+    pub(crate) fn mkdir(&self, dir: &Dentry, d: &Dentry, mode: u16) -> Result<ARef<Dentry>> {
+        let i = self.check(dir)?;
+        // SAFETY: As for `create`.
+        to_result(unsafe { bindings::vfs_mkdir(self.mnt.idmap(), i, d.as_ptr(), mode & 0o7777) })?;
+        if d.inode().is_some() && !d.is_unhashed() {
+            return Ok(ARef::from(d));
+        }
+        let again = self.lookup(dir, d.name())?;
+        if !again.can_lookup() {
+            return Err(ENOENT);
+        }
+        Ok(again)
+    }
+
+    /// `vfs_mknod` of a device, FIFO or socket (`mode` has the type).
+    pub(crate) fn mknod(&self, dir: &Dentry, d: &Dentry, mode: u16, rdev: u32) -> Result {
+        let i = self.check(dir)?;
+        // SAFETY: As for `create`.
+        to_result(unsafe { bindings::vfs_mknod(self.mnt.idmap(), i, d.as_ptr(), mode, rdev) })
+    }
+
+    /// A whiteout: a 0/0 character device (`ovl_do_whiteout`).
+    pub(crate) fn whiteout(&self, dir: &Dentry, d: &Dentry) -> Result {
+        self.mknod(dir, d, bindings::S_IFCHR as u16, 0)
+    }
+
+    /// `vfs_symlink` to `target`.
+    pub(crate) fn symlink(&self, dir: &Dentry, d: &Dentry, target: &CStr) -> Result {
+        let i = self.check(dir)?;
+        // SAFETY: As for `create`; `target` is NUL-terminated.
+        to_result(unsafe {
+            bindings::vfs_symlink(self.mnt.idmap(), i, d.as_ptr(), target.as_char_ptr())
+        })
+    }
+
+    /// `vfs_link` of `old` (on this mount) at `d`.
+    pub(crate) fn link(&self, old: &Dentry, dir: &Dentry, d: &Dentry) -> Result {
+        let i = self.check(dir)?;
+        // SAFETY: As for `create`; `old` is a referenced positive dentry.
+        to_result(unsafe {
+            bindings::vfs_link(
+                old.as_ptr(),
+                self.mnt.idmap(),
+                i,
+                d.as_ptr(),
+                core::ptr::null_mut(),
+            )
+        })
+    }
+
+    /// `vfs_unlink` of the non-directory `d` in `dir`.
+    pub(crate) fn unlink(&self, dir: &Dentry, d: &Dentry) -> Result {
+        let i = self.check(dir)?;
+        // SAFETY: As for `create`, `d` positive.
+        to_result(unsafe {
+            bindings::vfs_unlink(self.mnt.idmap(), i, d.as_ptr(), core::ptr::null_mut())
+        })
+    }
+
+    /// `vfs_rmdir` of the empty directory `d` in `dir`.
+    pub(crate) fn rmdir(&self, dir: &Dentry, d: &Dentry) -> Result {
+        let i = self.check(dir)?;
+        // SAFETY: As for `create`, `d` positive.
+        to_result(unsafe { bindings::vfs_rmdir(self.mnt.idmap(), i, d.as_ptr()) })
+    }
+
+    /// `vfs_rename` of `old` in `olddir` to `new` in `newdir`, both
+    /// looked up under this lock; `flags` as renameat2.
+    pub(crate) fn rename_entry(
+        &self,
+        olddir: &Dentry,
+        old: &Dentry,
+        newdir: &Dentry,
+        new: &Dentry,
+        flags: u32,
+    ) -> Result {
+        let (oi, ni) = (self.check(olddir)?, self.check(newdir)?);
+        let mut rd = bindings::renamedata {
+            old_mnt_idmap: self.mnt.idmap(),
+            old_dir: oi,
+            old_dentry: old.as_ptr(),
+            new_mnt_idmap: self.mnt.idmap(),
+            new_dir: ni,
+            new_dentry: new.as_ptr(),
+            delegated_inode: core::ptr::null_mut(),
+            flags,
+        };
+        // SAFETY: Both parents are locked by this guard, the dentries were
+        // looked up in them under it.
+        to_result(unsafe { bindings::vfs_rename(&mut rd) })
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the directories are locked by us.
+        unsafe {
+            match self.dirs {
+                [Some(a), Some(b)] => ffi::unlock_rename(a.as_ptr(), b.as_ptr()),
+                [Some(a), None] => {
+                    if let Some(i) = a.inode() {
+                        ffi::rovl_inode_unlock(i.as_ptr());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Write access to a mount (`mnt_want_write`) for as long as it lives.
+///
+/// # Invariants
+///
+/// `mnt_want_write(mnt)` succeeded and is not yet dropped.
+pub(crate) struct WriteAccess<'a> {
+    mnt: &'a Mount,
+}
+
+impl<'a> WriteAccess<'a> {
+    pub(crate) fn get(mnt: &'a Mount) -> Result<Self> {
+        // SAFETY: `mnt` is live.
+        to_result(unsafe { bindings::mnt_want_write(mnt.as_ptr()) })?;
+        // INVARIANT: Succeeded just above.
+        Ok(Self { mnt })
+    }
+}
+
+impl Drop for WriteAccess<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant.
+        unsafe { bindings::mnt_drop_write(self.mnt.as_ptr()) };
+    }
+}
+
+/// A time as `struct timespec64`.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Time {
+    pub(crate) sec: i64,
+    pub(crate) nsec: i64,
+}
+
+/// Attribute changes for `notify_change`, a `struct iattr`.
+pub(crate) struct Iattr(bindings::iattr);
+
+impl Iattr {
+    /// Changes nothing yet.
+    pub(crate) fn new() -> Self {
+        // SAFETY: All-zero is a valid `struct iattr` with nothing to change.
+        Self(unsafe { core::mem::MaybeUninit::zeroed().assume_init() })
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must be the valid, exclusively borrowed `iattr` of a
+    /// `->setattr()` call, for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::iattr) -> &'a mut Self {
+        // SAFETY: Transparent-compatible by layout: `Iattr` wraps exactly one
+        // `bindings::iattr`, and the caller gives exclusive access.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    pub(crate) fn valid(&self) -> u32 {
+        self.0.ia_valid
+    }
+
+    pub(crate) fn set_valid(&mut self, v: u32) {
+        self.0.ia_valid = v;
+    }
+
+    pub(crate) fn mode(mut self, mode: u16) -> Self {
+        self.0.ia_valid |= bindings::ATTR_MODE;
+        self.0.ia_mode = mode;
+        self
+    }
+
+    /// Owner and group as in `stat` (kernel ids).
+    pub(crate) fn owner(mut self, stat: &mut Kstat) -> Self {
+        self.0.ia_valid |= bindings::ATTR_UID | bindings::ATTR_GID;
+        let (uid, gid) = stat.ids();
+        self.0.__bindgen_anon_1.ia_uid = uid;
+        self.0.__bindgen_anon_2.ia_gid = gid;
+        self
+    }
+
+    pub(crate) fn truncate(mut self, size: i64) -> Self {
+        self.0.ia_valid |= bindings::ATTR_SIZE;
+        self.0.ia_size = size;
+        self
+    }
+
+    pub(crate) fn times(mut self, atime: Time, mtime: Time) -> Self {
+        self.0.ia_valid |= bindings::ATTR_ATIME
+            | bindings::ATTR_MTIME
+            | bindings::ATTR_ATIME_SET
+            | bindings::ATTR_MTIME_SET;
+        self.0.ia_atime.tv_sec = atime.sec;
+        self.0.ia_atime.tv_nsec = atime.nsec as _;
+        self.0.ia_mtime.tv_sec = mtime.sec;
+        self.0.ia_mtime.tv_nsec = mtime.nsec as _;
+        self
+    }
+
+    /// Forgets the open file the VFS attached (`ATTR_FILE`): the change is
+    /// made on another filesystem's inode.
+    pub(crate) fn drop_file(&mut self) {
+        self.0.ia_valid &= !bindings::ATTR_FILE;
+        self.0.ia_file = core::ptr::null_mut();
+    }
+
+    pub(crate) fn as_ptr(&mut self) -> *mut bindings::iattr {
+        &mut self.0
+    }
+}
+
+impl Dentry {
+    /// `notify_change` of this real dentry on `mnt`, under its inode lock.
+    pub(crate) fn setattr(&self, mnt: &Mount, attr: &mut Iattr) -> Result {
+        let inode = self.inode().ok_or(ENOENT)?.as_ptr();
+        // SAFETY: `self` is a referenced positive dentry of `mnt`; the
+        // inode is locked around the call as `notify_change` requires.
+        unsafe {
+            ffi::rovl_inode_lock(inode);
+            let r = bindings::notify_change(
+                mnt.idmap(),
+                self.as_ptr(),
+                attr.as_ptr(),
+                core::ptr::null_mut(),
+            );
+            ffi::rovl_inode_unlock(inode);
+            to_result(r)
+        }
+    }
+
+    /// `vfs_setxattr` (flags as setxattr(2)).
+    pub(crate) fn setxattr(&self, mnt: &Mount, name: &CStr, value: &[u8], flags: i32) -> Result {
+        // SAFETY: `self` is a referenced dentry of `mnt`; `value` is valid
+        // for its length; the function takes the locks it needs.
+        to_result(unsafe {
+            ffi::vfs_setxattr(
+                mnt.idmap(),
+                self.as_ptr(),
+                name.as_char_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                flags,
+            )
+        })
+    }
+
+    /// `vfs_removexattr`.
+    pub(crate) fn removexattr(&self, mnt: &Mount, name: &CStr) -> Result {
+        // SAFETY: As for `setxattr`.
+        to_result(unsafe { ffi::vfs_removexattr(mnt.idmap(), self.as_ptr(), name.as_char_ptr()) })
+    }
+
+    /// Copies the POSIX ACL `name` (`system.posix_acl_access` or
+    /// `_default`) of `self` on `mnt` to `to` on `to_mnt` (`ovl_copy_acl`).
+    pub(crate) fn copy_acl(&self, mnt: &Mount, name: &CStr, to: &Dentry, to_mnt: &Mount) -> Result {
+        // SAFETY: `self` is a referenced dentry of `mnt`.
+        let acl =
+            from_err_ptr(unsafe { ffi::vfs_get_acl(mnt.idmap(), self.as_ptr(), name.as_char_ptr()) });
+        let acl = match acl {
+            Ok(p) if p.is_null() => return Ok(()),
+            Ok(p) => p,
+            // No ACL support on the lower filesystem: nothing to copy.
+            Err(e) if e == super::errno(bindings::EOPNOTSUPP) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: `to` is a referenced dentry of `to_mnt`; `acl` is a
+        // reference we own and release after the call.
+        unsafe {
+            let r = ffi::vfs_set_acl(to_mnt.idmap(), to.as_ptr(), name.as_char_ptr(), acl);
+            ffi::rovl_posix_acl_release(acl);
+            to_result(r)
+        }
+    }
+
+    /// `vfs_set_acl` of an ACL given to the rovl inode, or `vfs_remove_acl`
+    /// when `acl` is NULL.
+    ///
+    /// # Safety
+    ///
+    /// `acl` must be NULL or an ACL the caller keeps alive for the call.
+    pub(crate) unsafe fn set_acl_raw(
+        &self,
+        mnt: &Mount,
+        name: &CStr,
+        acl: *mut bindings::posix_acl,
+    ) -> Result {
+        // SAFETY: `self` is a referenced dentry of `mnt`; `acl` by the
+        // safety requirements.
+        to_result(unsafe {
+            if acl.is_null() {
+                ffi::vfs_remove_acl(mnt.idmap(), self.as_ptr(), name.as_char_ptr())
+            } else {
+                ffi::vfs_set_acl(mnt.idmap(), self.as_ptr(), name.as_char_ptr(), acl)
+            }
+        })
+    }
+
+    /// Whether the dentry was unhashed (deleted or invalidated).
+    pub(crate) fn is_unhashed(&self) -> bool {
+        // SAFETY: `self` is live; `d_unhashed` is a racy read in C too.
+        unsafe { ffi::rovl_d_unhashed(self.as_ptr()) }
+    }
+
+    /// Encodes a file handle of this dentry's inode (non-connectable, as
+    /// overlayfs does for origins) into `fid`: returns its type and length
+    /// in bytes.
+    pub(crate) fn encode_fh(&self, fid: &mut [u32]) -> Result<(i32, usize)> {
+        let inode = self.inode().ok_or(ENOENT)?;
+        let mut dwords = i32::try_from(fid.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `inode` is live; `fid` is writable for `dwords` words.
+        let t = unsafe {
+            ffi::exportfs_encode_inode_fh(
+                inode.as_ptr(),
+                fid.as_mut_ptr().cast(),
+                &mut dwords,
+                core::ptr::null_mut(),
+                0,
+            )
+        };
+        // FILEID_INVALID is 0xff.
+        if t < 0 || t == 0xff || dwords < 0 || dwords as usize > fid.len() {
+            return Err(EIO);
+        }
+        Ok((t, dwords as usize * 4))
+    }
+}
+
+impl Mount {
+    /// Decodes a file handle on this mount (`exportfs_decode_fh`): a
+    /// non-directory may come back disconnected; a directory must be
+    /// connected below the mount's root (`ovl_acceptable`).
+    pub(crate) fn decode_fh(&self, fid: &mut [u32], len: usize, fh_type: i32) -> Result<ARef<Dentry>> {
+        let words = i32::try_from(len / 4).map_err(|_| EINVAL)?;
+        if len / 4 > fid.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `fid` is valid for `words` words; the callback only reads
+        // the dentry it is given and `ctx`, which is this live mount.
+        let d = unsafe {
+            ffi::exportfs_decode_fh(
+                self.as_ptr(),
+                fid.as_mut_ptr().cast(),
+                words,
+                fh_type,
+                Some(acceptable),
+                self.as_ptr().cast(),
+            )
+        };
+        let d = from_err_ptr(d)?;
+        let d = NonNull::new(d).ok_or_else(|| super::errno(bindings::ESTALE))?;
+        // SAFETY: Success returns a new reference.
+        Ok(unsafe { ARef::from_raw(d.cast()) })
+    }
+}
+
+
+/// Which decoded dentries to take (`ovl_acceptable`): any non-directory,
+/// since only its inode number is needed; a directory only if it is still
+/// hashed and below the root of the mount decoded on.
+///
+/// # Safety
+///
+/// Called by `exportfs_decode_fh` with the live mount passed as `ctx` and a
+/// referenced dentry.
+unsafe extern "C" fn acceptable(ctx: *mut kernel::ffi::c_void, dentry: *mut bindings::dentry) -> i32 {
+    // SAFETY: By the safety requirements.
+    let (d, root) = unsafe {
+        (
+            Dentry::from_raw(dentry),
+            (*ctx.cast::<bindings::vfsmount>()).mnt_root,
+        )
+    };
+    if !d.can_lookup() {
+        return 1;
+    }
+    if d.is_unhashed() {
+        return 0;
+    }
+    // SAFETY: Both dentries are live.
+    i32::from(unsafe { bindings::is_subdir(dentry, root) })
+}
+
+impl Kstat {
+    /// Owner and group (kernel ids).
+    pub(crate) fn ids(&mut self) -> (bindings::kuid_t, bindings::kgid_t) {
+        let s = self.raw();
+        (s.uid, s.gid)
+    }
+
+    pub(crate) fn mode(&mut self) -> u16 {
+        self.raw().mode
+    }
+
+    pub(crate) fn nlink(&mut self) -> u32 {
+        self.raw().nlink
+    }
+
+    pub(crate) fn atime(&mut self) -> Time {
+        let t = self.raw().atime;
+        Time {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec as i64,
+        }
+    }
+
+    pub(crate) fn mtime(&mut self) -> Time {
+        let t = self.raw().mtime;
+        Time {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec as i64,
+        }
+    }
+}
+
+/// Credentials for creating an object on the upper layer on behalf of the
+/// caller: the mounter's, with the caller's fsuid and fsgid so the object
+/// gets the caller's ownership (overlayfs's `ovl_create_or_link`).
+pub(crate) struct CreateCreds {
+    cred: ARef<super::Cred>,
+}
+
+impl CreateCreds {
+    /// Must be called in the caller's context, before overriding creds.
+    /// `dir` is the rovl directory the object goes in: a setgid one gives
+    /// its group (`inode_init_owner`).
+    pub(crate) fn new(mounter: &super::Cred, dir: &super::Inode) -> Result<Self> {
+        let mut uid = bindings::kuid_t { val: 0 };
+        let mut gid = bindings::kgid_t { val: 0 };
+        // SAFETY: Both are writable.
+        unsafe { ffi::rovl_current_fsids(&mut uid, &mut gid) };
+        if dir.mode() & bindings::S_ISGID as u16 != 0 {
+            // SAFETY: `i_gid` of a live inode, read as C does.
+            gid = unsafe { (*dir.as_ptr()).i_gid };
+        }
+        let cred = {
+            let _g = mounter.override_creds();
+            super::Cred::prepare()?
+        };
+        // SAFETY: `prepare_creds` gave us a private, uncommitted copy that
+        // nobody else sees yet: its ids may be written.
+        unsafe {
+            let c = cred.as_ptr().cast_mut();
+            (*c).fsuid = uid;
+            (*c).fsgid = gid;
+        }
+        Ok(Self { cred })
+    }
+
+    pub(crate) fn override_creds(&self) -> super::cred::CredGuard {
+        self.cred.override_creds()
+    }
+}
+
+/// The current task's umask.
+pub(crate) fn current_umask() -> u16 {
+    // SAFETY: No preconditions.
+    unsafe { bindings::current_umask() as u16 }
+}
