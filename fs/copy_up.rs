@@ -317,7 +317,9 @@ pub(crate) fn copy_xattrs(fs: &Rovl, src: &RealPath<'_>, dst: &Dentry) -> Result
     let n = src.dentry.listxattr(&mut list)?;
     let prefix = fs.config.xattr_prefix();
     for name in list[..n.min(list.len())].split(|&b| b == 0) {
-        if name.is_empty() || name.starts_with(prefix) {
+        // Private names stay behind; escaped ones are user data.
+        let escaped = name.len() > prefix.len() && name[prefix.len()..].starts_with(b"overlay.");
+        if name.is_empty() || (name.starts_with(prefix) && !escaped) {
             continue;
         }
         let mut c = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;

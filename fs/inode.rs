@@ -43,10 +43,20 @@ pub(crate) fn getattr(
         };
         stat.set_blocks(blocks);
     }
+    // A copied-up object keeps its origin's st_ino where numbers are
+    // unified, so st_ino stays constant across copy-up.
+    let mut top = node.top().layer;
+    if !is_dir || fs.samefs || fs.xino_bits > 0 {
+        if let Some(l) = node.origin() {
+            if let Some(i) = l.dentry.inode() {
+                stat.set_ino(i.ino());
+                top = l.layer;
+            }
+        }
+    }
     // `ovl_map_dev_ino`: with all layers on one filesystem the real inode
     // numbers are unique and the overlay's st_dev is used (friendly to
     // `du -x`); with xino the layer's fsid goes in the high bits.
-    let top = node.top().layer;
     if fs.samefs {
         stat.set_dev(sb.dev());
     } else if let Some(ino) = fs.xino_map(stat.ino(), top) {
@@ -58,9 +68,9 @@ pub(crate) fn getattr(
         // the private inode number.
         stat.set_dev(sb.dev());
         stat.set_ino(node.ino);
-    } else {
+    } else if fs.fsid_of(top) != 0 {
         // Unique per filesystem: one anonymous st_dev per lower fs.
-        stat.set_dev(fs.pseudo_devs[fs.fsid[top]].dev());
+        stat.set_dev(fs.pseudo_devs[fs.fsid_of(top)].dev());
     }
     // Counting subdirectories of a merged directory is not worth it;
     // nlink=1 pacifies `find` (as overlayfs).

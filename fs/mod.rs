@@ -160,7 +160,9 @@ impl Rovl {
         // lower hard link, which copy-up breaks.
         let const_ino = stack.first().is_some_and(|e| {
             e.dentry.can_lookup() || e.dentry.inode().is_some_and(|i| i.nlink() <= 1)
-        }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export);
+        }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export)
+            // The root keeps the upper root's number.
+            && !(is_root && upper.is_some());
         let mut node = RovlNode {
             upper: SetOnce::new(),
             stack,
@@ -281,6 +283,29 @@ impl RovlNode {
     /// A directory merged from more than one layer (`OVL_TYPE_MERGE`).
     pub(crate) fn is_merged(&self) -> bool {
         self.real_inode().is_dir() && self.stack.len() + usize::from(self.upper.get().is_some()) > 1
+    }
+
+    /// The lower origin whose st_ino a copied-up object reports
+    /// (`OVL_TYPE_ORIGIN`, and not a broken hard link).
+    pub(crate) fn origin(&self) -> Option<&RealEntry> {
+        self.upper.get()?;
+        if !self.const_ino {
+            return None;
+        }
+        let l = self.stack.first()?;
+        let inode = l.dentry.inode()?;
+        (inode.is_dir() || inode.nlink() == 1).then_some(l)
+    }
+
+    /// st_ino of a copied-up object with an origin, on a mount whose
+    /// inode numbers are unified (`ovl_same_dev`).
+    pub(crate) fn origin_ino(&self, fs: &Rovl) -> Option<u64> {
+        if !fs.samefs && fs.xino_bits == 0 {
+            return None;
+        }
+        let l = self.origin()?;
+        let ino = l.dentry.inode()?.ino();
+        Some(fs.xino_map(ino, l.layer).unwrap_or(ino))
     }
 
     pub(crate) fn may_have_whiteouts(&self) -> bool {

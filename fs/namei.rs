@@ -378,3 +378,22 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
     }
     Ok(None)
 }
+
+/// st_ino of the upper entry `name` of `dir` through its origin, if it has
+/// one that gives it (a directory, or a file that was no hard link).
+pub(crate) fn origin_ino_of(fs: &Rovl, dir: &RealEntry, name: &[u8]) -> Result<Option<u64>> {
+    let this = match dir.dentry.lookup_one(fs.mnt(dir.layer), name) {
+        Ok(t) if t.inode().is_some() => t,
+        _ => return Ok(None),
+    };
+    let Some(origin) = check_origin(fs, &this)? else {
+        return Ok(None);
+    };
+    let Some(inode) = origin.dentry.inode() else {
+        return Ok(None);
+    };
+    if !inode.is_dir() && inode.nlink() != 1 {
+        return Ok(None);
+    }
+    Ok(Some(fs.xino_map(inode.ino(), origin.layer).unwrap_or(inode.ino())))
+}

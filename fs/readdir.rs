@@ -111,8 +111,33 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
     // overlayfs recomputes it (`ovl_iterate_real`), `..` of a merged one
     // is mapped with the parent's layer.
     let parent_layer = sb.node(&parent).map(|p| p.top().layer);
+    let parent_origin = sb.node(&parent).and_then(|p| p.origin_ino(fs));
+    let has_upper = node.upper().is_some();
+    let impure = has_upper && node.impure.load(Ordering::Acquire);
     for e in raw.iter_mut() {
         let dotdot = &e.name[..] == b"..";
+        let dot = &e.name[..] == b".";
+        // Copied-up objects show their origin's number (`ovl_cache_update`,
+        // `ovl_fill_real`): `..`, `.` and, in an impure directory, every
+        // upper entry.
+        if has_upper && e.level == 0 && (fs.samefs || fs.xino_bits > 0) {
+            if dotdot && (merged || parent_merged) {
+                if let Some(ino) = parent_origin {
+                    e.ino = ino;
+                    continue;
+                }
+            } else if dot && merged {
+                if let Some(ino) = node.origin_ino(fs) {
+                    e.ino = ino;
+                    continue;
+                }
+            } else if impure && !dot && !dotdot {
+                if let Some(ino) = super::namei::origin_ino_of(fs, dirs[0], &e.name)? {
+                    e.ino = ino;
+                    continue;
+                }
+            }
+        }
         if dotdot && !merged && parent_merged && (fs.samefs || fs.xino_bits > 0) {
             e.ino = parent_ino.unwrap_or(e.ino);
         } else if fs.xino_bits > 0 {

@@ -30,6 +30,9 @@ const I_MUTEX_PARENT: u32 = 1;
 pub(crate) struct Locked<'a> {
     mnt: &'a Mount,
     dirs: [Option<&'a Dentry>; 2],
+    /// What `lock_rename` found: the child of one directory that is an
+    /// ancestor of the other, which no rename may move or replace.
+    trap: *mut bindings::dentry,
 }
 
 impl<'a> Locked<'a> {
@@ -42,14 +45,12 @@ impl<'a> Locked<'a> {
         Ok(Self {
             mnt,
             dirs: [Some(dir), None],
+            trap: core::ptr::null_mut(),
         })
     }
 
-    /// Locks two directories for a rename (`lock_rename`). Fails with
-    /// `EXDEV` for different filesystems and with `EIO` when one is an
-    /// ancestor of the other, which no rovl rename between a work and an
-    /// upper directory or two upper parents of a legal rename can be
-    /// unless the layers were changed under the mount.
+    /// Locks two directories for a rename (`lock_rename`); fails with
+    /// `EXDEV` for different filesystems.
     pub(crate) fn rename(mnt: &'a Mount, a: &'a Dentry, b: &'a Dentry) -> Result<Self> {
         if a.same(b) {
             return Self::dir(mnt, a);
@@ -57,16 +58,11 @@ impl<'a> Locked<'a> {
         // SAFETY: Both are referenced directories.
         let trap = from_err_ptr(unsafe { ffi::lock_rename(a.as_ptr(), b.as_ptr()) })?;
         // INVARIANT: Locked just above.
-        let guard = Self {
+        Ok(Self {
             mnt,
             dirs: [Some(a), Some(b)],
-        };
-        if !trap.is_null() {
-            // An ancestor relation between the two: the caller must not
-            // rename over or into it. The guard unlocks on return.
-            return Err(EIO);
-        }
-        Ok(guard)
+            trap,
+        })
     }
 
     fn check(&self, dir: &Dentry) -> Result<*mut bindings::inode> {
@@ -177,6 +173,11 @@ impl<'a> Locked<'a> {
         flags: u32,
     ) -> Result {
         let (oi, ni) = (self.check(olddir)?, self.check(newdir)?);
+        // Renaming the trap would move a directory into itself; the
+        // layers changed under the mount (as overlayfs: `ESTALE`).
+        if old.as_ptr() == self.trap || new.as_ptr() == self.trap {
+            return Err(super::errno(bindings::ESTALE));
+        }
         let mut rd = bindings::renamedata {
             old_mnt_idmap: self.mnt.idmap(),
             old_dir: oi,

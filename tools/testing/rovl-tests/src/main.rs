@@ -12,6 +12,7 @@ mod layers;
 mod snapshot;
 mod sys;
 mod tests;
+mod upper;
 
 use std::fs;
 use std::io::Read;

@@ -59,6 +59,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("data_only_layers", data_only_layers),
     ("five_hundred_layers", five_hundred_layers),
     ("remote_layers_revalidate", remote_layers_revalidate),
+    ("writable_mount_options", crate::upper::writable_mount_options),
+    ("copy_up_metadata", crate::upper::copy_up_metadata),
+    ("concurrent_copy_up", crate::upper::concurrent_copy_up),
+    ("writable_random_ops", writable_random_ops),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1540,4 +1544,18 @@ fn remote_layers_revalidate(t: &mut T) -> TResult {
     compare_trees_with(&o, &r, true)?;
     // Looked up again: cached dentries pass revalidation.
     compare_trees_with(&o, &r, true)
+}
+
+/// Random operations in sequences of 1,000, compared with overlay after
+/// every step and in full every 100 (`ROVL_RANDOM_SEEDS` sequences, 10 by
+/// default).
+fn writable_random_ops(t: &mut T) -> TResult {
+    let seeds: u64 = std::env::var("ROVL_RANDOM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    for seed in 1..=seeds {
+        crate::upper::random_ops(t, seed, 1000, 100)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Writable mounts: the same random operation sequences on an `overlay`
+//! and a `rovl` mount of the same lower layers (each with its own upper
+//! and work directory), compared after every step, in full every few
+//! steps, after a remount, and with each mount's upper layer mounted by the
+//! other filesystem.
+
+use crate::layers::{self, Rng};
+use crate::snapshot::{self, Entry};
+use crate::sys::{self, Errno};
+use crate::{Fail, TResult, T};
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+fn rc(r: i32) -> Result<i64, Errno> {
+    if r < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(r as i64)
+    }
+}
+
+/// One mount's side of a writable pair.
+pub struct Side {
+    pub mnt: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// The options of a writable mount over `lowers`.
+pub fn opts(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let l: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        l.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
+/// Mounts `overlay` and `rovl` over the same lower layers, each with its
+/// own upper and work directories under `base`.
+pub fn writable_pair(t: &mut T, base: &Path, lowers: &[PathBuf]) -> Result<(Side, Side), Fail> {
+    let mut sides = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let upper = base.join(format!("upper-{fstype}"));
+        let work = base.join(format!("work-{fstype}"));
+        layers::dir(&upper)?;
+        layers::dir(&work)?;
+        let mnt = t
+            .mount(fstype, &opts(lowers, &upper, &work))
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        sides.push(Side { mnt, upper, work });
+    }
+    let r = sides.pop().unwrap();
+    let o = sides.pop().unwrap();
+    Ok((o, r))
+}
+
+/// A random path of the shared name space (names collide with the lower
+/// trees of `layers::random_tree`).
+fn rpath(rng: &mut Rng) -> String {
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let depth = 1 + rng.below(3) as usize;
+    let v: Vec<&str> = (0..depth).map(|_| names[rng.below(8) as usize]).collect();
+    v.join("/")
+}
+
+/// What one operation returned, compared between the mounts.
+#[derive(Debug, PartialEq)]
+enum Out {
+    Unit,
+    Num(i64),
+    Data(Vec<u8>),
+    Stat(u32, u64, u64, u32, u32),
+    List(Vec<(String, u8)>),
+}
+
+/// Applies operation `op` (a random choice with arguments drawn from a
+/// copy of the generator, so both mounts get the same) below `root`.
+fn apply(root: &Path, op: u64, rng: &mut Rng) -> (String, Result<Out, Errno>) {
+    let p1 = rpath(rng);
+    let p2 = rpath(rng);
+    let a = root.join(&p1);
+    let b = root.join(&p2);
+    let n = rng.next();
+    // SAFETY (libc calls below): the paths are valid C strings and the
+    // buffers live across the calls.
+    let (what, r) = match op {
+        0 => {
+            let data = format!("new {n}\n").repeat(1 + (n % 7) as usize);
+            ("create+write", write_file(&a, libc::O_CREAT | libc::O_TRUNC, 0, data.as_bytes()))
+        }
+        1 => ("create excl", write_file(&a, libc::O_CREAT | libc::O_EXCL, 0, b"x")),
+        2 => ("append", write_file(&a, libc::O_APPEND, 0, format!("+{n}").as_bytes())),
+        3 => ("pwrite", write_file(&a, 0, (n % 5000) as i64, b"PW")),
+        4 => ("truncate", rc(unsafe { libc::truncate(c(&a).as_ptr(), (n % 9000) as i64) }).map(|_| Out::Unit)),
+        5 => ("mkdir", rc(unsafe { libc::mkdir(c(&a).as_ptr(), 0o755) }).map(|_| Out::Unit)),
+        6 => ("rmdir", rc(unsafe { libc::rmdir(c(&a).as_ptr()) }).map(|_| Out::Unit)),
+        7 => ("unlink", rc(unsafe { libc::unlink(c(&a).as_ptr()) }).map(|_| Out::Unit)),
+        8 => {
+            let flags = [0, libc::RENAME_NOREPLACE, libc::RENAME_EXCHANGE][(n % 3) as usize];
+            let r = unsafe {
+                libc::renameat2(libc::AT_FDCWD, c(&a).as_ptr(), libc::AT_FDCWD, c(&b).as_ptr(), flags)
+            };
+            ("rename", rc(r).map(|_| Out::Unit))
+        }
+        9 => ("link", rc(unsafe { libc::link(c(&a).as_ptr(), c(&b).as_ptr()) }).map(|_| Out::Unit)),
+        10 => {
+            let t = CString::new(p2.clone()).unwrap();
+            ("symlink", rc(unsafe { libc::symlink(t.as_ptr(), c(&a).as_ptr()) }).map(|_| Out::Unit))
+        }
+        11 => ("mkfifo", rc(unsafe { libc::mknod(c(&a).as_ptr(), libc::S_IFIFO | 0o640, 0) }).map(|_| Out::Unit)),
+        12 => {
+            let mode = [0o600, 0o644, 0o755, 0o4755, 0o2750, 0o1777][(n % 6) as usize];
+            ("chmod", rc(unsafe { libc::chmod(c(&a).as_ptr(), mode) }).map(|_| Out::Unit))
+        }
+        13 => {
+            let id = (n % 3) as u32 * 1000;
+            ("lchown", rc(unsafe { libc::lchown(c(&a).as_ptr(), id, id + 1) }).map(|_| Out::Unit))
+        }
+        14 => {
+            let ts = [
+                libc::timespec { tv_sec: 1_000_000 + (n % 1000) as i64, tv_nsec: 0 },
+                libc::timespec { tv_sec: 2_000_000 + (n % 1000) as i64, tv_nsec: 5 },
+            ];
+            let r = unsafe { libc::utimensat(libc::AT_FDCWD, c(&a).as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+            ("utimes", rc(r).map(|_| Out::Unit))
+        }
+        15 => ("setxattr", sys::setxattr(&a, "user.r", format!("{n}").as_bytes()).map(|_| Out::Unit)),
+        16 => {
+            let name = CString::new(if n % 2 == 0 { "user.r" } else { "user.a" }).unwrap();
+            ("removexattr", rc(unsafe { libc::removexattr(c(&a).as_ptr(), name.as_ptr()) }).map(|_| Out::Unit))
+        }
+        17 => ("read", read_nonblock(&a).map(Out::Data)),
+        18 => ("lstat", std::fs::symlink_metadata(&a).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            Out::Stat(m.mode(), m.size(), m.nlink(), m.uid(), m.gid())
+        }).map_err(|e| sys::errno_of(&e))),
+        19 => ("getdents", snapshot::listing(&a).map(|l| Out::List(l.into_iter().map(|(n, t, _)| (n, t)).collect()))),
+        20 => ("open rdwr", sys::open(&a, libc::O_RDWR).map(|fd| { sys::close(fd); Out::Unit })),
+        21 => ("getxattr", sys::getxattr(&a, "user.r").map(Out::Data)),
+        _ => ("mknod", rc(unsafe { libc::mknod(c(&a).as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) }).map(|_| Out::Unit)),
+    };
+    (format!("{what} {p1} {p2}"), r)
+}
+
+fn read_nonblock(p: &Path) -> Result<Vec<u8>, Errno> {
+    let fd = sys::open(p, libc::O_RDONLY | libc::O_NONBLOCK)?;
+    let mut out = Vec::new();
+    loop {
+        match sys::read(fd, 65536) {
+            Ok(v) if v.is_empty() => break,
+            Ok(v) => out.extend(v),
+            Err(e) => {
+                sys::close(fd);
+                return Err(e);
+            }
+        }
+    }
+    sys::close(fd);
+    Ok(out)
+}
+
+fn write_file(p: &Path, flags: i32, off: i64, data: &[u8]) -> Result<Out, Errno> {
+    // Never wait for a FIFO's reader.
+    let fd = sys::open(p, flags | libc::O_WRONLY | libc::O_NONBLOCK)?;
+    // SAFETY: `data` is valid for its length; `fd` is ours.
+    let r = unsafe {
+        if flags & libc::O_APPEND != 0 || off == 0 {
+            libc::write(fd, data.as_ptr().cast(), data.len())
+        } else {
+            libc::pwrite(fd, data.as_ptr().cast(), data.len(), off)
+        }
+    };
+    let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    sys::close(fd);
+    if r < 0 {
+        Err(err)
+    } else {
+        Ok(Out::Num(r as i64))
+    }
+}
+
+/// Compares two snapshots of writable mounts: inode numbers may differ
+/// where objects were made on the separate upper layers, but must map one
+/// to one; times of objects made or changed during the run differ by
+/// when each mount ran, so only times set to fixed values (or kept from
+/// the lower layers, before `t0`) compare exactly.
+pub fn diff_writable(
+    ovl: &[Entry],
+    rovl: &[Entry],
+    t0: i64,
+    lower: &HashSet<u64>,
+    max: usize,
+) -> Vec<String> {
+    let mut d = Vec::new();
+    if ovl.len() != rovl.len() {
+        d.push(format!("object count: overlay {} rovl {}", ovl.len(), rovl.len()));
+    }
+    let mut fwd: HashMap<u64, u64> = HashMap::new();
+    let mut back: HashMap<u64, u64> = HashMap::new();
+    // Numbers of lower objects (origins) must be equal, the rest map one
+    // to one.
+    let mut map = |a: u64, b: u64, what: &str, d: &mut Vec<String>| {
+        if (lower.contains(&a) || lower.contains(&b)) && a != b {
+            d.push(format!("{what}: inode number overlay {a} rovl {b}"));
+        } else if *fwd.entry(a).or_insert(b) != b || *back.entry(b).or_insert(a) != a {
+            d.push(format!("{what}: inode numbers do not map one to one ({a} vs {b})"));
+        }
+    };
+    let old = |t: (i64, i64)| t.0 < t0;
+    for (a, b) in ovl.iter().zip(rovl.iter()) {
+        if a.path != b.path {
+            d.push(format!("path order: overlay {} rovl {}", a.path, b.path));
+            break;
+        }
+        macro_rules! f {
+            ($($field:ident),*) => {$(
+                if a.$field != b.$field {
+                    d.push(format!("{}: {}: overlay {:?} rovl {:?}", a.path, stringify!($field), a.$field, b.$field));
+                }
+            )*};
+        }
+        f!(err, mode, uid, gid, size, nlink, dev_class, rdev, blocks, target, content, xattrs);
+        if a.err.is_none() {
+            map(a.ino, b.ino, &a.path, &mut d);
+        }
+        if (old(a.mtime) || old(b.mtime)) && a.mtime != b.mtime {
+            d.push(format!("{}: mtime: overlay {:?} rovl {:?}", a.path, a.mtime, b.mtime));
+        }
+        match (&a.listing, &b.listing) {
+            (Some(x), Some(y)) => {
+                let nx: Vec<_> = x.iter().map(|e| (&e.0, e.1)).collect();
+                let ny: Vec<_> = y.iter().map(|e| (&e.0, e.1)).collect();
+                if nx != ny {
+                    d.push(format!("{}: listing: overlay {nx:?} rovl {ny:?}", a.path));
+                } else {
+                    for (ex, ey) in x.iter().zip(y.iter()) {
+                        map(ex.2, ey.2, &format!("{}/{} d_ino", a.path, ex.0), &mut d);
+                    }
+                }
+            }
+            (x, y) if x != y => d.push(format!("{}: listing presence differs", a.path)),
+            _ => {}
+        }
+        if d.len() >= max {
+            break;
+        }
+    }
+    d.truncate(max);
+    d
+}
+
+/// Inode numbers of everything in the lower layers.
+pub fn lower_inos(lowers: &[PathBuf]) -> HashSet<u64> {
+    fn walk(p: &Path, out: &mut HashSet<u64>) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::symlink_metadata(p) {
+            out.insert(m.ino());
+            if m.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(p) {
+                    for e in rd.flatten() {
+                        walk(&e.path(), out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    for l in lowers {
+        walk(l, &mut out);
+    }
+    out
+}
+
+fn compare(o: &Path, r: &Path, t0: i64, lower: &HashSet<u64>, when: &str) -> TResult {
+    let so = snapshot::snapshot(o)?;
+    let sr = snapshot::snapshot(r)?;
+    let d = diff_writable(&so, &sr, t0, lower, 8);
+    if d.is_empty() {
+        Ok(())
+    } else {
+        Err(Fail::Fail(format!("{when}: {}", d.join("; "))))
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `ops` random operations on fresh random layers from `seed`; compared
+/// after each, in full every `every`, after a remount, and across
+/// filesystems (each upper layer mounted by the other filesystem).
+pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
+    let base = t.dir.join(format!("ops{seed}"));
+    let lowers: Vec<PathBuf> = (0..2).map(|i| base.join(format!("l{i}"))).collect();
+    let refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
+    layers::random_tree(&mut Rng::new(seed), &refs, 2)?;
+    let t0 = now();
+    let lower = lower_inos(&lowers);
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let ctx = |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
+    for i in 0..ops {
+        let op = rng.below(23);
+        let s = rng.next();
+        let (mut r1, mut r2) = (Rng::new(s), Rng::new(s));
+        let (what, ro) = apply(&o.mnt, op, &mut r1);
+        let (_, rr) = apply(&r.mnt, op, &mut r2);
+        if ro != rr {
+            return Err(ctx(i, &what, format!("overlay {ro:?}, rovl {rr:?}")));
+        }
+        if (i + 1) % every == 0 {
+            compare(&o.mnt, &r.mnt, t0, &lower, &format!("seed {seed} after op {i} ({what})"))?;
+        }
+    }
+    compare(&o.mnt, &r.mnt, t0, &lower, &format!("seed {seed} at the end"))?;
+    let before_o = snapshot::snapshot(&o.mnt)?;
+    t.umount(&o.mnt)?;
+    t.umount(&r.mnt)?;
+    // Remount each on its own upper layer, then on the other's.
+    let mut again = Vec::new();
+    for (fstype, side) in [("overlay", &o), ("rovl", &r), ("rovl", &o), ("overlay", &r)] {
+        let m = t
+            .mount(fstype, &opts(&lowers, &side.upper, &side.work))
+            .map_err(|e| format!("seed {seed}: remount {fstype} on {}: errno {e}", side.upper.display()))?;
+        let s = snapshot::snapshot(&m)?;
+        t.umount(&m)?;
+        again.push((fstype, side.upper.clone(), s));
+    }
+    for (fstype, upper, s) in again.iter() {
+        let d = diff_writable(&before_o, s, t0, &lower, 8);
+        if !d.is_empty() {
+            return Err(Fail::Fail(format!(
+                "seed {seed}: {fstype} remounted on {}: {}",
+                upper.display(),
+                d.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Copy-up keeps mode, owner, times, xattrs, POSIX ACLs, holes and the
+/// st_ino of the lower object, for every kind of object.
+pub fn copy_up_metadata(t: &mut T) -> TResult {
+    let base = t.dir.join("cu");
+    let l0 = base.join("l0");
+    let l1 = base.join("l1");
+    layers::file(&l0.join("d/f"), b"data")?;
+    layers::file(&l0.join("d/sparse"), b"")?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(l0.join("d/sparse"))
+        .and_then(|f| {
+            use std::os::unix::fs::FileExt;
+            f.write_at(b"end", 4 << 20)
+        })
+        .map_err(|e| format!("sparse: {e}"))?;
+    layers::link("f", &l0.join("d/l"))?;
+    layers::fifo(&l0.join("d/p"))?;
+    layers::dir(&l0.join("d/sub"))?;
+    layers::dir(&l1.join("d"))?;
+    layers::file(&l1.join("d/low"), b"low")?;
+    for (p, mode, id) in [("d", 0o2775, 1000), ("d/f", 0o4751, 1001), ("d/p", 0o640, 1002), ("d/sub", 0o700, 1003)] {
+        let q = l0.join(p);
+        layers::chmod(&q, mode)?;
+        // SAFETY: a valid path.
+        rc(unsafe { libc::lchown(c(&q).as_ptr(), id, id + 7) }).map_err(|e| format!("chown {p}: {e}"))?;
+        sys::setxattr(&q, "user.keep", p.as_bytes()).or_else(|e| if p == "d/p" { Ok(()) } else { Err(e) }).map_err(|e| format!("setxattr {p}: {e}"))?;
+    }
+    let acl = std::process::Command::new("setfacl")
+        .args(["-m", "u:1234:rwx", "-m", "d:g:99:rx"])
+        .arg(l0.join("d/sub"))
+        .status();
+    if !acl.map(|s| s.success()).unwrap_or(false) {
+        return Err(Fail::Fail("setfacl on the lower layer failed".into()));
+    }
+    for p in ["d/f", "d/l", "d/p", "d/sub", "d", "d/sparse"] {
+        let ts = [
+            libc::timespec { tv_sec: 1_111_111, tv_nsec: 3 },
+            libc::timespec { tv_sec: 1_222_222, tv_nsec: 7 },
+        ];
+        // SAFETY: a valid path and times.
+        rc(unsafe { libc::utimensat(libc::AT_FDCWD, c(&l0.join(p)).as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
+            .map_err(|e| format!("utimes {p}: {e}"))?;
+    }
+    let t0 = now();
+    let lowers = vec![l0, l1];
+    let lower = lower_inos(&lowers);
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let before = snapshot::snapshot(&o.mnt)?;
+    // Copy up each kind without changing what is compared: a private
+    // xattr name set and removed again, and a zero-byte append.
+    for root in [&o.mnt, &r.mnt] {
+        for p in ["d/f", "d/p", "d/sub", "d/sparse"] {
+            let q = root.join(p);
+            if p != "d/p" {
+                sys::setxattr(&q, "user.tmp", b"1").map_err(|e| format!("copy-up {p}: {e}"))?;
+                let n = CString::new("user.tmp").unwrap();
+                // SAFETY: valid strings.
+                rc(unsafe { libc::removexattr(c(&q).as_ptr(), n.as_ptr()) }).map_err(|e| format!("{p}: {e}"))?;
+            } else {
+                // A FIFO is copied up by chown to its own owner.
+                rc(unsafe { libc::lchown(c(&q).as_ptr(), 1002, 1009) }).map_err(|e| format!("{p}: {e}"))?;
+            }
+        }
+        // SAFETY: a valid path.
+        rc(unsafe { libc::lchown(c(&root.join("d/l")).as_ptr(), 1004, 1011) }).map_err(|e| format!("d/l: {e}"))?;
+        let _ = write_file(&root.join("d/sparse"), libc::O_APPEND, 0, b"");
+    }
+    for (name, side) in [("overlay", &o), ("rovl", &r)] {
+        for p in ["d/f", "d/p", "d/sub", "d/sparse", "d/l", "d"] {
+            if std::fs::symlink_metadata(side.upper.join(p)).is_err() {
+                return Err(Fail::Fail(format!("{name}: {p} was not copied up")));
+            }
+        }
+    }
+    let after_o = snapshot::snapshot(&o.mnt)?;
+    let after_r = snapshot::snapshot(&r.mnt)?;
+    let mut d = diff_writable(&after_o, &after_r, t0, &lower, 8);
+    // Nothing but the symlink's owner changed: st_ino kept (same lower).
+    d.extend(
+        diff_writable(&before, &after_r, t0, &lower, 8)
+            .into_iter()
+            .filter(|m| !m.starts_with("d/l:") && !m.starts_with("d/p:")),
+    );
+    for (a, b) in before.iter().zip(after_r.iter()) {
+        if a.ino != b.ino && a.path != "." {
+            d.push(format!("{}: st_ino changed on copy-up ({} -> {})", a.path, a.ino, b.ino));
+        }
+    }
+    if d.is_empty() {
+        Ok(())
+    } else {
+        Err(Fail::Fail(d.join("; ")))
+    }
+}
+
+/// Many threads open the same lower files for appending at once: each file
+/// is copied up once, with the lower data, and gets every thread's line.
+pub fn concurrent_copy_up(t: &mut T) -> TResult {
+    let base = t.dir.join("cc");
+    let l0 = base.join("l0");
+    let l1 = base.join("l1");
+    const FILES: usize = 24;
+    const THREADS: usize = 8;
+    for i in 0..FILES {
+        layers::file(&l0.join(format!("d{}/f{i}", i % 3)), format!("lower {i}\n").repeat(200).as_bytes())?;
+    }
+    layers::dir(&l1)?;
+    let upper = base.join("u");
+    let work = base.join("w");
+    layers::dir(&upper)?;
+    layers::dir(&work)?;
+    let m = t
+        .mount("rovl", &opts(&[l0.clone(), l1], &upper, &work))
+        .map_err(|e| format!("mount: errno {e}"))?;
+    std::thread::scope(|s| {
+        for th in 0..THREADS {
+            let m = m.clone();
+            s.spawn(move || {
+                for k in 0..FILES {
+                    let i = (k + th * 5) % FILES;
+                    let _ = write_file(&m.join(format!("d{}/f{i}", i % 3)), libc::O_APPEND, 0, format!("thread {th}\n").as_bytes());
+                }
+            });
+        }
+    });
+    for i in 0..FILES {
+        let data = std::fs::read(m.join(format!("d{}/f{i}", i % 3))).map_err(|e| format!("read f{i}: {e}"))?;
+        let text = String::from_utf8_lossy(&data);
+        let lower = format!("lower {i}\n").repeat(200);
+        if !text.starts_with(&lower) {
+            return Err(Fail::Fail(format!("f{i}: lower data lost or changed")));
+        }
+        for th in 0..THREADS {
+            if text.matches(&format!("thread {th}\n")).count() != 1 {
+                return Err(Fail::Fail(format!("f{i}: thread {th}'s line is not there exactly once")));
+            }
+        }
+        if !upper.join(format!("d{}/f{i}", i % 3)).exists() {
+            return Err(Fail::Fail(format!("f{i} not on the upper layer")));
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(work.join("work")).map_err(|e| format!("work: {e}"))?.collect();
+    if !left.is_empty() {
+        return Err(Fail::Fail(format!("{} temporary objects left in work/", left.len())));
+    }
+    Ok(())
+}
+
+/// Mount option checks of writable mounts, /proc/mounts, and remounts.
+pub fn writable_mount_options(t: &mut T) -> TResult {
+    let base = t.dir.join("mo");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("f"), b"f")?;
+    let (u, w) = (base.join("u"), base.join("w"));
+    layers::dir(&u)?;
+    layers::dir(&w)?;
+    let l = l0.display().to_string();
+    let bad = [
+        format!("lowerdir={l},upperdir={}", u.display()),
+        format!("lowerdir={l},upperdir={},workdir={}", u.display(), u.join("sub").display()),
+        format!("lowerdir={l},upperdir={},workdir={}", u.display(), u.display()),
+        format!("lowerdir={l},upperdir={},workdir={}", u.display(), base.join("missing").display()),
+    ];
+    layers::dir(&u.join("sub"))?;
+    for o in bad.iter() {
+        let a = t.mount("overlay", o).map(|_| ());
+        let b = t.mount("rovl", o).map(|_| ());
+        if a != b {
+            return Err(Fail::Fail(format!("mount -o {o}: overlay {a:?}, rovl {b:?}")));
+        }
+    }
+    std::fs::remove_dir(u.join("sub")).map_err(|e| format!("{e}"))?;
+    let mut lines = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let (u, w) = (base.join(format!("u-{fstype}")), base.join(format!("w-{fstype}")));
+        layers::dir(&u)?;
+        layers::dir(&w)?;
+        let m = t.mount(fstype, &opts(&[l0.clone()], &u, &w)).map_err(|e| format!("{fstype}: {e}"))?;
+        let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| format!("{e}"))?;
+        let line = mounts
+            .lines()
+            .find(|x| x.contains(&*m.to_string_lossy()))
+            .and_then(|x| x.split(' ').nth(3))
+            .unwrap_or("")
+            .replace(&format!("u-{fstype}"), "u-X")
+            .replace(&format!("w-{fstype}"), "w-X");
+        lines.push(line);
+        // ro and back to rw.
+        for flags in [libc::MS_REMOUNT | libc::MS_RDONLY, libc::MS_REMOUNT] {
+            sys::mount(fstype, &m, "", flags).map_err(|e| format!("{fstype} remount {flags:#x}: errno {e}"))?;
+        }
+        write_file(&m.join("g"), libc::O_CREAT, 0, b"g").map_err(|e| format!("{fstype}: write after rw remount: errno {e}"))?;
+        t.umount(&m)?;
+    }
+    if lines[0] != lines[1] {
+        return Err(Fail::Fail(format!("/proc/mounts: overlay {:?}, rovl {:?}", lines[0], lines[1])));
+    }
+    Ok(())
+}
