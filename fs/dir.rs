@@ -69,6 +69,13 @@ pub(crate) fn create(
         _ => None,
     };
     let name = dentry.name();
+    // A link to a copied-up file with an origin makes its new parent
+    // impure, for d_ino in listings (`ovl_link`).
+    if let Kind::Link(old) = &kind {
+        if sb.node(old).is_some_and(has_origin) {
+            xattrs::set_impure(fs, pnode)?;
+        }
+    }
 
     let lock = Locked::rename(mnt, &up.work, udir)?;
     let existing = lock.lookup(udir, name)?;

@@ -50,7 +50,7 @@ pub(crate) fn iterate(
     let node = sb.node(dir).ok_or(ENOENT)?;
     if out.pos() == 0 || !cache.valid {
         cache.valid = false;
-        cache.entries = read_merged(sb, dir, node)?;
+        cache.entries = read_merged(sb, dir, node, node.may_have_whiteouts())?;
         cache.valid = true;
     }
     let mut i = usize::try_from(out.pos()).map_err(|_| EINVAL)?;
@@ -88,10 +88,15 @@ fn read_layer(fs: &Rovl, e: &RealEntry, level: usize, into: &mut KVVec<Entry>) -
     })
 }
 
-fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<KVVec<Entry>> {
+/// The listing of `dir`; `merged` filters whiteouts and duplicate names.
+fn read_merged(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    node: &RovlNode,
+    merged: bool,
+) -> Result<KVVec<Entry>> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
-    let merged = node.may_have_whiteouts();
     let mut dirs: KVec<&RealEntry> = KVec::new();
     for e in node.dirs() {
         dirs.push(e, GFP_KERNEL)?;
@@ -219,7 +224,9 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<K
 /// Whether a directory is empty as seen through the mount, and whether its
 /// upper directory holds whiteouts (`ovl_check_empty_dir`).
 pub(crate) fn check_empty(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<(bool, bool)> {
-    let entries = read_merged(sb, dir, node)?;
+    // Whiteouts never count, whatever the listing shows (overlayfs reads
+    // every directory merged here).
+    let entries = read_merged(sb, dir, node, true)?;
     let mut whiteouts = false;
     for e in entries.iter() {
         if &e.name[..] == b"." || &e.name[..] == b".." {

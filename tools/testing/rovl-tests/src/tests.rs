@@ -1554,8 +1554,10 @@ fn writable_random_ops(t: &mut T) -> TResult {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    for seed in 1..=seeds {
-        crate::upper::random_ops(t, seed, 1000, 100)?;
+    let every = std::env::var("ROVL_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let first = std::env::var("ROVL_FIRST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    for seed in first..=seeds {
+        crate::upper::random_ops(t, seed, 1000, every)?;
     }
     Ok(())
 }
