@@ -9,7 +9,9 @@
 //! complete one; a stale temporary is removed at the next mount.
 
 use super::{xattrs, RealEntry, Rovl, RovlNode, Upper, UPPER};
-use crate::vfs::{self, Dentry, File, Iattr, Kstat, Locked, Mount, RealPath, SuperBlock, WriteAccess};
+use crate::vfs::{
+    self, Dentry, File, Iattr, Kstat, Locked, Mount, RealPath, SuperBlock, WriteAccess,
+};
 use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
@@ -90,7 +92,11 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
 
     // Hard links of a lower file are broken by copy-up: no origin for them.
     let origin = ftype == bindings::S_IFDIR || src.stat.nlink() == 1;
-    let fh = if origin { origin_fh(fs, &lower.dentry)? } else { None };
+    let fh = if origin {
+        origin_fh(fs, &lower.dentry)?
+    } else {
+        None
+    };
     let name = {
         let mut n = KVec::new();
         n.extend_from_slice(d.name(), GFP_KERNEL)?;
@@ -273,7 +279,10 @@ fn copy_data(fs: &Rovl, src: &Source<'_>, dst: &RealPath<'_>) -> Result {
         if data >= size {
             break;
         }
-        let hole = old.seek(data, bindings::SEEK_HOLE).unwrap_or(size).min(size);
+        let hole = old
+            .seek(data, bindings::SEEK_HOLE)
+            .unwrap_or(size)
+            .min(size);
         pos = data;
         while pos < hole {
             let len = ((hole - pos) as usize).min(CHUNK);

@@ -11,7 +11,9 @@
 
 use super::copy_up::{self, cleanup, lower_positive, temp_name};
 use super::{readdir, xattrs, Rovl, RovlNode, Upper};
-use crate::vfs::{self, CreateCreds, Dentry, Iattr, Inode, Locked, Mount, NewNode, SuperBlock, WriteAccess};
+use crate::vfs::{
+    self, CreateCreds, Dentry, Iattr, Inode, Locked, Mount, NewNode, SuperBlock, WriteAccess,
+};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -63,7 +65,13 @@ pub(crate) fn create(
         creds.override_creds()
     };
     let umask_applies = !udir.inode().is_some_and(|i| i.is_posixacl());
-    let strip = |m: u16| if umask_applies { m & !vfs::current_umask() } else { m };
+    let strip = |m: u16| {
+        if umask_applies {
+            m & !vfs::current_umask()
+        } else {
+            m
+        }
+    };
     let link_src = match &kind {
         Kind::Link(old) => Some(sb.node(old).and_then(|n| n.upper()).ok_or(EIO)?),
         _ => None,
@@ -100,7 +108,13 @@ pub(crate) fn create(
                 .inode()
                 .map_or(Ok(None), |i| i.get_acl(ACL_TYPE_DEFAULT))?
                 .is_none();
-            let strip = |m: u16| if no_default_acl { m & !vfs::current_umask() } else { strip(m) };
+            let strip = |m: u16| {
+                if no_default_acl {
+                    m & !vfs::current_umask()
+                } else {
+                    strip(m)
+                }
+            };
             if let Some(mode) = explicit_mode(&kind, strip, dir_inode) {
                 if new.inode().is_some_and(|i| i.mode() != mode) {
                     new.setattr(mnt, &mut Iattr::new().mode(mode))?;
@@ -108,13 +122,7 @@ pub(crate) fn create(
             }
             if is_dir_kind(&kind) {
                 xattrs::set_private(fs, &new, b"opaque", b"y")?;
-                lock.rename_entry(
-                    &up.work,
-                    &new,
-                    udir,
-                    &existing,
-                    bindings::RENAME_EXCHANGE,
-                )?;
+                lock.rename_entry(&up.work, &new, udir, &existing, bindings::RENAME_EXCHANGE)?;
                 // The whiteout is in work/ now.
                 let _ = lock.unlink(&up.work, &existing);
                 Ok(())
@@ -143,7 +151,12 @@ fn explicit_mode(kind: &Kind<'_>, strip: impl Fn(u16) -> u16, dir: &Inode) -> Op
     match kind {
         Kind::File(m) => Some(strip(*m) & 0o7777 | bindings::S_IFREG as u16),
         Kind::Dir(m) => {
-            let m = strip(*m) & 0o7777 | if sgid_dir { bindings::S_ISGID as u16 } else { 0 };
+            let m = strip(*m) & 0o7777
+                | if sgid_dir {
+                    bindings::S_ISGID as u16
+                } else {
+                    0
+                };
             Some(m | bindings::S_IFDIR as u16)
         }
         Kind::Node(m, _) => Some(strip(*m)),
@@ -368,8 +381,7 @@ pub(crate) fn rename(
     let mut cleanup_whiteout = false;
     if overwrite {
         let new_whiteout = nnode.is_none() && upper_whiteout(fs, npnode, new.name())?;
-        let old_positive =
-            onode.upper().is_none() || lower_positive(fs, opnode, old.name())?;
+        let old_positive = onode.upper().is_none() || lower_positive(fs, opnode, old.name())?;
         if old_positive {
             flags |= if new_whiteout {
                 bindings::RENAME_EXCHANGE

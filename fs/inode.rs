@@ -3,7 +3,9 @@
 //! Attributes and symlinks (inode.c).
 
 use super::{Rovl, RovlNode};
-use crate::vfs::{AclArg, DelayedCall, Dentry, Iattr, Inode, Kstat, PosixAcl, SuperBlock, WriteAccess};
+use crate::vfs::{
+    AclArg, DelayedCall, Dentry, Iattr, Inode, Kstat, PosixAcl, SuperBlock, WriteAccess,
+};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -128,7 +130,12 @@ pub(crate) fn get_acl(fs: &Rovl, node: &RovlNode, acl_type: i32) -> Result<Optio
 
 /// chmod, chown, truncate and utimes (`ovl_setattr`): copy up, then change
 /// the upper object.
-pub(crate) fn setattr(sb: &SuperBlock<Rovl>, dentry: &Dentry, node: &RovlNode, attr: &mut Iattr) -> Result {
+pub(crate) fn setattr(
+    sb: &SuperBlock<Rovl>,
+    dentry: &Dentry,
+    node: &RovlNode,
+    attr: &mut Iattr,
+) -> Result {
     let fs = sb.data();
     super::copy_up::copy_up(sb, dentry)?;
     let upper = node.upper().ok_or(EIO)?;

@@ -15,14 +15,15 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AclArg, Iattr, NewKind, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, File, FileOperations,
-    FileSystem, Inode, InodeOperations, Kstat, Kstatfs, Mount, NewNode, PosixAcl, PrivateMount,
-    Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations, XattrOperations,
+    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, File, FileOperations,
+    FileSystem, Iattr, Inode, InodeOperations, Kstat, Kstatfs, Mount, NewKind, NewNode, PosixAcl,
+    PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations,
+    XattrOperations,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use kernel::sync::Mutex;
 use kernel::c_str;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 use kernel::types::ARef;
 
 /// Most lower layers a mount may have, as overlayfs (`OVL_MAX_STACK`).
@@ -482,7 +483,12 @@ impl InodeOperations for Rovl {
         dir::rename(sb, olddir, old, newdir, new, flags)
     }
 
-    fn setattr(sb: &SuperBlock<Self>, dentry: &Dentry, node: &RovlNode, attr: &mut Iattr) -> Result {
+    fn setattr(
+        sb: &SuperBlock<Self>,
+        dentry: &Dentry,
+        node: &RovlNode,
+        attr: &mut Iattr,
+    ) -> Result {
         inode::setattr(sb, dentry, node, attr)
     }
 

@@ -350,7 +350,9 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
     for (k, w) in buf[21..n].chunks_exact(4).enumerate() {
         fid[k] = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]);
     }
-    let upper_type = upper.inode().map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
+    let upper_type = upper
+        .inode()
+        .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
     for layer in 0..fs.nr_merged {
         let mnt = fs.mnt(layer);
         let root = mnt.root();
@@ -370,11 +372,19 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
         let Some(inode) = origin.inode() else {
             continue;
         };
-        if xattrs::is_whiteout(fs, mnt, &origin) || u32::from(inode.mode()) & bindings::S_IFMT != upper_type {
-            pr_warn!("invalid origin ({})\n", super::params::BStrLossy(upper.name()));
+        if xattrs::is_whiteout(fs, mnt, &origin)
+            || u32::from(inode.mode()) & bindings::S_IFMT != upper_type
+        {
+            pr_warn!(
+                "invalid origin ({})\n",
+                super::params::BStrLossy(upper.name())
+            );
             return Ok(None);
         }
-        return Ok(Some(RealEntry { layer, dentry: origin }));
+        return Ok(Some(RealEntry {
+            layer,
+            dentry: origin,
+        }));
     }
     Ok(None)
 }
@@ -395,5 +405,8 @@ pub(crate) fn origin_ino_of(fs: &Rovl, dir: &RealEntry, name: &[u8]) -> Result<O
     if !inode.is_dir() && inode.nlink() != 1 {
         return Ok(None);
     }
-    Ok(Some(fs.xino_map(inode.ino(), origin.layer).unwrap_or(inode.ino())))
+    Ok(Some(
+        fs.xino_map(inode.ino(), origin.layer)
+            .unwrap_or(inode.ino()),
+    ))
 }

@@ -387,9 +387,7 @@ impl Context {
             }
             c.index = false;
             if c.fsync == Fsync::Volatile {
-                pr_info!(
-                    "option \"volatile\" is meaningless in a non-upper mount, ignoring it.\n"
-                );
+                pr_info!("option \"volatile\" is meaningless in a non-upper mount, ignoring it.\n");
                 c.fsync = Fsync::Auto;
             }
             if c.uuid == Uuid::On {

@@ -223,7 +223,11 @@ fn read_merged(
 
 /// Whether a directory is empty as seen through the mount, and whether its
 /// upper directory holds whiteouts (`ovl_check_empty_dir`).
-pub(crate) fn check_empty(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<(bool, bool)> {
+pub(crate) fn check_empty(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    node: &RovlNode,
+) -> Result<(bool, bool)> {
     // Whiteouts never count, whatever the listing shows (overlayfs reads
     // every directory merged here).
     let entries = read_merged(sb, dir, node, true)?;

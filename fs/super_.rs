@@ -118,7 +118,7 @@ pub(crate) fn fill_super(
     } else if layers.iter().all(|l| l.mnt.root().sb_can_decode_fh() == 1)
         && upper
             .as_ref()
-            .is_none_or(|u| u.mnt.root().sb_can_decode_fh() == 1)
+            .map_or(true, |u| u.mnt.root().sb_can_decode_fh() == 1)
     {
         32
     } else {
@@ -205,7 +205,10 @@ fn setup_upper(
         let _w = vfs::WriteAccess::get(&mnt)?;
         let probe = xattrs::probe_private(&ctx.config, &mnt, &work);
         if let Err(e) = probe {
-            pr_err!("upper fs does not support xattr ({}): not supported\n", e.to_errno());
+            pr_err!(
+                "upper fs does not support xattr ({}): not supported\n",
+                e.to_errno()
+            );
             return Err(EINVAL);
         }
         init_uuid(ctx, &mnt)?;

@@ -23,17 +23,8 @@ pub(crate) fn get(
     name: &[u8],
     buf: &mut [u8],
 ) -> Result<usize> {
-    let mut full = KVec::with_capacity(prefix.len() + ESCAPE.len() + name.len() + 1, GFP_KERNEL)?;
-    if !prefix.is_empty() {
-        full.extend_from_slice(prefix, GFP_KERNEL)?;
-        full.extend_from_slice(ESCAPE, GFP_KERNEL)?;
-        if full.len() + name.len() > NAME_MAX {
-            return Err(vfs::errno(bindings::EOPNOTSUPP));
-        }
-    }
-    full.extend_from_slice(name, GFP_KERNEL)?;
-    full.push(0, GFP_KERNEL)?;
-    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    let full = user_name(prefix, name)?;
+    let full = as_cstr(&full)?;
     let top = node.top();
     let _cred = fs.cred.override_creds();
     top.dentry.getxattr(fs.mnt(top.layer), full, buf)
@@ -99,12 +90,7 @@ pub(crate) fn get_private_cfg(
     name: &[u8],
     buf: &mut [u8],
 ) -> Result<usize> {
-    let mut full = KVec::new();
-    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
-    full.extend_from_slice(name, GFP_KERNEL)?;
-    full.push(0, GFP_KERNEL)?;
-    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
-    d.getxattr(mnt, full, buf)
+    d.getxattr(mnt, as_cstr(&private_name(c, name)?)?, buf)
 }
 
 /// A real directory marked as copied up (`<prefix>origin` exists, even
@@ -203,9 +189,9 @@ pub(crate) fn redirect(
 }
 
 /// The full name `<prefix><name>` of a private xattr, NUL-terminated.
-fn private_name(fs: &Rovl, name: &[u8]) -> Result<KVec<u8>> {
+fn private_name(c: &super::params::Config, name: &[u8]) -> Result<KVec<u8>> {
     let mut full = KVec::new();
-    full.extend_from_slice(fs.config.xattr_prefix(), GFP_KERNEL)?;
+    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
     full.extend_from_slice(name, GFP_KERNEL)?;
     full.push(0, GFP_KERNEL)?;
     Ok(full)
@@ -213,9 +199,11 @@ fn private_name(fs: &Rovl, name: &[u8]) -> Result<KVec<u8>> {
 
 /// Sets private xattr `name` on an upper object (`ovl_setxattr`).
 pub(crate) fn set_private(fs: &Rovl, d: &vfs::Dentry, name: &[u8], value: &[u8]) -> Result {
-    let full = private_name(fs, name)?;
-    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
-    d.setxattr(fs.upper_mnt()?, full, value, 0)
+    set_private_cfg(&fs.config, fs.upper_mnt()?, d, name, value)
+}
+
+fn as_cstr(name: &[u8]) -> Result<&CStr> {
+    CStr::from_bytes_with_nul(name).map_err(|_| EINVAL)
 }
 
 /// An upper directory marked `impure` (`ovl_is_impuredir`).
@@ -224,7 +212,8 @@ pub(crate) fn is_impure(fs: &Rovl, d: &vfs::Dentry) -> bool {
         return false;
     };
     let mut val = [0u8; 1];
-    d.can_lookup() && matches!(get_private(fs, mnt, d, b"impure", &mut val), Ok(1) if val[0] == b'y')
+    d.can_lookup()
+        && matches!(get_private(fs, mnt, d, b"impure", &mut val), Ok(1) if val[0] == b'y')
 }
 
 /// Marks the upper directory of `node` impure, once (`ovl_set_impure`).
@@ -234,7 +223,8 @@ pub(crate) fn set_impure(fs: &Rovl, node: &RovlNode) -> Result {
     }
     let upper = node.upper().ok_or(EIO)?;
     set_private(fs, upper, b"impure", b"y")?;
-    node.impure.store(true, core::sync::atomic::Ordering::Release);
+    node.impure
+        .store(true, core::sync::atomic::Ordering::Release);
     Ok(())
 }
 
@@ -268,7 +258,7 @@ pub(crate) fn set(
 ) -> Result {
     let fs = sb.data();
     let full = user_name(prefix, name)?;
-    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
+    let full = as_cstr(&full)?;
     if value.is_none() && node.upper().is_none() {
         let top = node.top();
         let _cred = fs.cred.override_creds();
@@ -298,22 +288,16 @@ pub(crate) fn set_private_cfg(
     name: &[u8],
     value: &[u8],
 ) -> Result {
-    let mut full = KVec::new();
-    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
-    full.extend_from_slice(name, GFP_KERNEL)?;
-    full.push(0, GFP_KERNEL)?;
-    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
-    d.setxattr(mnt, full, value, 0)
+    d.setxattr(mnt, as_cstr(&private_name(c, name)?)?, value, 0)
 }
 
 /// Sets and removes `opaque` on `work/`: the upper filesystem takes
 /// overlay's private xattrs (`ovl_make_workdir`).
-pub(crate) fn probe_private(c: &super::params::Config, mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
+pub(crate) fn probe_private(
+    c: &super::params::Config,
+    mnt: &vfs::Mount,
+    work: &vfs::Dentry,
+) -> Result {
     set_private_cfg(c, mnt, work, b"opaque", b"0")?;
-    let mut full = KVec::new();
-    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
-    full.extend_from_slice(b"opaque", GFP_KERNEL)?;
-    full.push(0, GFP_KERNEL)?;
-    let full = CStr::from_bytes_with_nul(&full).map_err(|_| EINVAL)?;
-    work.removexattr(mnt, full)
+    work.removexattr(mnt, as_cstr(&private_name(c, b"opaque")?)?)
 }

@@ -324,7 +324,11 @@ unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
 /// # Safety
 ///
 /// Called by the backing-file helpers with a rovl regular file opened by `StackedFile::open`.
-unsafe extern "C" fn file_end_write(user: *mut bindings::file, _pos: bindings::loff_t, _ret: isize) {
+unsafe extern "C" fn file_end_write(
+    user: *mut bindings::file,
+    _pos: bindings::loff_t,
+    _ret: isize,
+) {
     // SAFETY: As for `file_accessed`.
     unsafe {
         let sf = &*(*user).private_data.cast::<StackedFile>();

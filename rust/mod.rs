@@ -16,11 +16,11 @@ mod upper;
 pub(crate) use cred::Cred;
 pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
-pub(crate) use upper::{current_umask, CreateCreds, Iattr, Locked, WriteAccess};
 pub(crate) use super_block::{
-    sb_of, stack_depth_of, AclArg, DentryOperations, NewKind, FileOperations, FileSystem, InodeOperations, NewNode,
-    Registration, SuperBlock, SuperOperations, XattrOperations,
+    sb_of, stack_depth_of, AclArg, DentryOperations, FileOperations, FileSystem, InodeOperations,
+    NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations,
 };
+pub(crate) use upper::{current_umask, CreateCreds, Iattr, Locked, WriteAccess};
 
 /// Directory entry types, as `d_type` in `getdents64`.
 pub(crate) const DT_CHR: u32 = 2;

@@ -151,7 +151,12 @@ pub(crate) trait InodeOperations: FileSystem {
     }
     /// `->setattr()`, after `setattr_prepare` checked it; the inode's
     /// attributes are refreshed from the real inode afterwards.
-    fn setattr(_sb: &SuperBlock<Self>, _dentry: &Dentry, _node: &Self::Node, _attr: &mut Iattr) -> Result {
+    fn setattr(
+        _sb: &SuperBlock<Self>,
+        _dentry: &Dentry,
+        _node: &Self::Node,
+        _attr: &mut Iattr,
+    ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// `->set_acl()`: `acl` is NULL to remove it.
@@ -1317,7 +1322,12 @@ unsafe fn create_common<T: Filesystem>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements.
-        let (s, d) = unsafe { (SuperBlock::<T>::from_raw((*dir).i_sb), Dentry::from_raw(dentry)) };
+        let (s, d) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*dir).i_sb),
+                Dentry::from_raw(dentry),
+            )
+        };
         let link_inode = match &kind {
             NewKind::Link(old) => Some(old.inode().ok_or(ENOENT)?.as_ptr()),
             _ => None,
@@ -1445,7 +1455,12 @@ unsafe fn remove_common<T: Filesystem>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements.
-        let (s, d) = unsafe { (SuperBlock::<T>::from_raw((*dir).i_sb), Dentry::from_raw(dentry)) };
+        let (s, d) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*dir).i_sb),
+                Dentry::from_raw(dentry),
+            )
+        };
         T::remove(s, &d.parent(), d, is_dir)?;
         Ok(0)
     })
@@ -1487,7 +1502,9 @@ unsafe extern "C" fn setattr_cb<T: Filesystem>(
     from_result(|| {
         // SAFETY: The VFS passes a positive dentry of ours, locked, and
         // its iattr.
-        to_result(unsafe { bindings::setattr_prepare(&raw mut bindings::nop_mnt_idmap, dentry, attr) })?;
+        to_result(unsafe {
+            bindings::setattr_prepare(&raw mut bindings::nop_mnt_idmap, dentry, attr)
+        })?;
         // SAFETY: As above.
         let (s, d, inode, a) = unsafe {
             let inode = (*dentry).d_inode;

@@ -361,8 +361,9 @@ impl Dentry {
     /// `_default`) of `self` on `mnt` to `to` on `to_mnt` (`ovl_copy_acl`).
     pub(crate) fn copy_acl(&self, mnt: &Mount, name: &CStr, to: &Dentry, to_mnt: &Mount) -> Result {
         // SAFETY: `self` is a referenced dentry of `mnt`.
-        let acl =
-            from_err_ptr(unsafe { ffi::vfs_get_acl(mnt.idmap(), self.as_ptr(), name.as_char_ptr()) });
+        let acl = from_err_ptr(unsafe {
+            ffi::vfs_get_acl(mnt.idmap(), self.as_ptr(), name.as_char_ptr())
+        });
         let acl = match acl {
             Ok(p) if p.is_null() => return Ok(()),
             Ok(p) => p,
@@ -436,7 +437,12 @@ impl Mount {
     /// Decodes a file handle on this mount (`exportfs_decode_fh`): a
     /// non-directory may come back disconnected; a directory must be
     /// connected below the mount's root (`ovl_acceptable`).
-    pub(crate) fn decode_fh(&self, fid: &mut [u32], len: usize, fh_type: i32) -> Result<ARef<Dentry>> {
+    pub(crate) fn decode_fh(
+        &self,
+        fid: &mut [u32],
+        len: usize,
+        fh_type: i32,
+    ) -> Result<ARef<Dentry>> {
         let words = i32::try_from(len / 4).map_err(|_| EINVAL)?;
         if len / 4 > fid.len() {
             return Err(EINVAL);
@@ -460,7 +466,6 @@ impl Mount {
     }
 }
 
-
 /// Which decoded dentries to take (`ovl_acceptable`): any non-directory,
 /// since only its inode number is needed; a directory only if it is still
 /// hashed and below the root of the mount decoded on.
@@ -469,7 +474,10 @@ impl Mount {
 ///
 /// Called by `exportfs_decode_fh` with the live mount passed as `ctx` and a
 /// referenced dentry.
-unsafe extern "C" fn acceptable(ctx: *mut kernel::ffi::c_void, dentry: *mut bindings::dentry) -> i32 {
+unsafe extern "C" fn acceptable(
+    ctx: *mut kernel::ffi::c_void,
+    dentry: *mut bindings::dentry,
+) -> i32 {
     // SAFETY: By the safety requirements.
     let (d, root) = unsafe {
         (

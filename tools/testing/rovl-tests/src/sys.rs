@@ -390,3 +390,120 @@ pub fn as_caps_without_dac(f: impl FnOnce() -> i32) -> i32 {
         -1
     }
 }
+
+/// Path syscalls of the writable-mount tests: `Ok(())` or the errno.
+pub mod path {
+    use super::{check, cstr, Errno};
+    use std::ffi::CString;
+    use std::path::Path;
+
+    fn unit(r: i32) -> Result<(), Errno> {
+        check(r.into()).map(|_| ())
+    }
+
+    pub fn truncate(p: &Path, len: i64) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::truncate(cstr(p).as_ptr(), len) })
+    }
+
+    pub fn mkdir(p: &Path, mode: u32) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::mkdir(cstr(p).as_ptr(), mode) })
+    }
+
+    pub fn rmdir(p: &Path) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::rmdir(cstr(p).as_ptr()) })
+    }
+
+    pub fn unlink(p: &Path) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::unlink(cstr(p).as_ptr()) })
+    }
+
+    pub fn rename(a: &Path, b: &Path, flags: u32) -> Result<(), Errno> {
+        // SAFETY: Valid C strings.
+        unit(unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                cstr(a).as_ptr(),
+                libc::AT_FDCWD,
+                cstr(b).as_ptr(),
+                flags,
+            )
+        })
+    }
+
+    pub fn link(a: &Path, b: &Path) -> Result<(), Errno> {
+        // SAFETY: Valid C strings.
+        unit(unsafe { libc::link(cstr(a).as_ptr(), cstr(b).as_ptr()) })
+    }
+
+    pub fn symlink(target: &str, p: &Path) -> Result<(), Errno> {
+        let t = CString::new(target).unwrap();
+        // SAFETY: Valid C strings.
+        unit(unsafe { libc::symlink(t.as_ptr(), cstr(p).as_ptr()) })
+    }
+
+    pub fn mknod(p: &Path, mode: u32, dev: u64) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::mknod(cstr(p).as_ptr(), mode, dev) })
+    }
+
+    pub fn chmod(p: &Path, mode: u32) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::chmod(cstr(p).as_ptr(), mode) })
+    }
+
+    pub fn lchown(p: &Path, uid: u32, gid: u32) -> Result<(), Errno> {
+        // SAFETY: A valid C string.
+        unit(unsafe { libc::lchown(cstr(p).as_ptr(), uid, gid) })
+    }
+
+    /// Sets atime and mtime (seconds, nanoseconds) without following a symlink.
+    pub fn utimes(p: &Path, atime: (i64, i64), mtime: (i64, i64)) -> Result<(), Errno> {
+        let ts = [
+            libc::timespec {
+                tv_sec: atime.0,
+                tv_nsec: atime.1,
+            },
+            libc::timespec {
+                tv_sec: mtime.0,
+                tv_nsec: mtime.1,
+            },
+        ];
+        // SAFETY: A valid C string and two timespecs.
+        unit(unsafe {
+            libc::utimensat(
+                libc::AT_FDCWD,
+                cstr(p).as_ptr(),
+                ts.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+
+    pub fn removexattr(p: &Path, name: &str) -> Result<(), Errno> {
+        let n = CString::new(name).unwrap();
+        // SAFETY: Valid C strings.
+        unit(unsafe { libc::removexattr(cstr(p).as_ptr(), n.as_ptr()) })
+    }
+
+    /// Writes `data` at `off` (at the end with `O_APPEND` or at 0 when `off`
+    /// is 0), opening with `flags | O_WRONLY | O_NONBLOCK` so a FIFO never
+    /// waits for a reader; returns the bytes written.
+    pub fn write_at(p: &Path, flags: i32, off: i64, data: &[u8]) -> Result<i64, Errno> {
+        let fd = super::open(p, flags | libc::O_WRONLY | libc::O_NONBLOCK)?;
+        // SAFETY: `data` is valid for its length; `fd` is ours.
+        let r = unsafe {
+            if flags & libc::O_APPEND != 0 || off == 0 {
+                libc::write(fd, data.as_ptr().cast(), data.len())
+            } else {
+                libc::pwrite(fd, data.as_ptr().cast(), data.len(), off)
+            }
+        };
+        let r = check(r as i64);
+        super::close(fd);
+        r
+    }
+}

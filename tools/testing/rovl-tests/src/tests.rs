@@ -59,7 +59,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("data_only_layers", data_only_layers),
     ("five_hundred_layers", five_hundred_layers),
     ("remote_layers_revalidate", remote_layers_revalidate),
-    ("writable_mount_options", crate::upper::writable_mount_options),
+    (
+        "writable_mount_options",
+        crate::upper::writable_mount_options,
+    ),
     ("copy_up_metadata", crate::upper::copy_up_metadata),
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
     ("writable_random_ops", writable_random_ops),
@@ -1554,8 +1557,14 @@ fn writable_random_ops(t: &mut T) -> TResult {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let every = std::env::var("ROVL_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let first = std::env::var("ROVL_FIRST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let every = std::env::var("ROVL_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let first = std::env::var("ROVL_FIRST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     for seed in first..=seeds {
         crate::upper::random_ops(t, seed, 1000, every)?;
     }

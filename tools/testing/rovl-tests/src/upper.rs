@@ -7,23 +7,13 @@
 
 use crate::layers::{self, Rng};
 use crate::snapshot::{self, Entry};
-use crate::sys::{self, Errno};
+use crate::sys::{self, path as P, Errno};
 use crate::{Fail, TResult, T};
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-fn c(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-fn rc(r: i32) -> Result<i64, Errno> {
-    if r < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    } else {
-        Ok(r as i64)
-    }
+fn unit(r: Result<(), Errno>) -> Result<Out, Errno> {
+    r.map(|_| Out::Unit)
 }
 
 /// One mount's side of a writable pair.
@@ -90,63 +80,87 @@ fn apply(root: &Path, op: u64, rng: &mut Rng) -> (String, Result<Out, Errno>) {
     let a = root.join(&p1);
     let b = root.join(&p2);
     let n = rng.next();
-    // SAFETY (libc calls below): the paths are valid C strings and the
-    // buffers live across the calls.
     let (what, r) = match op {
         0 => {
             let data = format!("new {n}\n").repeat(1 + (n % 7) as usize);
-            ("create+write", write_file(&a, libc::O_CREAT | libc::O_TRUNC, 0, data.as_bytes()))
+            (
+                "create+write",
+                write_file(&a, libc::O_CREAT | libc::O_TRUNC, 0, data.as_bytes()),
+            )
         }
-        1 => ("create excl", write_file(&a, libc::O_CREAT | libc::O_EXCL, 0, b"x")),
-        2 => ("append", write_file(&a, libc::O_APPEND, 0, format!("+{n}").as_bytes())),
+        1 => (
+            "create excl",
+            write_file(&a, libc::O_CREAT | libc::O_EXCL, 0, b"x"),
+        ),
+        2 => (
+            "append",
+            write_file(&a, libc::O_APPEND, 0, format!("+{n}").as_bytes()),
+        ),
         3 => ("pwrite", write_file(&a, 0, (n % 5000) as i64, b"PW")),
-        4 => ("truncate", rc(unsafe { libc::truncate(c(&a).as_ptr(), (n % 9000) as i64) }).map(|_| Out::Unit)),
-        5 => ("mkdir", rc(unsafe { libc::mkdir(c(&a).as_ptr(), 0o755) }).map(|_| Out::Unit)),
-        6 => ("rmdir", rc(unsafe { libc::rmdir(c(&a).as_ptr()) }).map(|_| Out::Unit)),
-        7 => ("unlink", rc(unsafe { libc::unlink(c(&a).as_ptr()) }).map(|_| Out::Unit)),
+        4 => ("truncate", unit(P::truncate(&a, (n % 9000) as i64))),
+        5 => ("mkdir", unit(P::mkdir(&a, 0o755))),
+        6 => ("rmdir", unit(P::rmdir(&a))),
+        7 => ("unlink", unit(P::unlink(&a))),
         8 => {
             let flags = [0, libc::RENAME_NOREPLACE, libc::RENAME_EXCHANGE][(n % 3) as usize];
-            let r = unsafe {
-                libc::renameat2(libc::AT_FDCWD, c(&a).as_ptr(), libc::AT_FDCWD, c(&b).as_ptr(), flags)
-            };
-            ("rename", rc(r).map(|_| Out::Unit))
+            ("rename", unit(P::rename(&a, &b, flags)))
         }
-        9 => ("link", rc(unsafe { libc::link(c(&a).as_ptr(), c(&b).as_ptr()) }).map(|_| Out::Unit)),
-        10 => {
-            let t = CString::new(p2.clone()).unwrap();
-            ("symlink", rc(unsafe { libc::symlink(t.as_ptr(), c(&a).as_ptr()) }).map(|_| Out::Unit))
-        }
-        11 => ("mkfifo", rc(unsafe { libc::mknod(c(&a).as_ptr(), libc::S_IFIFO | 0o640, 0) }).map(|_| Out::Unit)),
+        9 => ("link", unit(P::link(&a, &b))),
+        10 => ("symlink", unit(P::symlink(&p2, &a))),
+        11 => ("mkfifo", unit(P::mknod(&a, libc::S_IFIFO | 0o640, 0))),
         12 => {
             let mode = [0o600, 0o644, 0o755, 0o4755, 0o2750, 0o1777][(n % 6) as usize];
-            ("chmod", rc(unsafe { libc::chmod(c(&a).as_ptr(), mode) }).map(|_| Out::Unit))
+            ("chmod", unit(P::chmod(&a, mode)))
         }
         13 => {
             let id = (n % 3) as u32 * 1000;
-            ("lchown", rc(unsafe { libc::lchown(c(&a).as_ptr(), id, id + 1) }).map(|_| Out::Unit))
+            ("lchown", unit(P::lchown(&a, id, id + 1)))
         }
         14 => {
-            let ts = [
-                libc::timespec { tv_sec: 1_000_000 + (n % 1000) as i64, tv_nsec: 0 },
-                libc::timespec { tv_sec: 2_000_000 + (n % 1000) as i64, tv_nsec: 5 },
-            ];
-            let r = unsafe { libc::utimensat(libc::AT_FDCWD, c(&a).as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-            ("utimes", rc(r).map(|_| Out::Unit))
+            let (at, mt) = (
+                (1_000_000 + (n % 1000) as i64, 0),
+                (2_000_000 + (n % 1000) as i64, 5),
+            );
+            ("utimes", unit(P::utimes(&a, at, mt)))
         }
-        15 => ("setxattr", sys::setxattr(&a, "user.r", format!("{n}").as_bytes()).map(|_| Out::Unit)),
-        16 => {
-            let name = CString::new(if n % 2 == 0 { "user.r" } else { "user.a" }).unwrap();
-            ("removexattr", rc(unsafe { libc::removexattr(c(&a).as_ptr(), name.as_ptr()) }).map(|_| Out::Unit))
-        }
+        15 => (
+            "setxattr",
+            sys::setxattr(&a, "user.r", format!("{n}").as_bytes()).map(|_| Out::Unit),
+        ),
+        16 => (
+            "removexattr",
+            unit(P::removexattr(
+                &a,
+                if n % 2 == 0 { "user.r" } else { "user.a" },
+            )),
+        ),
         17 => ("read", read_nonblock(&a).map(Out::Data)),
-        18 => ("lstat", std::fs::symlink_metadata(&a).map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            Out::Stat(m.mode(), m.size(), m.nlink(), m.uid(), m.gid())
-        }).map_err(|e| sys::errno_of(&e))),
-        19 => ("getdents", snapshot::listing(&a).map(|l| Out::List(l.into_iter().map(|(n, t, _)| (n, t)).collect()))),
-        20 => ("open rdwr", sys::open(&a, libc::O_RDWR).map(|fd| { sys::close(fd); Out::Unit })),
+        18 => (
+            "lstat",
+            std::fs::symlink_metadata(&a)
+                .map(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    Out::Stat(m.mode(), m.size(), m.nlink(), m.uid(), m.gid())
+                })
+                .map_err(|e| sys::errno_of(&e)),
+        ),
+        19 => (
+            "getdents",
+            snapshot::listing(&a)
+                .map(|l| Out::List(l.into_iter().map(|(n, t, _)| (n, t)).collect())),
+        ),
+        20 => (
+            "open rdwr",
+            sys::open(&a, libc::O_RDWR).map(|fd| {
+                sys::close(fd);
+                Out::Unit
+            }),
+        ),
         21 => ("getxattr", sys::getxattr(&a, "user.r").map(Out::Data)),
-        _ => ("mknod", rc(unsafe { libc::mknod(c(&a).as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) }).map(|_| Out::Unit)),
+        _ => (
+            "mknod",
+            unit(P::mknod(&a, libc::S_IFCHR | 0o600, libc::makedev(1, 3))),
+        ),
     };
     (format!("{what} {p1} {p2}"), r)
 }
@@ -169,23 +183,7 @@ fn read_nonblock(p: &Path) -> Result<Vec<u8>, Errno> {
 }
 
 fn write_file(p: &Path, flags: i32, off: i64, data: &[u8]) -> Result<Out, Errno> {
-    // Never wait for a FIFO's reader.
-    let fd = sys::open(p, flags | libc::O_WRONLY | libc::O_NONBLOCK)?;
-    // SAFETY: `data` is valid for its length; `fd` is ours.
-    let r = unsafe {
-        if flags & libc::O_APPEND != 0 || off == 0 {
-            libc::write(fd, data.as_ptr().cast(), data.len())
-        } else {
-            libc::pwrite(fd, data.as_ptr().cast(), data.len(), off)
-        }
-    };
-    let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    sys::close(fd);
-    if r < 0 {
-        Err(err)
-    } else {
-        Ok(Out::Num(r as i64))
-    }
+    P::write_at(p, flags, off, data).map(Out::Num)
 }
 
 /// Compares two snapshots of writable mounts: inode numbers may differ
@@ -202,7 +200,11 @@ pub fn diff_writable(
 ) -> Vec<String> {
     let mut d = Vec::new();
     if ovl.len() != rovl.len() {
-        d.push(format!("object count: overlay {} rovl {}", ovl.len(), rovl.len()));
+        d.push(format!(
+            "object count: overlay {} rovl {}",
+            ovl.len(),
+            rovl.len()
+        ));
     }
     let mut fwd: HashMap<u64, u64> = HashMap::new();
     let mut back: HashMap<u64, u64> = HashMap::new();
@@ -212,7 +214,9 @@ pub fn diff_writable(
         if (lower.contains(&a) || lower.contains(&b)) && a != b {
             d.push(format!("{what}: inode number overlay {a} rovl {b}"));
         } else if *fwd.entry(a).or_insert(b) != b || *back.entry(b).or_insert(a) != a {
-            d.push(format!("{what}: inode numbers do not map one to one ({a} vs {b})"));
+            d.push(format!(
+                "{what}: inode numbers do not map one to one ({a} vs {b})"
+            ));
         }
     };
     let old = |t: (i64, i64)| t.0 < t0;
@@ -233,7 +237,10 @@ pub fn diff_writable(
             map(a.ino, b.ino, &a.path, &mut d);
         }
         if (old(a.mtime) || old(b.mtime)) && a.mtime != b.mtime {
-            d.push(format!("{}: mtime: overlay {:?} rovl {:?}", a.path, a.mtime, b.mtime));
+            d.push(format!(
+                "{}: mtime: overlay {:?} rovl {:?}",
+                a.path, a.mtime, b.mtime
+            ));
         }
         match (&a.listing, &b.listing) {
             (Some(x), Some(y)) => {
@@ -310,7 +317,8 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
     let lower = lower_inos(&lowers);
     let (o, r) = writable_pair(t, &base, &lowers)?;
     let mut rng = Rng::new(seed ^ 0x5eed);
-    let ctx = |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
+    let ctx =
+        |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
     for i in 0..ops {
         let op = rng.below(23);
         let s = rng.next();
@@ -325,10 +333,22 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
             return Err(ctx(i, &what, format!("overlay {ro:?}, rovl {rr:?}")));
         }
         if (i + 1) % every == 0 {
-            compare(&o.mnt, &r.mnt, t0, &lower, &format!("seed {seed} after op {i} ({what})"))?;
+            compare(
+                &o.mnt,
+                &r.mnt,
+                t0,
+                &lower,
+                &format!("seed {seed} after op {i} ({what})"),
+            )?;
         }
     }
-    compare(&o.mnt, &r.mnt, t0, &lower, &format!("seed {seed} at the end"))?;
+    compare(
+        &o.mnt,
+        &r.mnt,
+        t0,
+        &lower,
+        &format!("seed {seed} at the end"),
+    )?;
     let before_o = snapshot::snapshot(&o.mnt)?;
     t.umount(&o.mnt)?;
     t.umount(&r.mnt)?;
@@ -337,7 +357,12 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
     for (fstype, side) in [("overlay", &o), ("rovl", &r), ("rovl", &o), ("overlay", &r)] {
         let m = t
             .mount(fstype, &opts(&lowers, &side.upper, &side.work))
-            .map_err(|e| format!("seed {seed}: remount {fstype} on {}: errno {e}", side.upper.display()))?;
+            .map_err(|e| {
+                format!(
+                    "seed {seed}: remount {fstype} on {}: errno {e}",
+                    side.upper.display()
+                )
+            })?;
         let s = snapshot::snapshot(&m)?;
         t.umount(&m)?;
         again.push((fstype, side.upper.clone(), s));
@@ -376,12 +401,18 @@ pub fn copy_up_metadata(t: &mut T) -> TResult {
     layers::dir(&l0.join("d/sub"))?;
     layers::dir(&l1.join("d"))?;
     layers::file(&l1.join("d/low"), b"low")?;
-    for (p, mode, id) in [("d", 0o2775, 1000), ("d/f", 0o4751, 1001), ("d/p", 0o640, 1002), ("d/sub", 0o700, 1003)] {
+    for (p, mode, id) in [
+        ("d", 0o2775, 1000),
+        ("d/f", 0o4751, 1001),
+        ("d/p", 0o640, 1002),
+        ("d/sub", 0o700, 1003),
+    ] {
         let q = l0.join(p);
         layers::chmod(&q, mode)?;
-        // SAFETY: a valid path.
-        rc(unsafe { libc::lchown(c(&q).as_ptr(), id, id + 7) }).map_err(|e| format!("chown {p}: {e}"))?;
-        sys::setxattr(&q, "user.keep", p.as_bytes()).or_else(|e| if p == "d/p" { Ok(()) } else { Err(e) }).map_err(|e| format!("setxattr {p}: {e}"))?;
+        P::lchown(&q, id, id + 7).map_err(|e| format!("chown {p}: {e}"))?;
+        sys::setxattr(&q, "user.keep", p.as_bytes())
+            .or_else(|e| if p == "d/p" { Ok(()) } else { Err(e) })
+            .map_err(|e| format!("setxattr {p}: {e}"))?;
     }
     let acl = std::process::Command::new("setfacl")
         .args(["-m", "u:1234:rwx", "-m", "d:g:99:rx"])
@@ -391,12 +422,7 @@ pub fn copy_up_metadata(t: &mut T) -> TResult {
         return Err(Fail::Fail("setfacl on the lower layer failed".into()));
     }
     for p in ["d/f", "d/l", "d/p", "d/sub", "d", "d/sparse"] {
-        let ts = [
-            libc::timespec { tv_sec: 1_111_111, tv_nsec: 3 },
-            libc::timespec { tv_sec: 1_222_222, tv_nsec: 7 },
-        ];
-        // SAFETY: a valid path and times.
-        rc(unsafe { libc::utimensat(libc::AT_FDCWD, c(&l0.join(p)).as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
+        P::utimes(&l0.join(p), (1_111_111, 3), (1_222_222, 7))
             .map_err(|e| format!("utimes {p}: {e}"))?;
     }
     let t0 = now();
@@ -411,16 +437,13 @@ pub fn copy_up_metadata(t: &mut T) -> TResult {
             let q = root.join(p);
             if p != "d/p" {
                 sys::setxattr(&q, "user.tmp", b"1").map_err(|e| format!("copy-up {p}: {e}"))?;
-                let n = CString::new("user.tmp").unwrap();
-                // SAFETY: valid strings.
-                rc(unsafe { libc::removexattr(c(&q).as_ptr(), n.as_ptr()) }).map_err(|e| format!("{p}: {e}"))?;
+                P::removexattr(&q, "user.tmp").map_err(|e| format!("{p}: {e}"))?;
             } else {
                 // A FIFO is copied up by chown to its own owner.
-                rc(unsafe { libc::lchown(c(&q).as_ptr(), 1002, 1009) }).map_err(|e| format!("{p}: {e}"))?;
+                P::lchown(&q, 1002, 1009).map_err(|e| format!("{p}: {e}"))?;
             }
         }
-        // SAFETY: a valid path.
-        rc(unsafe { libc::lchown(c(&root.join("d/l")).as_ptr(), 1004, 1011) }).map_err(|e| format!("d/l: {e}"))?;
+        P::lchown(&root.join("d/l"), 1004, 1011).map_err(|e| format!("d/l: {e}"))?;
         let _ = write_file(&root.join("d/sparse"), libc::O_APPEND, 0, b"");
     }
     for (name, side) in [("overlay", &o), ("rovl", &r)] {
@@ -475,7 +498,10 @@ pub fn concurrent_copy_up(t: &mut T) -> TResult {
     const FILES: usize = 24;
     const THREADS: usize = 8;
     for i in 0..FILES {
-        layers::file(&l0.join(format!("d{}/f{i}", i % 3)), format!("lower {i}\n").repeat(200).as_bytes())?;
+        layers::file(
+            &l0.join(format!("d{}/f{i}", i % 3)),
+            format!("lower {i}\n").repeat(200).as_bytes(),
+        )?;
     }
     layers::dir(&l1)?;
     let upper = base.join("u");
@@ -491,13 +517,19 @@ pub fn concurrent_copy_up(t: &mut T) -> TResult {
             s.spawn(move || {
                 for k in 0..FILES {
                     let i = (k + th * 5) % FILES;
-                    let _ = write_file(&m.join(format!("d{}/f{i}", i % 3)), libc::O_APPEND, 0, format!("thread {th}\n").as_bytes());
+                    let _ = write_file(
+                        &m.join(format!("d{}/f{i}", i % 3)),
+                        libc::O_APPEND,
+                        0,
+                        format!("thread {th}\n").as_bytes(),
+                    );
                 }
             });
         }
     });
     for i in 0..FILES {
-        let data = std::fs::read(m.join(format!("d{}/f{i}", i % 3))).map_err(|e| format!("read f{i}: {e}"))?;
+        let data = std::fs::read(m.join(format!("d{}/f{i}", i % 3)))
+            .map_err(|e| format!("read f{i}: {e}"))?;
         let text = String::from_utf8_lossy(&data);
         let lower = format!("lower {i}\n").repeat(200);
         if !text.starts_with(&lower) {
@@ -505,16 +537,23 @@ pub fn concurrent_copy_up(t: &mut T) -> TResult {
         }
         for th in 0..THREADS {
             if text.matches(&format!("thread {th}\n")).count() != 1 {
-                return Err(Fail::Fail(format!("f{i}: thread {th}'s line is not there exactly once")));
+                return Err(Fail::Fail(format!(
+                    "f{i}: thread {th}'s line is not there exactly once"
+                )));
             }
         }
         if !upper.join(format!("d{}/f{i}", i % 3)).exists() {
             return Err(Fail::Fail(format!("f{i} not on the upper layer")));
         }
     }
-    let left: Vec<_> = std::fs::read_dir(work.join("work")).map_err(|e| format!("work: {e}"))?.collect();
+    let left: Vec<_> = std::fs::read_dir(work.join("work"))
+        .map_err(|e| format!("work: {e}"))?
+        .collect();
     if !left.is_empty() {
-        return Err(Fail::Fail(format!("{} temporary objects left in work/", left.len())));
+        return Err(Fail::Fail(format!(
+            "{} temporary objects left in work/",
+            left.len()
+        )));
     }
     Ok(())
 }
@@ -530,25 +569,44 @@ pub fn writable_mount_options(t: &mut T) -> TResult {
     let l = l0.display().to_string();
     let bad = [
         format!("lowerdir={l},upperdir={}", u.display()),
-        format!("lowerdir={l},upperdir={},workdir={}", u.display(), u.join("sub").display()),
-        format!("lowerdir={l},upperdir={},workdir={}", u.display(), u.display()),
-        format!("lowerdir={l},upperdir={},workdir={}", u.display(), base.join("missing").display()),
+        format!(
+            "lowerdir={l},upperdir={},workdir={}",
+            u.display(),
+            u.join("sub").display()
+        ),
+        format!(
+            "lowerdir={l},upperdir={},workdir={}",
+            u.display(),
+            u.display()
+        ),
+        format!(
+            "lowerdir={l},upperdir={},workdir={}",
+            u.display(),
+            base.join("missing").display()
+        ),
     ];
     layers::dir(&u.join("sub"))?;
     for o in bad.iter() {
         let a = t.mount("overlay", o).map(|_| ());
         let b = t.mount("rovl", o).map(|_| ());
         if a != b {
-            return Err(Fail::Fail(format!("mount -o {o}: overlay {a:?}, rovl {b:?}")));
+            return Err(Fail::Fail(format!(
+                "mount -o {o}: overlay {a:?}, rovl {b:?}"
+            )));
         }
     }
     std::fs::remove_dir(u.join("sub")).map_err(|e| format!("{e}"))?;
     let mut lines = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (base.join(format!("u-{fstype}")), base.join(format!("w-{fstype}")));
+        let (u, w) = (
+            base.join(format!("u-{fstype}")),
+            base.join(format!("w-{fstype}")),
+        );
         layers::dir(&u)?;
         layers::dir(&w)?;
-        let m = t.mount(fstype, &opts(&[l0.clone()], &u, &w)).map_err(|e| format!("{fstype}: {e}"))?;
+        let m = t
+            .mount(fstype, &opts(&[l0.clone()], &u, &w))
+            .map_err(|e| format!("{fstype}: {e}"))?;
         let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| format!("{e}"))?;
         let line = mounts
             .lines()
@@ -560,13 +618,18 @@ pub fn writable_mount_options(t: &mut T) -> TResult {
         lines.push(line);
         // ro and back to rw.
         for flags in [libc::MS_REMOUNT | libc::MS_RDONLY, libc::MS_REMOUNT] {
-            sys::mount(fstype, &m, "", flags).map_err(|e| format!("{fstype} remount {flags:#x}: errno {e}"))?;
+            sys::mount(fstype, &m, "", flags)
+                .map_err(|e| format!("{fstype} remount {flags:#x}: errno {e}"))?;
         }
-        write_file(&m.join("g"), libc::O_CREAT, 0, b"g").map_err(|e| format!("{fstype}: write after rw remount: errno {e}"))?;
+        write_file(&m.join("g"), libc::O_CREAT, 0, b"g")
+            .map_err(|e| format!("{fstype}: write after rw remount: errno {e}"))?;
         t.umount(&m)?;
     }
     if lines[0] != lines[1] {
-        return Err(Fail::Fail(format!("/proc/mounts: overlay {:?}, rovl {:?}", lines[0], lines[1])));
+        return Err(Fail::Fail(format!(
+            "/proc/mounts: overlay {:?}, rovl {:?}",
+            lines[0], lines[1]
+        )));
     }
     Ok(())
 }
