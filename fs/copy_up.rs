@@ -121,6 +121,10 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
         if origin {
             xattrs::set_private(fs, &temp, b"origin", fh.as_deref().unwrap_or(&[]))?;
         }
+        if matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR) {
+            let flags = lower.dentry.inode().map_or(0, |i| i.flags());
+            xattrs::set_protattr(fs, &temp, flags)?;
+        }
         set_attrs(mnt, &temp, &mut src)?;
         let lock = Locked::rename(mnt, &up.work, udir)?;
         if !temp.parent().same(&up.work) {

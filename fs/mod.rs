@@ -220,9 +220,16 @@ impl Rovl {
                 node.impure = AtomicBool::new(xattrs::is_impure(self, &u.dentry));
             }
         }
+        // Append-only and immutable, from the real inode, or for an upper
+        // copy from its `protattr` xattr (`ovl_check_protattr`).
+        let mut flags = node.real_inode().flags() & crate::vfs::COPY_I_FLAGS;
+        if let Some(u) = node.upper() {
+            flags |= xattrs::protattr(self, u);
+        }
         Ok(NewNode {
             ino: node.ino,
             node,
+            flags,
         })
     }
 }

@@ -301,3 +301,37 @@ pub(crate) fn probe_private(
     set_private_cfg(c, mnt, work, b"opaque", b"0")?;
     work.removexattr(mnt, as_cstr(&private_name(c, b"opaque")?)?)
 }
+
+/// `S_APPEND`/`S_IMMUTABLE` of an upper object, kept in its `protattr`
+/// xattr because the upper inode itself cannot carry them: it must stay
+/// renameable and writable for overlay's own xattrs (`ovl_check_protattr`).
+pub(crate) fn protattr(fs: &Rovl, d: &vfs::Dentry) -> u32 {
+    let Ok(mnt) = fs.upper_mnt() else {
+        return 0;
+    };
+    let mut buf = [0u8; 32];
+    let Ok(n) = get_private(fs, mnt, d, b"protattr", &mut buf) else {
+        return 0;
+    };
+    buf[..n.min(buf.len())].iter().fold(0, |f, c| match c {
+        b'a' => f | bindings::S_APPEND,
+        b'i' => f | bindings::S_IMMUTABLE,
+        _ => f,
+    })
+}
+
+/// Stores the append-only and immutable flags of a copied-up object
+/// (`ovl_set_protattr`): `a` and `i`, in that order.
+pub(crate) fn set_protattr(fs: &Rovl, d: &vfs::Dentry, flags: u32) -> Result {
+    let mut v = KVec::new();
+    if flags & bindings::S_APPEND != 0 {
+        v.push(b'a', GFP_KERNEL)?;
+    }
+    if flags & bindings::S_IMMUTABLE != 0 {
+        v.push(b'i', GFP_KERNEL)?;
+    }
+    if v.is_empty() {
+        return Ok(());
+    }
+    set_private(fs, d, b"protattr", &v)
+}

@@ -330,6 +330,12 @@ impl Inode {
         unsafe { (*self.0.get()).i_ino as u64 }
     }
 
+    /// The inode flags (`i_flags`: `S_APPEND`, `S_IMMUTABLE`, ...).
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: A racy read of `i_flags`, as `IS_APPEND()` in C.
+        unsafe { core::ptr::read_volatile(&(*self.0.get()).i_flags) }
+    }
+
     pub(crate) fn nlink(&self) -> u32 {
         // SAFETY: A racy read of `i_nlink`, as `d_inode(x)->i_nlink` in C.
         unsafe { core::ptr::read_volatile(&(*self.0.get()).__bindgen_anon_1.i_nlink) }

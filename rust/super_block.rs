@@ -274,7 +274,14 @@ impl<T> Filesystem for T where
 pub(crate) struct NewNode<T: FileSystem> {
     pub(crate) node: T::Node,
     pub(crate) ino: u64,
+    /// Inode flags the VFS enforces on the new inode (`S_APPEND`,
+    /// `S_IMMUTABLE`, `S_SYNC`, `S_NOATIME`).
+    pub(crate) flags: u32,
 }
+
+/// The inode flags a stacked inode mirrors (`OVL_COPY_I_FLAGS_MASK`).
+pub(crate) const COPY_I_FLAGS: u32 =
+    bindings::S_SYNC | bindings::S_NOATIME | bindings::S_APPEND | bindings::S_IMMUTABLE;
 
 /// A rovl `struct super_block`.
 ///
@@ -402,6 +409,7 @@ unsafe fn new_inode<T: Filesystem>(
         (*inode).i_acl = ACL_DONT_CACHE;
         (*inode).i_default_acl = ACL_DONT_CACHE;
         (*inode).i_ino = n.ino as _;
+        bindings::inode_set_flags(inode, n.flags & COPY_I_FLAGS, COPY_I_FLAGS);
         match u32::from(mode) & bindings::S_IFMT {
             bindings::S_IFDIR => {
                 (*inode).i_op = &Tables::<T>::DIR_IOPS;

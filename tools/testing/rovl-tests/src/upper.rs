@@ -63,7 +63,7 @@ fn rpath(rng: &mut Rng) -> String {
 }
 
 /// What one operation returned, compared between the mounts.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Out {
     Unit,
     Num(i64),
@@ -632,4 +632,92 @@ pub fn writable_mount_options(t: &mut T) -> TResult {
         )));
     }
     Ok(())
+}
+
+/// Append-only and immutable lower files stay so through the mount, before
+/// and after copy-up, and after a remount (the `protattr` xattr).
+pub fn protected_files(t: &mut T) -> TResult {
+    let base = t.dir.join("prot");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("ap"), b"append only\n")?;
+    layers::file(&l0.join("im"), b"immutable\n")?;
+    layers::dir(&l1)?;
+    let chattr = |flags: &str, p: &Path| {
+        std::process::Command::new("chattr")
+            .arg(flags)
+            .arg(p)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !chattr("+a", &l0.join("ap")) || !chattr("+i", &l0.join("im")) {
+        return Err(Fail::Skip(
+            "chattr +a/+i unsupported on the lower tmpfs".into(),
+        ));
+    }
+    let lowers = vec![l0.clone(), l1];
+    let r = (|| -> TResult {
+        let (o, r) = writable_pair(t, &base, &lowers)?;
+        // The first probe appends; later ones must not change the data.
+        let probe = |root: &Path, first: bool| -> Vec<(String, Result<Out, Errno>)> {
+            let append = if first { &b"more\n"[..] } else { &b""[..] };
+            vec![
+                ("write ap".into(), write_file(&root.join("ap"), 0, 0, b"x")),
+                (
+                    "append ap".into(),
+                    write_file(&root.join("ap"), libc::O_APPEND, 0, append),
+                ),
+                ("unlink ap".into(), unit(P::unlink(&root.join("ap")))),
+                (
+                    "write im".into(),
+                    write_file(&root.join("im"), libc::O_APPEND, 0, b"x"),
+                ),
+                ("chmod im".into(), unit(P::chmod(&root.join("im"), 0o600))),
+                (
+                    "rename im".into(),
+                    unit(P::rename(&root.join("im"), &root.join("im2"), 0)),
+                ),
+                ("unlink im".into(), unit(P::unlink(&root.join("im")))),
+                (
+                    "read ap".into(),
+                    read_nonblock(&root.join("ap")).map(Out::Data),
+                ),
+            ]
+        };
+        let (a, b) = (probe(&o.mnt, true), probe(&r.mnt, true));
+        if a != b {
+            return Err(Fail::Fail(format!("overlay {a:?}, rovl {b:?}")));
+        }
+        // The append copied `ap` up: its flag must survive a remount.
+        if !r.upper.join("ap").exists() {
+            return Err(Fail::Fail("append did not copy ap up".into()));
+        }
+        for side in [&o, &r] {
+            t.umount(&side.mnt)?;
+        }
+        for (fstype, side) in [("overlay", &o), ("rovl", &r), ("overlay", &r), ("rovl", &o)] {
+            let m = t
+                .mount(fstype, &opts(&lowers, &side.upper, &side.work))
+                .map_err(|e| format!("remount {fstype}: errno {e}"))?;
+            let got = probe(&m, false);
+            t.umount(&m)?;
+            let expect: Vec<_> = a
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "append ap" => (k.clone(), Ok(Out::Num(0))),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect();
+            if got != expect {
+                return Err(Fail::Fail(format!(
+                    "{fstype} remounted on {}: {got:?}, expected {expect:?}",
+                    side.upper.display()
+                )));
+            }
+        }
+        Ok(())
+    })();
+    chattr("-a", &l0.join("ap"));
+    chattr("-i", &l0.join("im"));
+    r
 }
