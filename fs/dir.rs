@@ -144,6 +144,29 @@ pub(crate) fn create(
     fs.new_node(Some(new), KVec::new(), false)
 }
 
+/// An unnamed regular file in the upper copy of `dir` (`ovl_tmpfile`),
+/// owned by the caller; linkat(2) can give it a name later.
+pub(crate) fn tmpfile(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    file: &vfs::File,
+    mode: u16,
+) -> Result<(NewNode<Rovl>, vfs::StackedFile)> {
+    let fs = sb.data();
+    let creds = CreateCreds::new(&fs.cred, dir.inode().ok_or(ENOENT)?)?;
+    copy_up::copy_up(sb, dir)?;
+    let pnode = sb.node(dir).ok_or(ENOENT)?;
+    let udir = pnode.upper().ok_or(EIO)?;
+    let mnt = fs.upper_mnt()?;
+    let _w = WriteAccess::get(mnt)?;
+    let (sf, real) = {
+        let _cred = creds.override_creds();
+        let parent = vfs::RealPath { mnt, dentry: udir };
+        vfs::StackedFile::open_tmpfile(file, &parent, mode, &fs.cred)?
+    };
+    Ok((fs.new_node(Some(real), KVec::new(), false)?, sf))
+}
+
 /// The mode to force on an object built in `work/`, whose umask and setgid
 /// inheritance came from the wrong directory.
 fn explicit_mode(kind: &Kind<'_>, strip: impl Fn(u16) -> u16, dir: &Inode) -> Option<u16> {

@@ -475,6 +475,15 @@ impl InodeOperations for Rovl {
         dir::create(sb, dir, dentry, kind).map(Some)
     }
 
+    fn tmpfile(
+        sb: &SuperBlock<Self>,
+        dir: &Dentry,
+        file: &File,
+        mode: u16,
+    ) -> Result<(NewNode<Self>, StackedFile)> {
+        dir::tmpfile(sb, dir, file, mode)
+    }
+
     fn remove(sb: &SuperBlock<Self>, dir: &Dentry, dentry: &Dentry, is_dir: bool) -> Result {
         dir::remove(sb, dir, dentry, is_dir)
     }

@@ -47,6 +47,15 @@ impl Cred {
         Ok(unsafe { ARef::from_raw(ptr) })
     }
 
+    /// The current task's credentials (`get_current_cred`).
+    pub(crate) fn current() -> Result<ARef<Self>> {
+        // SAFETY: No preconditions; returns a new reference.
+        let ptr = unsafe { ffi::rovl_get_current_cred() };
+        let ptr = NonNull::new(ptr.cast_mut().cast::<Self>()).ok_or(ENOMEM)?;
+        // SAFETY: We own the reference.
+        Ok(unsafe { ARef::from_raw(ptr) })
+    }
+
     /// Runs the current task with `self` as its credentials until the guard drops.
     pub(crate) fn override_creds(&self) -> CredGuard {
         // SAFETY: `self` is live; `override_creds` takes its own reference.

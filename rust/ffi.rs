@@ -73,6 +73,13 @@ extern "C" {
         flags: c_int,
         ctx: *mut BackingFileCtx,
     ) -> isize;
+    pub(crate) fn backing_tmpfile_open(
+        user_file: *const bindings::file,
+        flags: c_int,
+        real_parentpath: *const bindings::path,
+        mode: bindings::umode_t,
+        cred: *const bindings::cred,
+    ) -> *mut bindings::file;
     // fs/namei.c (linux/namei.h), with the parent locked.
     pub(crate) fn lookup_one(
         idmap: *mut bindings::mnt_idmap,
@@ -145,6 +152,7 @@ extern "C" {
     // rust/shim.c.
     pub(crate) fn rovl_inode_lock_nested(inode: *mut bindings::inode, subclass: c_uint);
     pub(crate) fn rovl_d_unhashed(dentry: *mut bindings::dentry) -> bool;
+    pub(crate) fn rovl_get_current_cred() -> *const bindings::cred;
     pub(crate) fn rovl_current_fsids(uid: *mut bindings::kuid_t, gid: *mut bindings::kgid_t);
     pub(crate) static rovl_param_redirect_dir: bool;
     pub(crate) static rovl_param_redirect_always_follow: bool;

@@ -218,6 +218,36 @@ impl StackedFile {
         })
     }
 
+    /// Creates an unnamed real file in the directory `parent` for the rovl
+    /// `O_TMPFILE` file `user` (`backing_tmpfile_open`), with `user`'s open
+    /// flags and `mode`, as the current credentials; `cred` is what later
+    /// operations run under. Returns the real file's dentry too.
+    pub(crate) fn open_tmpfile(
+        user: &File,
+        parent: &RealPath<'_>,
+        mode: u16,
+        cred: &ARef<Cred>,
+    ) -> Result<(Self, ARef<super::Dentry>)> {
+        let raw = parent.raw();
+        let cur = Cred::current()?;
+        // SAFETY: `user` is the file being opened, `raw` a valid path and
+        // `cur` live; the result is a new backing file or an error.
+        let f = from_err_ptr(unsafe {
+            ffi::backing_tmpfile_open(user.as_ptr(), user.flags() as i32, &raw, mode, cur.as_ptr())
+        })?;
+        // SAFETY: `backing_tmpfile_open` returned a new reference.
+        let real = unsafe { File::from_owned(f) };
+        // SAFETY: An open file's dentry lives as long as the file.
+        let d = ARef::from(unsafe { super::Dentry::from_raw((*f).f_path.dentry) });
+        Ok((
+            Self {
+                real,
+                cred: cred.clone(),
+            },
+            d,
+        ))
+    }
+
     /// Forwards a read to the real file (`backing_file_read_iter`), which
     /// handles sync and async kiocbs and reports atime back through
     /// `file_accessed`.

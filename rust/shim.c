@@ -7,8 +7,9 @@
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
  *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed:
  *   static inline functions that bindgen cannot call.
- * - rovl_current_fsids: current_fsuid()/current_fsgid() are macros over
- *   the task's RCU-protected credentials.
+ * - rovl_current_fsids, rovl_get_current_cred: current_fsuid(),
+ *   current_fsgid() and get_current_cred() are macros over the task's
+ *   RCU-protected credentials.
  * - rovl_kstatfs_set, rovl_path_namelen: struct kstatfs is opaque to
  *   the bindings.
  * - rovl_init_fs_context and its fs_context_operations: struct fs_context
@@ -82,6 +83,11 @@ void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass)
 bool rovl_d_unhashed(struct dentry *dentry)
 {
 	return d_unhashed(dentry);
+}
+
+const struct cred *rovl_get_current_cred(void)
+{
+	return get_current_cred();
 }
 
 void rovl_current_fsids(kuid_t *uid, kgid_t *gid)

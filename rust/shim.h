@@ -35,6 +35,7 @@ void rovl_inode_unlock(struct inode *inode);
 void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass);
 bool rovl_d_unhashed(struct dentry *dentry);
 void rovl_current_fsids(kuid_t *uid, kgid_t *gid);
+const struct cred *rovl_get_current_cred(void);
 void rovl_posix_acl_release(struct posix_acl *acl);
 void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen);
 long rovl_path_namelen(const struct path *path);

@@ -135,6 +135,16 @@ pub(crate) trait InodeOperations: FileSystem {
     ) -> Result<Option<NewNode<Self>>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `->tmpfile()`: the node of the new unnamed file and its open real
+    /// file.
+    fn tmpfile(
+        _sb: &SuperBlock<Self>,
+        _dir: &Dentry,
+        _file: &File,
+        _mode: u16,
+    ) -> Result<(NewNode<Self>, StackedFile)> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `->unlink()` and `->rmdir()`.
     fn remove(_sb: &SuperBlock<Self>, _dir: &Dentry, _dentry: &Dentry, _is_dir: bool) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -548,6 +558,11 @@ impl<T: Filesystem> Tables<T> {
         },
         rename: if T::HAS_RENAME {
             Some(rename_cb::<T>)
+        } else {
+            None
+        },
+        tmpfile: if T::HAS_TMPFILE {
+            Some(tmpfile_cb::<T>)
         } else {
             None
         },
@@ -1344,8 +1359,12 @@ unsafe fn create_common<T: Filesystem>(
         let n = T::create(s, &parent, d, kind)?;
         let inode = match (n, link_inode) {
             (_, Some(i)) => {
-                // SAFETY: The old inode is live; the new link holds a reference.
-                unsafe { bindings::ihold(i) };
+                // SAFETY: The old inode is live; the new link holds a
+                // reference; its link count follows the real inode's.
+                unsafe {
+                    bindings::ihold(i);
+                    Inode::from_raw(i).copy_attr_from(T::real_inode(node_of::<T>(i)));
+                }
                 i
             }
             // SAFETY: `s` is live and filled.
@@ -1556,6 +1575,65 @@ unsafe extern "C" fn set_acl_cb<T: Filesystem>(
         T::set_acl(s, d, node, acl_type, AclArg(acl))?;
         // SAFETY: `inode` is live.
         unsafe { Inode::from_raw(inode) }.copy_attr_from(T::real_inode(node));
+        Ok(0)
+    })
+}
+
+/// `FMODE_OPENED` of linux/fs.h.
+const FMODE_OPENED: u32 = 1 << 19;
+
+/// `finish_open`'s open callback for a file whose real file is already
+/// open (as `ovl_dummy_open`).
+///
+/// # Safety
+///
+/// Called by `finish_open` only.
+unsafe extern "C" fn dummy_open(_inode: *mut bindings::inode, _file: *mut bindings::file) -> c_int {
+    0
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn tmpfile_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    file: *mut bindings::file,
+    mode: bindings::umode_t,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes the file being opened, whose dentry is a
+        // new unnamed child of the locked directory `dir`.
+        let (s, f, d) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*dir).i_sb),
+                File::from_raw(file),
+                (*file).f_path.dentry,
+            )
+        };
+        // SAFETY: As above.
+        let parent = unsafe { Dentry::from_raw(d) }.parent();
+        let (n, sf) = T::tmpfile(s, &parent, f, mode)?;
+        // SAFETY: `s` is live and filled.
+        let inode = unsafe { new_inode(s, n)? };
+        let sf = KBox::new(sf, GFP_KERNEL).inspect_err(|_| {
+            // SAFETY: Our only reference to the new inode.
+            unsafe { bindings::iput(inode) }
+        })?;
+        // SAFETY: `d_tmpfile` takes the inode (with one link, which it
+        // drops) for the file's dentry; `private_data` is ours until
+        // release, which only runs once `finish_open` marked the file open.
+        unsafe {
+            bindings::set_nlink(inode, 1);
+            bindings::d_tmpfile(file, inode);
+            (*file).private_data = sf.into_foreign().cast_mut();
+            let r = bindings::finish_open(file, d, Some(dummy_open));
+            if (*file).f_mode & FMODE_OPENED == 0 {
+                drop(<KBox<StackedFile> as ForeignOwnable>::from_foreign((*file).private_data));
+                (*file).private_data = ptr::null_mut();
+            }
+            to_result(r)?;
+        }
         Ok(0)
     })
 }

@@ -506,4 +506,26 @@ pub mod path {
         super::close(fd);
         r
     }
+
+    /// An `O_TMPFILE` file in `dir` with `data`, then linked at `target`
+    /// through /proc/self/fd.
+    pub fn tmpfile_link(dir: &Path, data: &[u8], target: &Path) -> Result<(), Errno> {
+        let fd = super::open(dir, libc::O_TMPFILE | libc::O_RDWR)?;
+        // SAFETY: `data` is valid for its length; `fd` is ours.
+        let w = check(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) } as i64);
+        let proc = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+        // SAFETY: Valid C strings.
+        let l = unit(unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc.as_ptr(),
+                libc::AT_FDCWD,
+                cstr(target).as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        });
+        super::close(fd);
+        w?;
+        l
+    }
 }

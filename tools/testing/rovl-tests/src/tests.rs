@@ -66,6 +66,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("copy_up_metadata", crate::upper::copy_up_metadata),
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
     ("protected_files", crate::upper::protected_files),
+    ("tmpfile", crate::upper::tmpfile),
     ("writable_random_ops", writable_random_ops),
 ];
 

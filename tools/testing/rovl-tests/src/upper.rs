@@ -157,6 +157,10 @@ fn apply(root: &Path, op: u64, rng: &mut Rng) -> (String, Result<Out, Errno>) {
             }),
         ),
         21 => ("getxattr", sys::getxattr(&a, "user.r").map(Out::Data)),
+        23 => (
+            "tmpfile+link",
+            unit(P::tmpfile_link(&a, format!("tmp {n}").as_bytes(), &b)),
+        ),
         _ => (
             "mknod",
             unit(P::mknod(&a, libc::S_IFCHR | 0o600, libc::makedev(1, 3))),
@@ -320,7 +324,7 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
     let ctx =
         |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
     for i in 0..ops {
-        let op = rng.below(23);
+        let op = rng.below(24);
         let s = rng.next();
         let (mut r1, mut r2) = (Rng::new(s), Rng::new(s));
         let (what, ro) = apply(&o.mnt, op, &mut r1);
@@ -720,4 +724,40 @@ pub fn protected_files(t: &mut T) -> TResult {
     chattr("-a", &l0.join("ap"));
     chattr("-i", &l0.join("im"));
     r
+}
+
+/// `O_TMPFILE` in a lower directory (copied up first) and in the root,
+/// linked to a name, as on overlay; unlinked ones leave nothing behind.
+pub fn tmpfile(t: &mut T) -> TResult {
+    let base = t.dir.join("tmpf");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("d/old"), b"old")?;
+    layers::dir(&l1)?;
+    let lowers = vec![l0, l1];
+    let t0 = now();
+    let lower = lower_inos(&lowers);
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    for root in [&o.mnt, &r.mnt] {
+        P::tmpfile_link(&root.join("d"), b"first", &root.join("d/new"))
+            .map_err(|e| format!("{}: tmpfile in d: errno {e}", root.display()))?;
+        P::tmpfile_link(root, b"second", &root.join("top"))
+            .map_err(|e| format!("{}: tmpfile in /: errno {e}", root.display()))?;
+        // Never linked: gone on close.
+        let fd = sys::open(root, libc::O_TMPFILE | libc::O_RDWR)
+            .map_err(|e| format!("O_TMPFILE: errno {e}"))?;
+        sys::close(fd);
+    }
+    if std::fs::read(r.mnt.join("d/new")).ok().as_deref() != Some(&b"first"[..]) {
+        return Err(Fail::Fail(
+            "rovl: d/new does not hold the data written".into(),
+        ));
+    }
+    compare(&o.mnt, &r.mnt, t0, &lower, "after O_TMPFILE")?;
+    let left = std::fs::read_dir(r.work.join("work"))
+        .map_err(|e| format!("{e}"))?
+        .count();
+    if left != 0 {
+        return Err(Fail::Fail(format!("{left} objects left in work/")));
+    }
+    Ok(())
 }
