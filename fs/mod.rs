@@ -47,6 +47,9 @@ pub(crate) struct Upper {
     pub(crate) copy_lock: Pin<KBox<Mutex<()>>>,
     /// Names of temporary objects in `work/` (`#<n>`, as overlayfs).
     pub(crate) temp_id: AtomicU64,
+    /// Exclusive-use marks of the upper and work directories, where this
+    /// mount got them.
+    pub(crate) _in_use: (Option<crate::vfs::InUse>, Option<crate::vfs::InUse>),
 }
 
 /// One layer of a mount: a private clone of the mount of its directory.

@@ -36,6 +36,9 @@ pub(crate) fn fill_super(
     let mut namelen = 0;
     for (i, l) in ctx.lowers.iter_mut().enumerate() {
         depth = depth.max(vfs::stack_depth_of(l.path.dentry()));
+        if vfs::InUse::is_marked(l.path.dentry()) {
+            pr_warn!("lowerdir is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n");
+        }
         let mnt = PrivateMount::clone_of(&l.path)?;
         let root = vfs::RealPath {
             mnt: &mnt,
@@ -195,6 +198,8 @@ fn setup_upper(
         return Err(EINVAL);
     }
     let mnt = PrivateMount::clone_of(&path)?;
+    let upper_lock = in_use(mnt.root(), "upperdir");
+    let work_lock = in_use(work.dentry(), "workdir");
     let _cred = cred.override_creds();
     let work = {
         let _w = vfs::WriteAccess::get(&mnt)?;
@@ -220,7 +225,22 @@ fn setup_upper(
         work_name,
         copy_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
         temp_id: core::sync::atomic::AtomicU64::new(0),
+        _in_use: (upper_lock, work_lock),
     })
+}
+
+/// Takes the exclusive-use mark of an upper or work directory; another
+/// mount holding it only earns a warning without `index` (as overlayfs,
+/// `ovl_report_in_use`).
+fn in_use(d: &vfs::Dentry, what: &str) -> Option<vfs::InUse> {
+    let l = vfs::InUse::try_lock(d);
+    if l.is_none() {
+        pr_warn!(
+            "{} is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n",
+            what
+        );
+    }
+    l
 }
 
 /// Makes an empty `work/` in the workdir, removing what a previous mount

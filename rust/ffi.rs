@@ -153,6 +153,9 @@ extern "C" {
     pub(crate) fn rovl_inode_lock_nested(inode: *mut bindings::inode, subclass: c_uint);
     pub(crate) fn rovl_d_unhashed(dentry: *mut bindings::dentry) -> bool;
     pub(crate) fn rovl_get_current_cred() -> *const bindings::cred;
+    pub(crate) fn rovl_inuse_trylock(dentry: *mut bindings::dentry) -> bool;
+    pub(crate) fn rovl_inuse_unlock(dentry: *mut bindings::dentry);
+    pub(crate) fn rovl_is_inuse(dentry: *mut bindings::dentry) -> bool;
     pub(crate) fn rovl_current_fsids(uid: *mut bindings::kuid_t, gid: *mut bindings::kgid_t);
     pub(crate) static rovl_param_redirect_dir: bool;
     pub(crate) static rovl_param_redirect_always_follow: bool;

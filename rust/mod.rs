@@ -20,7 +20,7 @@ pub(crate) use super_block::{
     sb_of, stack_depth_of, AclArg, COPY_I_FLAGS, DentryOperations, FileOperations, FileSystem, InodeOperations,
     NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations,
 };
-pub(crate) use upper::{current_umask, CreateCreds, Iattr, Locked, WriteAccess};
+pub(crate) use upper::{current_umask, CreateCreds, Iattr, InUse, Locked, WriteAccess};
 
 /// Directory entry types, as `d_type` in `getdents64`.
 pub(crate) const DT_CHR: u32 = 2;

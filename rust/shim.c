@@ -7,6 +7,10 @@
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
  *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed:
  *   static inline functions that bindgen cannot call.
+ * - rovl_inuse_trylock, rovl_inuse_unlock, rovl_is_inuse: overlayfs's
+ *   exclusive-use mark on upper and work directories (I_OVL_INUSE in
+ *   i_state, under i_lock, a spinlock the bindings cannot take). Using the
+ *   same bit lets rovl and overlayfs see each other's mounts.
  * - rovl_current_fsids, rovl_get_current_cred: current_fsuid(),
  *   current_fsgid() and get_current_cred() are macros over the task's
  *   RCU-protected credentials.
@@ -83,6 +87,41 @@ void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass)
 bool rovl_d_unhashed(struct dentry *dentry)
 {
 	return d_unhashed(dentry);
+}
+
+bool rovl_inuse_trylock(struct dentry *dentry)
+{
+	struct inode *inode = d_inode(dentry);
+	bool locked = false;
+
+	spin_lock(&inode->i_lock);
+	if (!(inode->i_state & I_OVL_INUSE)) {
+		inode->i_state |= I_OVL_INUSE;
+		locked = true;
+	}
+	spin_unlock(&inode->i_lock);
+	return locked;
+}
+
+void rovl_inuse_unlock(struct dentry *dentry)
+{
+	struct inode *inode = d_inode(dentry);
+
+	spin_lock(&inode->i_lock);
+	WARN_ON(!(inode->i_state & I_OVL_INUSE));
+	inode->i_state &= ~I_OVL_INUSE;
+	spin_unlock(&inode->i_lock);
+}
+
+bool rovl_is_inuse(struct dentry *dentry)
+{
+	struct inode *inode = d_inode(dentry);
+	bool inuse;
+
+	spin_lock(&inode->i_lock);
+	inuse = (inode->i_state & I_OVL_INUSE);
+	spin_unlock(&inode->i_lock);
+	return inuse;
 }
 
 const struct cred *rovl_get_current_cred(void)

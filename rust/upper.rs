@@ -571,3 +571,39 @@ pub(crate) fn current_umask() -> u16 {
     // SAFETY: No preconditions.
     unsafe { bindings::current_umask() as u16 }
 }
+
+/// The exclusive-use mark of an upper or work directory, held for the life
+/// of a mount (overlayfs's `I_OVL_INUSE`).
+///
+/// # Invariants
+///
+/// `dir` is positive and its inode carries the mark this object set.
+pub(crate) struct InUse {
+    dir: ARef<Dentry>,
+}
+
+impl InUse {
+    /// Marks `dir` as in use, or `None` if another mount did.
+    pub(crate) fn try_lock(dir: &Dentry) -> Option<Self> {
+        dir.inode()?;
+        // SAFETY: `dir` is a referenced positive dentry.
+        let locked = unsafe { ffi::rovl_inuse_trylock(dir.as_ptr()) };
+        // INVARIANT: The mark was set just above.
+        locked.then(|| Self {
+            dir: ARef::from(dir),
+        })
+    }
+
+    /// Whether some mount marked `dir` as its upper or work directory.
+    pub(crate) fn is_marked(dir: &Dentry) -> bool {
+        // SAFETY: `dir` is a referenced dentry; positive is checked first.
+        dir.inode().is_some() && unsafe { ffi::rovl_is_inuse(dir.as_ptr()) }
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the mark is ours.
+        unsafe { ffi::rovl_inuse_unlock(self.dir.as_ptr()) };
+    }
+}

@@ -67,6 +67,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
     ("protected_files", crate::upper::protected_files),
     ("tmpfile", crate::upper::tmpfile),
+    ("upper_in_use", crate::upper::upper_in_use),
     ("writable_random_ops", writable_random_ops),
 ];
 

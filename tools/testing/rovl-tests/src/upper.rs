@@ -761,3 +761,58 @@ pub fn tmpfile(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// An upper or work directory already used by a mount of either
+/// filesystem earns the other a warning (both use overlayfs's in-use
+/// mark), and the mark goes with the mount.
+pub fn upper_in_use(t: &mut T) -> TResult {
+    let base = t.dir.join("inuse");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("f"), b"f")?;
+    layers::dir(&l1)?;
+    let lowers = vec![l0, l1];
+    let (u, w1, w2) = (base.join("u"), base.join("w1"), base.join("w2"));
+    for d in [&u, &w1, &w2] {
+        layers::dir(d)?;
+    }
+    let mut kmsg = crate::Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
+    let mut warned = |prefix: &str| {
+        kmsg.lines()
+            .iter()
+            .any(|l| l.starts_with(prefix) && l.contains("upperdir is in-use"))
+    };
+    for (first, second) in [("overlay", "rovl"), ("rovl", "overlay")] {
+        let a = t
+            .mount(first, &opts(&lowers, &u, &w1))
+            .map_err(|e| format!("{first}: errno {e}"))?;
+        if warned("") {
+            return Err(Fail::Fail(format!(
+                "{first}: in-use warning on a free upperdir"
+            )));
+        }
+        let b = t
+            .mount(second, &opts(&lowers, &u, &w2))
+            .map_err(|e| format!("{second} over {first}'s upperdir: errno {e}"))?;
+        let tag = if second == "overlay" {
+            "overlayfs:"
+        } else {
+            "rovl:"
+        };
+        if !warned(tag) {
+            return Err(Fail::Fail(format!(
+                "{second} did not warn about {first}'s upperdir"
+            )));
+        }
+        t.umount(&b)?;
+        t.umount(&a)?;
+    }
+    // Released at unmount: no warning now.
+    let m = t
+        .mount("rovl", &opts(&lowers, &u, &w1))
+        .map_err(|e| format!("rovl: errno {e}"))?;
+    if warned("") {
+        return Err(Fail::Fail("the in-use mark outlived its mount".into()));
+    }
+    t.umount(&m)?;
+    Ok(())
+}
