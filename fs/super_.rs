@@ -203,7 +203,7 @@ fn setup_upper(
     let _cred = cred.override_creds();
     let work = {
         let _w = vfs::WriteAccess::get(&mnt)?;
-        make_workdir(&mnt, work.dentry())?
+        make_workdir(&mnt, work.dentry(), ctx.config.fsync == params::Fsync::Volatile)?
     };
     // The upper filesystem must take overlay's private xattrs.
     {
@@ -244,20 +244,77 @@ fn in_use(d: &vfs::Dentry, what: &str) -> Option<vfs::InUse> {
 }
 
 /// Makes an empty `work/` in the workdir, removing what a previous mount
-/// left there (`ovl_workdir_create`).
-fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry) -> Result<ARef<vfs::Dentry>> {
+/// left there (`ovl_workdir_create`). A volatile mount leaves
+/// `work/incompat/volatile/dirty`, and a workdir holding anything in
+/// `work/incompat` refuses to mount: its upper layer may be inconsistent.
+fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry, volatile: bool) -> Result<ARef<vfs::Dentry>> {
     for _ in 0..2 {
         let lock = vfs::Locked::dir(mnt, base)?;
         let d = lock.lookup(base, b"work")?;
         if d.inode().is_none() {
             let w = lock.mkdir(base, &d, 0)?;
+            drop(lock);
+            if volatile {
+                mark_volatile(mnt, &w)?;
+            }
             return Ok(w);
         }
         drop(lock);
+        check_incompat(mnt, &d)?;
         remove_tree(mnt, base, &d, 0)?;
     }
     pr_err!("failed to create directory work\n");
     Err(EINVAL)
+}
+
+/// Fails if `work/incompat` holds an entry (`ovl_workdir_cleanup`).
+fn check_incompat(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
+    let inc = vfs::Locked::dir(mnt, work)?.lookup(work, b"incompat")?;
+    if !inc.can_lookup() {
+        return Ok(());
+    }
+    let path = vfs::RealPath { mnt, dentry: &inc };
+    let cred = Cred::prepare()?;
+    let mut found: Option<KVec<u8>> = None;
+    vfs::File::open_dir(&path, &cred)?.read_dir(&mut |name, _, _| {
+        if found.is_none() && name != b"." && name != b".." {
+            let mut n = KVec::new();
+            n.extend_from_slice(name, GFP_KERNEL)?;
+            found = Some(n);
+        }
+        Ok(())
+    })?;
+    if let Some(name) = found {
+        pr_err!(
+            "overlay with incompat feature '{}' cannot be mounted\n",
+            params::BStrLossy(&name)
+        );
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Creates `work/incompat/volatile/dirty` (`ovl_create_volatile_dirty`).
+fn mark_volatile(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
+    let mut d: ARef<vfs::Dentry> = ARef::from(work);
+    for name in [&b"incompat"[..], b"volatile"] {
+        let next = {
+            let lock = vfs::Locked::dir(mnt, &d)?;
+            let n = lock.lookup(&d, name)?;
+            if n.inode().is_some() {
+                n
+            } else {
+                lock.mkdir(&d, &n, 0)?
+            }
+        };
+        d = next;
+    }
+    let lock = vfs::Locked::dir(mnt, &d)?;
+    let f = lock.lookup(&d, b"dirty")?;
+    if f.inode().is_none() {
+        lock.create(&d, &f, 0)?;
+    }
+    Ok(())
 }
 
 /// Removes `d` in `parent` with everything below it.

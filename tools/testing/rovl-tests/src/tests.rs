@@ -68,6 +68,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("protected_files", crate::upper::protected_files),
     ("tmpfile", crate::upper::tmpfile),
     ("upper_in_use", crate::upper::upper_in_use),
+    ("volatile_mount", crate::upper::volatile_mount),
     ("writable_random_ops", writable_random_ops),
 ];
 

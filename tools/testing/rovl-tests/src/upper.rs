@@ -816,3 +816,63 @@ pub fn upper_in_use(t: &mut T) -> TResult {
     t.umount(&m)?;
     Ok(())
 }
+
+/// A volatile mount marks its workdir (`work/incompat/volatile/dirty`), and
+/// no later mount, of either filesystem, accepts that workdir.
+pub fn volatile_mount(t: &mut T) -> TResult {
+    let base = t.dir.join("vol");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("f"), b"f")?;
+    layers::dir(&l1)?;
+    let lowers = vec![l0, l1];
+    let mut shown = Vec::new();
+    let mut sides = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let (u, w) = (
+            base.join(format!("u-{fstype}")),
+            base.join(format!("w-{fstype}")),
+        );
+        layers::dir(&u)?;
+        layers::dir(&w)?;
+        let o = format!("{},volatile", opts(&lowers, &u, &w));
+        let m = t
+            .mount(fstype, &o)
+            .map_err(|e| format!("{fstype}: errno {e}"))?;
+        write_file(&m.join("f"), libc::O_APPEND, 0, b"more")
+            .map_err(|e| format!("{fstype}: write: errno {e}"))?;
+        let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| format!("{e}"))?;
+        shown.push(
+            mounts
+                .lines()
+                .find(|x| x.contains(&*m.to_string_lossy()))
+                .and_then(|x| x.split(' ').nth(3))
+                .unwrap_or("")
+                .replace(&format!("-{fstype}"), "-X"),
+        );
+        t.umount(&m)?;
+        if !w.join("work/incompat/volatile/dirty").exists() {
+            return Err(Fail::Fail(format!(
+                "{fstype}: no volatile marker in the workdir"
+            )));
+        }
+        sides.push((u, w));
+    }
+    if shown[0] != shown[1] {
+        return Err(Fail::Fail(format!(
+            "/proc/mounts: overlay {:?}, rovl {:?}",
+            shown[0], shown[1]
+        )));
+    }
+    for (u, w) in sides.iter() {
+        for fstype in ["overlay", "rovl"] {
+            let r = t.mount(fstype, &opts(&lowers, u, w)).map(|_| ());
+            if r != Err(libc::EINVAL) {
+                return Err(Fail::Fail(format!(
+                    "{fstype} on the volatile workdir {}: {r:?}, expected EINVAL",
+                    w.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
