@@ -349,10 +349,84 @@ pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_di
     Ok(())
 }
 
-/// Whether a directory can move without `redirect_dir` (`ovl_can_move`):
-/// only one that exists on the upper layer alone.
-fn can_move(node: &RovlNode) -> bool {
-    !node.real_inode().is_dir() || node.stack.is_empty()
+/// Whether an object can move (`ovl_can_move`): anything with
+/// `redirect_dir=on`, else not a directory that exists on a lower layer.
+fn can_move(fs: &Rovl, node: &RovlNode) -> bool {
+    fs.config.redirect == super::params::Redirect::On
+        || !node.real_inode().is_dir()
+        || node.stack.is_empty()
+}
+
+/// The redirect a moved directory gets (`ovl_get_redirect`): its own name
+/// in the same parent, else the path from the root, built from the names
+/// (or redirects) of its ancestors up to an absolute redirect.
+fn get_redirect(sb: &SuperBlock<Rovl>, d: &Dentry, absolute: bool) -> Result<KVec<u8>> {
+    let mut out = KVec::new();
+    if !absolute {
+        out.extend_from_slice(d.name(), GFP_KERNEL)?;
+        return Ok(out);
+    }
+    // Components, innermost first.
+    let mut parts: KVec<KVec<u8>> = KVec::new();
+    let mut cur: ARef<Dentry> = ARef::from(d);
+    let mut total = 0;
+    loop {
+        let parent = cur.parent();
+        if parent.same(&cur) {
+            break;
+        }
+        let mut name = KVec::new();
+        match sb.node(&cur).and_then(|n| n.get_redirect()) {
+            Some(r) => name.extend_from_slice(r, GFP_KERNEL)?,
+            None => name.extend_from_slice(cur.name(), GFP_KERNEL)?,
+        }
+        total += name.len() + 1;
+        // Too long: userspace copies instead (`redirect_max`).
+        if total > REDIRECT_MAX {
+            return Err(vfs::errno(bindings::EXDEV));
+        }
+        let abs = name.first() == Some(&b'/');
+        parts.push(name, GFP_KERNEL)?;
+        if abs {
+            break;
+        }
+        cur = parent;
+    }
+    for p in parts.iter().rev() {
+        if p.first() != Some(&b'/') {
+            out.push(b'/', GFP_KERNEL)?;
+        }
+        out.extend_from_slice(p, GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
+/// `redirect_max` module parameter default of overlayfs.
+const REDIRECT_MAX: usize = 256;
+
+/// Records where a moved lower or merged directory's lower parts are
+/// (`ovl_set_redirect`); failure falls back to `EXDEV` (userspace copy).
+fn set_redirect(sb: &SuperBlock<Rovl>, d: &Dentry, node: &RovlNode, samedir: bool) -> Result {
+    let fs = sb.data();
+    let absolute = !samedir;
+    if let Some(r) = node.get_redirect() {
+        if !absolute || r.first() == Some(&b'/') {
+            return Ok(());
+        }
+    }
+    let r = get_redirect(sb, d, absolute)?;
+    let upper = node.upper().ok_or(EIO)?;
+    if let Err(e) = xattrs::set_private(fs, upper, b"redirect", &r) {
+        pr_warn!("failed to set redirect ({})\n", e.to_errno());
+        return Err(vfs::errno(bindings::EXDEV));
+    }
+    let slot = if node.redirect.get().is_none() {
+        &node.redirect
+    } else {
+        &node.redirect_abs
+    };
+    slot.set(KBox::new(r, GFP_KERNEL)?);
+    Ok(())
 }
 
 /// The object was copied up and keeps its lower origin's st_ino
@@ -383,7 +457,7 @@ pub(crate) fn rename(
     let nnode = sb.node(new);
     let is_dir = onode.real_inode().is_dir();
     let new_is_dir = nnode.is_some_and(|n| n.real_inode().is_dir());
-    if !can_move(onode) || (!overwrite && !nnode.is_some_and(can_move)) {
+    if !can_move(fs, onode) || (!overwrite && !nnode.is_some_and(|n| can_move(fs, n))) {
         return Err(vfs::errno(bindings::EXDEV));
     }
     let mut new_has_whiteouts = false;
@@ -456,11 +530,21 @@ pub(crate) fn rename(
             }
         }
     }
-    if is_dir && xattrs::opaque_val(fs, mnt, &od) != b'y' && npnode.is_merged() {
+    let samedir = old_udir.same(new_udir);
+    // A directory with lower parts keeps finding them through a redirect;
+    // a pure upper one must not merge with what is below its new name.
+    if is_dir && !onode.stack.is_empty() {
+        set_redirect(sb, old, onode, samedir)?;
+    } else if is_dir && xattrs::opaque_val(fs, mnt, &od) != b'y' && npnode.is_merged() {
         xattrs::set_private(fs, &od, b"opaque", b"y").map_err(|_| vfs::errno(bindings::EXDEV))?;
     }
-    if !overwrite && new_is_dir && xattrs::opaque_val(fs, mnt, &nd) != b'y' && opnode.is_merged() {
-        xattrs::set_private(fs, &nd, b"opaque", b"y").map_err(|_| vfs::errno(bindings::EXDEV))?;
+    if let (false, Some(n)) = (overwrite, nnode) {
+        if new_is_dir && !n.stack.is_empty() {
+            set_redirect(sb, new, n, samedir)?;
+        } else if new_is_dir && xattrs::opaque_val(fs, mnt, &nd) != b'y' && opnode.is_merged() {
+            xattrs::set_private(fs, &nd, b"opaque", b"y")
+                .map_err(|_| vfs::errno(bindings::EXDEV))?;
+        }
     }
     lock.rename_entry(old_udir, &od, new_udir, &nd, flags)?;
     if cleanup_whiteout {

@@ -177,6 +177,8 @@ impl Rovl {
             const_ino,
             lowerdata_redirect: None,
             lazy_data: SetOnce::new(),
+            redirect: SetOnce::new(),
+            redirect_abs: SetOnce::new(),
         };
         if let Some(u) = upper {
             node.upper.set(KBox::new(
@@ -271,9 +273,22 @@ pub(crate) struct RovlNode {
     pub(crate) lowerdata_redirect: Option<KVec<u8>>,
     /// ... and what that lookup found.
     pub(crate) lazy_data: SetOnce<RealEntry>,
+    /// The upper directory's `redirect` xattr: as found by lookup or first
+    /// set by a rename ...
+    pub(crate) redirect: SetOnce<KVec<u8>>,
+    /// ... and the absolute one a later rename to another parent set.
+    pub(crate) redirect_abs: SetOnce<KVec<u8>>,
 }
 
 impl RovlNode {
+    /// The current redirect of an upper directory (`ovl_dentry_get_redirect`).
+    pub(crate) fn get_redirect(&self) -> Option<&[u8]> {
+        self.redirect_abs
+            .get()
+            .or(self.redirect.get())
+            .map(|v| &v[..])
+    }
+
     /// The topmost real object: the upper one if any.
     pub(crate) fn top(&self) -> &RealEntry {
         match self.upper.get() {

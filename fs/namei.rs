@@ -57,8 +57,14 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     let mut stack = KVec::new();
     let mut i = 0;
     let mut upper = None;
+    let mut upper_redirect = None;
     if let Some(ue) = dir.upper.get() {
         if let Some(this) = lookup_layer(fs, UPPER, &ue.dentry, &mut d)? {
+            if d.redirect {
+                let mut r = KVec::new();
+                r.extend_from_slice(&d.name, GFP_KERNEL)?;
+                upper_redirect = Some(r);
+            }
             if !d.is_dir {
                 // A copied-up non-directory: its origin gives st_ino.
                 if let Some(origin) = check_origin(fs, &this)? {
@@ -152,6 +158,9 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     let mut n = fs.new_node(upper, stack, false)?;
     n.node.xwhiteouts = d.xwhiteouts;
     n.node.lowerdata_redirect = lowerdata_redirect;
+    if let Some(r) = upper_redirect {
+        n.node.redirect.set(KBox::new(r, GFP_KERNEL)?);
+    }
     Ok(Some(n))
 }
 

@@ -535,10 +535,7 @@ impl Context {
             pr_err!("metacopy=on is not supported yet with an upper layer\n");
             return Err(EINVAL);
         }
-        if has_upper && c.redirect == Redirect::On {
-            pr_err!("redirect_dir=on is not supported yet with an upper layer\n");
-            return Err(EINVAL);
-        }
+
         Ok(())
     }
 

@@ -1555,7 +1555,7 @@ fn remote_layers_revalidate(t: &mut T) -> TResult {
 
 /// Random operations in sequences of 1,000, compared with overlay after
 /// every step and in full every 100 (`ROVL_RANDOM_SEEDS` sequences, 10 by
-/// default).
+/// default), then three with `redirect_dir=on`.
 fn writable_random_ops(t: &mut T) -> TResult {
     let seeds: u64 = std::env::var("ROVL_RANDOM_SEEDS")
         .ok()
@@ -1570,7 +1570,11 @@ fn writable_random_ops(t: &mut T) -> TResult {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     for seed in first..=seeds {
-        crate::upper::random_ops(t, seed, 1000, every)?;
+        crate::upper::random_ops(t, seed, 1000, every, "")?;
+    }
+    // Directories that move leave redirects behind.
+    for seed in 101..=103u64 {
+        crate::upper::random_ops(t, seed, 1000, every, ",redirect_dir=on")?;
     }
     Ok(())
 }

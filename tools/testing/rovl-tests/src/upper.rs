@@ -37,6 +37,16 @@ pub fn opts(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
 /// Mounts `overlay` and `rovl` over the same lower layers, each with its
 /// own upper and work directories under `base`.
 pub fn writable_pair(t: &mut T, base: &Path, lowers: &[PathBuf]) -> Result<(Side, Side), Fail> {
+    writable_pair_with(t, base, lowers, "")
+}
+
+/// As `writable_pair`, with `extra` options appended.
+pub fn writable_pair_with(
+    t: &mut T,
+    base: &Path,
+    lowers: &[PathBuf],
+    extra: &str,
+) -> Result<(Side, Side), Fail> {
     let mut sides = Vec::new();
     for fstype in ["overlay", "rovl"] {
         let upper = base.join(format!("upper-{fstype}"));
@@ -44,7 +54,7 @@ pub fn writable_pair(t: &mut T, base: &Path, lowers: &[PathBuf]) -> Result<(Side
         layers::dir(&upper)?;
         layers::dir(&work)?;
         let mnt = t
-            .mount(fstype, &opts(lowers, &upper, &work))
+            .mount(fstype, &format!("{}{extra}", opts(lowers, &upper, &work)))
             .map_err(|e| format!("mount {fstype}: errno {e}"))?;
         sides.push(Side { mnt, upper, work });
     }
@@ -312,14 +322,14 @@ fn now() -> i64 {
 /// `ops` random operations on fresh random layers from `seed`; compared
 /// after each, in full every `every`, after a remount, and across
 /// filesystems (each upper layer mounted by the other filesystem).
-pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
+pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -> TResult {
     let base = t.dir.join(format!("ops{seed}"));
     let lowers: Vec<PathBuf> = (0..2).map(|i| base.join(format!("l{i}"))).collect();
     let refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
     layers::random_tree(&mut Rng::new(seed), &refs, 2)?;
     let t0 = now();
     let lower = lower_inos(&lowers);
-    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let (o, r) = writable_pair_with(t, &base, &lowers, extra)?;
     let mut rng = Rng::new(seed ^ 0x5eed);
     let ctx =
         |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
@@ -353,6 +363,18 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
         &lower,
         &format!("seed {seed} at the end"),
     )?;
+    // Moves of lower directories must have happened (and left redirects).
+    if extra.contains("redirect_dir=on") {
+        let (nr, no) = (
+            count_xattr(&r.upper, "trusted.overlay.redirect"),
+            count_xattr(&o.upper, "trusted.overlay.redirect"),
+        );
+        if nr == 0 || nr != no {
+            return Err(Fail::Fail(format!(
+                "seed {seed}: {nr} redirects on rovl's upper layer, {no} on overlay's"
+            )));
+        }
+    }
     let before_o = snapshot::snapshot(&o.mnt)?;
     t.umount(&o.mnt)?;
     t.umount(&r.mnt)?;
@@ -360,7 +382,10 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize) -> TResult {
     let mut again = Vec::new();
     for (fstype, side) in [("overlay", &o), ("rovl", &r), ("rovl", &o), ("overlay", &r)] {
         let m = t
-            .mount(fstype, &opts(&lowers, &side.upper, &side.work))
+            .mount(
+                fstype,
+                &format!("{}{extra}", opts(&lowers, &side.upper, &side.work)),
+            )
             .map_err(|e| {
                 format!(
                     "seed {seed}: remount {fstype} on {}: errno {e}",
@@ -875,4 +900,17 @@ pub fn volatile_mount(t: &mut T) -> TResult {
         }
     }
     Ok(())
+}
+
+/// How many objects below `p` carry xattr `name`.
+fn count_xattr(p: &Path, name: &str) -> usize {
+    let mut n = usize::from(sys::getxattr(p, name).is_ok());
+    if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                n += count_xattr(&e.path(), name);
+            }
+        }
+    }
+    n
 }
