@@ -203,7 +203,11 @@ fn setup_upper(
     let _cred = cred.override_creds();
     let work = {
         let _w = vfs::WriteAccess::get(&mnt)?;
-        make_workdir(&mnt, work.dentry(), ctx.config.fsync == params::Fsync::Volatile)?
+        make_workdir(
+            &mnt,
+            work.dentry(),
+            ctx.config.fsync == params::Fsync::Volatile,
+        )?
     };
     // The upper filesystem must take overlay's private xattrs.
     {

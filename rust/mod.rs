@@ -17,8 +17,8 @@ pub(crate) use cred::Cred;
 pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
 pub(crate) use super_block::{
-    sb_of, stack_depth_of, AclArg, COPY_I_FLAGS, DentryOperations, FileOperations, FileSystem, InodeOperations,
-    NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations,
+    sb_of, stack_depth_of, AclArg, DentryOperations, FileOperations, FileSystem, InodeOperations,
+    NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations, COPY_I_FLAGS,
 };
 pub(crate) use upper::{current_umask, CreateCreds, Iattr, InUse, Locked, WriteAccess};
 

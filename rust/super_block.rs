@@ -1629,7 +1629,9 @@ unsafe extern "C" fn tmpfile_cb<T: Filesystem>(
             (*file).private_data = sf.into_foreign().cast_mut();
             let r = bindings::finish_open(file, d, Some(dummy_open));
             if (*file).f_mode & FMODE_OPENED == 0 {
-                drop(<KBox<StackedFile> as ForeignOwnable>::from_foreign((*file).private_data));
+                drop(<KBox<StackedFile> as ForeignOwnable>::from_foreign(
+                    (*file).private_data,
+                ));
                 (*file).private_data = ptr::null_mut();
             }
             to_result(r)?;
