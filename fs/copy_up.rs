@@ -119,7 +119,12 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
         let _w = WriteAccess::get(mnt)?;
         copy_xattrs(fs, &src.path, &temp)?;
         if origin {
-            xattrs::set_private(fs, &temp, b"origin", fh.as_deref().unwrap_or(&[]))?;
+            // `user.*` xattrs cannot go on symlinks and special files
+            // (`userxattr`): such copies have no origin (as overlayfs).
+            match xattrs::set_private(fs, &temp, b"origin", fh.as_deref().unwrap_or(&[])) {
+                Err(e) if e == EPERM => {}
+                r => r?,
+            }
         }
         if matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR) {
             let flags = lower.dentry.inode().map_or(0, |i| i.flags());

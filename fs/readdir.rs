@@ -137,6 +137,16 @@ fn read_merged(
                     continue;
                 }
             } else if impure && !dot && !dotdot {
+                // What overlayfs's lookup would find: the cached inode if
+                // any, else the upper entry's origin.
+                if let Some(child) = dir.lookup_cached(&e.name) {
+                    if let Some(n) = sb.node(&child) {
+                        if let Some(ino) = n.origin_ino(fs) {
+                            e.ino = ino;
+                        }
+                        continue;
+                    }
+                }
                 if let Some(ino) = super::namei::origin_ino_of(fs, dirs[0], &e.name)? {
                     e.ino = ino;
                     continue;

@@ -210,6 +210,21 @@ impl Dentry {
         Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })
     }
 
+    /// The child `name` of this directory if the dcache has it
+    /// (`d_hash_and_lookup`): never calls into the filesystem.
+    pub(crate) fn lookup_cached(&self, name: &[u8]) -> Option<ARef<Dentry>> {
+        // SAFETY: All-zero is a valid `qstr`; name and length are set below.
+        let mut q: bindings::qstr = unsafe { core::mem::MaybeUninit::zeroed().assume_init() };
+        q.name = name.as_ptr();
+        q.__bindgen_anon_1.__bindgen_anon_1.len = u32::try_from(name.len()).ok()?;
+        // SAFETY: `self` is live; `q` points to `name`, valid for the call;
+        // the function computes the hash itself.
+        let d = unsafe { bindings::d_hash_and_lookup(self.0.get(), &mut q) };
+        let d = from_err_ptr(d).ok()?;
+        // SAFETY: A non-NULL result is a new reference.
+        NonNull::new(d).map(|p| unsafe { Self::from_owned(p) })
+    }
+
     /// Reads xattr `name` into `buf`, returning its length; an empty `buf`
     /// asks for the length only.
     pub(crate) fn getxattr(&self, mnt: &Mount, name: &CStr, buf: &mut [u8]) -> Result<usize> {

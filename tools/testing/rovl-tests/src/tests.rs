@@ -1555,7 +1555,7 @@ fn remote_layers_revalidate(t: &mut T) -> TResult {
 
 /// Random operations in sequences of 1,000, compared with overlay after
 /// every step and in full every 100 (`ROVL_RANDOM_SEEDS` sequences, 10 by
-/// default), then three with `redirect_dir=on`.
+/// default), then three with `redirect_dir=on` and one with `userxattr`.
 fn writable_random_ops(t: &mut T) -> TResult {
     let seeds: u64 = std::env::var("ROVL_RANDOM_SEEDS")
         .ok()
@@ -1576,5 +1576,7 @@ fn writable_random_ops(t: &mut T) -> TResult {
     for seed in 101..=103u64 {
         crate::upper::random_ops(t, seed, 1000, every, ",redirect_dir=on")?;
     }
+    // Overlay's own xattrs under user.overlay.
+    crate::upper::random_ops(t, 201, 1000, every, ",userxattr")?;
     Ok(())
 }
