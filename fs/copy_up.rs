@@ -8,7 +8,7 @@
 //! upper parent in one step, so a crash leaves either no copy or a
 //! complete one; a stale temporary is removed at the next mount.
 
-use super::{xattrs, RealEntry, Rovl, RovlNode, Upper, UPPER};
+use super::{index, xattrs, RealEntry, Rovl, RovlNode, Upper, UPPER};
 use crate::vfs::{
     self, Dentry, File, Iattr, Kstat, Locked, Mount, RealPath, SuperBlock, WriteAccess,
 };
@@ -29,7 +29,7 @@ const MAX_HANDLE_SZ: usize = 128;
 /// so concurrent callers find the copy made by the first.
 pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
     let node = sb.node(dentry).ok_or(ENOENT)?;
-    if node.upper().is_some() {
+    if node.upper().is_some() && !node.is_indexed() {
         return Ok(());
     }
     let fs = sb.data();
@@ -40,7 +40,7 @@ pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
     let mut cur: ARef<Dentry> = ARef::from(dentry);
     loop {
         let n = sb.node(&cur).ok_or(ENOENT)?;
-        if n.upper().is_some() {
+        if n.upper().is_some() && (!n.is_indexed() || has_upper_alias(sb, fs, &cur, n)?) {
             break;
         }
         let parent = cur.parent();
@@ -64,10 +64,36 @@ struct Source<'a> {
     mode: u16,
 }
 
+/// Whether the name `d` of an indexed file is on the upper layer, as the
+/// index entry's inode (`ovl_dentry_has_upper_alias`).
+pub(crate) fn has_upper_alias(
+    sb: &SuperBlock<Rovl>,
+    fs: &Rovl,
+    d: &Dentry,
+    node: &RovlNode,
+) -> Result<bool> {
+    let parent = d.parent();
+    if parent.same(d) {
+        return Ok(true);
+    }
+    let Some(udir) = sb.node(&parent).and_then(|p| p.upper()) else {
+        return Ok(false);
+    };
+    let _cred = fs.cred.override_creds();
+    let this = match udir.lookup_one(fs.upper_mnt()?, d.name()) {
+        Ok(t) => t,
+        Err(e) if e == ENOENT => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let id = |d: &Dentry| d.inode().map(|i| i.id());
+    Ok(this.inode().is_some() && id(&this) == node.upper().and_then(id))
+}
+
 fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Result {
     let node = sb.node(d).ok_or(ENOENT)?;
     if node.upper().is_some() {
-        return Ok(());
+        // Indexed through another name: only this name is missing.
+        return link_up(sb, fs, up, d, node);
     }
     let parent = d.parent();
     let pnode = sb.node(&parent).ok_or(ENOENT)?;
@@ -75,6 +101,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
     let mnt: &Mount = &up.mnt;
     let lower = node.top();
     let _cred = fs.cred.override_creds();
+    // A lower hard link is copied up to its index entry, then linked into
+    // place (`ovl_do_copy_up`).
+    let to_index = index::needed(fs, node);
     let mut src = Source {
         path: RealPath {
             mnt: fs.mnt(lower.layer),
@@ -90,22 +119,26 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
     let mut pstat = Kstat::new_zeroed();
     RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
 
-    // Hard links of a lower file are broken by copy-up: no origin for them.
-    let origin = ftype == bindings::S_IFDIR || src.stat.nlink() == 1;
+    // Hard links of a lower file are broken by copy-up without the index:
+    // no origin for them.
+    let origin = ftype == bindings::S_IFDIR || src.stat.nlink() == 1 || to_index;
     let fh = if origin {
         origin_fh(fs, &lower.dentry)?
     } else {
         None
     };
-    let name = {
+    let (destdir, name) = if to_index {
+        (
+            fs.index_dir().ok_or(EIO)?,
+            index::name_of_origin(fs, &lower.dentry)?,
+        )
+    } else {
         let mut n = KVec::new();
         n.extend_from_slice(d.name(), GFP_KERNEL)?;
-        n
-    };
-    {
         let _w = WriteAccess::get(mnt)?;
         xattrs::set_impure(fs, pnode)?;
-    }
+        (udir, n)
+    };
     let link = if ftype == bindings::S_IFLNK {
         Some(lower.dentry.read_link()?)
     } else {
@@ -131,16 +164,16 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
             xattrs::set_protattr(fs, &temp, flags)?;
         }
         set_attrs(mnt, &temp, &mut src)?;
-        let lock = Locked::rename(mnt, &up.work, udir)?;
+        let lock = Locked::rename(mnt, &up.work, destdir)?;
         if !temp.parent().same(&up.work) {
             return Err(EIO);
         }
-        let target = lock.lookup(udir, &name)?;
+        let target = lock.lookup(destdir, &name)?;
         // The name may have been taken since lookup: never replace it.
         if target.inode().is_some() {
             return Err(EEXIST);
         }
-        lock.rename_entry(&up.work, &temp, udir, &target, 0)
+        lock.rename_entry(&up.work, &temp, destdir, &target, 0)
     })();
     if let Err(e) = r {
         if let Ok(_w) = WriteAccess::get(mnt) {
@@ -148,7 +181,7 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
         }
         return Err(e);
     }
-    {
+    if !to_index {
         // Best effort, as overlayfs: the parent looks unchanged.
         let _w = WriteAccess::get(mnt)?;
         let mut t = Iattr::new().times(pstat.atime(), pstat.mtime());
@@ -164,16 +197,61 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
     if ftype == bindings::S_IFDIR {
         node.whiteouts.store(true, Ordering::Release);
     }
-    if let (Some(inode), Some(real)) = (d.inode(), node.upper().and_then(|u| u.inode())) {
-        inode.copy_attr_from(real);
+    if to_index {
+        // The union link count so far, for a copy-up interrupted before
+        // the link below.
+        node.indexed.store(true, Ordering::Release);
+        {
+            let _w = WriteAccess::get(mnt)?;
+            index::set_nlink(fs, node, false)?;
+        }
+        link_up(sb, fs, up, d, node)?;
+    }
+    if let Some(inode) = d.inode() {
+        vfs::sync_attrs::<Rovl>(inode, node);
     }
     Ok(())
+}
+
+/// Gives the name `d` of an indexed file its upper alias: a hard link to
+/// the index entry (`ovl_link_up`). The union link count does not change.
+fn link_up(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, node: &RovlNode) -> Result {
+    let parent = d.parent();
+    let pnode = sb.node(&parent).ok_or(ENOENT)?;
+    let udir = pnode.upper().ok_or(EIO)?;
+    let upper = node.upper().ok_or(EIO)?;
+    let mnt: &Mount = &up.mnt;
+    let _cred = fs.cred.override_creds();
+    let mut pstat = Kstat::new_zeroed();
+    RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
+    let _w = WriteAccess::get(mnt)?;
+    xattrs::set_impure(fs, pnode)?;
+    index::set_nlink(fs, node, true)?;
+    {
+        let lock = Locked::dir(mnt, udir)?;
+        let target = lock.lookup(udir, d.name())?;
+        if target.inode().is_some() {
+            return Err(EEXIST);
+        }
+        lock.link(upper, udir, &target)?;
+    }
+    // Best effort, as overlayfs: the parent looks unchanged.
+    let mut t = Iattr::new().times(pstat.atime(), pstat.mtime());
+    let _ = udir.setattr(mnt, &mut t);
+    index::set_nlink(fs, node, false)
 }
 
 /// The `origin` value: overlayfs's file handle of the lower object
 /// (`struct ovl_fb`), or `None` (stored empty) where the lower filesystem
 /// cannot decode handles (`ovl_get_origin_fh`).
 pub(crate) fn origin_fh(fs: &Rovl, lower: &Dentry) -> Result<Option<KVec<u8>>> {
+    encode_fh(fs, lower, false)
+}
+
+/// An overlayfs file handle of a real object (`ovl_encode_real_fh`): with
+/// its filesystem's uuid for an upper object, or for a lower one unless
+/// `uuid=off`.
+pub(crate) fn encode_fh(fs: &Rovl, lower: &Dentry, is_upper: bool) -> Result<Option<KVec<u8>>> {
     if lower.sb_can_decode_fh() == 0 {
         return Ok(None);
     }
@@ -185,9 +263,11 @@ pub(crate) fn origin_fh(fs: &Rovl, lower: &Dentry) -> Result<Option<KVec<u8>>> {
     fb.push(0xfb, GFP_KERNEL)?;
     fb.push((21 + len) as u8, GFP_KERNEL)?;
     // OVL_FH_FLAG_CPU_ENDIAN: big-endian bit on big-endian machines.
-    fb.push(if cfg!(target_endian = "big") { 1 } else { 0 }, GFP_KERNEL)?;
+    // OVL_FH_FLAG_PATH_UPPER marks handles of upper objects.
+    let endian = if cfg!(target_endian = "big") { 1 } else { 0 };
+    fb.push(endian | if is_upper { 4 } else { 0 }, GFP_KERNEL)?;
     fb.push(fh_type as u8, GFP_KERNEL)?;
-    let uuid = if fs.config.uuid == super::params::Uuid::Off {
+    let uuid = if fs.config.uuid == super::params::Uuid::Off && !is_upper {
         [0u8; 16]
     } else {
         lower.sb_uuid()

@@ -10,7 +10,8 @@
 //! are built in `work/` and swapped in with one rename.
 
 use super::copy_up::{self, cleanup, lower_positive, temp_name};
-use super::{readdir, xattrs, Rovl, RovlNode, Upper};
+use super::{index, readdir, xattrs, Rovl, RovlNode, Upper};
+use core::sync::atomic::Ordering;
 use crate::vfs::{
     self, CreateCreds, Dentry, Iattr, Inode, Locked, Mount, NewNode, SuperBlock, WriteAccess,
 };
@@ -47,13 +48,79 @@ pub(crate) fn create(
     kind: Kind<'_>,
 ) -> Result<NewNode<Rovl>> {
     let fs = sb.data();
-    let up = up(fs)?;
     let dir_inode = dir.inode().ok_or(ENOENT)?;
     let creds = CreateCreds::new(&fs.cred, dir_inode)?;
     if let Kind::Link(old) = kind {
         copy_up::copy_up(sb, old)?;
     }
     copy_up::copy_up(sb, dir)?;
+    let link_node = match kind {
+        Kind::Link(old) => Some(nlink_start(sb, old)?),
+        _ => None,
+    };
+    let r = create_locked(sb, dir, dentry, kind, &creds);
+    if let Some(n) = link_node {
+        if r.is_ok() && n.is_indexed() {
+            n.nlink.fetch_add(1, Ordering::AcqRel);
+        }
+        nlink_end(fs, n);
+    }
+    r
+}
+
+/// With the index, a name about to gain or lose a link gets its upper
+/// alias first (a lower hard link is copied up through the index), and an
+/// indexed file's union count is recorded relative to its upper inode, so
+/// it stays right whether the change succeeds or not (`ovl_nlink_start`).
+fn nlink_start<'a>(sb: &SuperBlock<Rovl>, d: &'a Dentry) -> Result<&'a RovlNode> {
+    let fs = sb.data();
+    let node = sb.node(d).ok_or(ENOENT)?;
+    if index::needed(fs, node) && !copy_up::has_upper_alias(sb, fs, d, node)? {
+        copy_up::copy_up(sb, d)?;
+    }
+    if node.is_indexed() && !node.real_inode().is_dir() {
+        let _w = WriteAccess::get(fs.upper_mnt()?)?;
+        let _cred = fs.cred.override_creds();
+        index::set_nlink(fs, node, false)?;
+    }
+    Ok(node)
+}
+
+/// After a link change: the index entry of a file with no name left goes
+/// (`ovl_nlink_end`).
+fn nlink_end(fs: &Rovl, node: &RovlNode) {
+    if node.is_indexed() && node.nlink.load(Ordering::Acquire) == 0 {
+        if let Ok(mnt) = fs.upper_mnt() {
+            if let Ok(_w) = WriteAccess::get(mnt) {
+                let _cred = fs.cred.override_creds();
+                index::cleanup(fs, node);
+            }
+        }
+    }
+}
+
+/// One name less for a non-directory (`ovl_drop_nlink`).
+fn drop_nlink(node: &RovlNode, inode: Option<&Inode>) {
+    if node.is_indexed() {
+        let _ = node
+            .nlink
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if let Some(i) = inode {
+            i.set_nlink(node.nlink.load(Ordering::Acquire));
+        }
+    }
+}
+
+fn create_locked(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    dentry: &Dentry,
+    kind: Kind<'_>,
+    creds: &CreateCreds,
+) -> Result<NewNode<Rovl>> {
+    let fs = sb.data();
+    let up = up(fs)?;
+    let dir_inode = dir.inode().ok_or(ENOENT)?;
     let pnode = sb.node(dir).ok_or(ENOENT)?;
     let udir = pnode.upper().ok_or(EIO)?;
     let mnt: &Mount = &up.mnt;
@@ -141,7 +208,7 @@ pub(crate) fn create(
         return Err(vfs::errno(bindings::ESTALE));
     };
     drop(lock);
-    fs.new_node(Some(new), KVec::new(), false)
+    fs.new_node(Some(new), KVec::new(), false, false)
 }
 
 /// An unnamed regular file in the upper copy of `dir` (`ovl_tmpfile`),
@@ -164,7 +231,7 @@ pub(crate) fn tmpfile(
         let parent = vfs::RealPath { mnt, dentry: udir };
         vfs::StackedFile::open_tmpfile(file, &parent, mode, &fs.cred)?
     };
-    Ok((fs.new_node(Some(real), KVec::new(), false)?, sf))
+    Ok((fs.new_node(Some(real), KVec::new(), false, false)?, sf))
 }
 
 /// The mode to force on an object built in `work/`, whose umask and setgid
@@ -289,7 +356,7 @@ fn remove_tree_of_whiteouts(fs: &Rovl, work: &Dentry, d: &Dentry) {
 /// unlink and rmdir (`ovl_do_remove`).
 pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_dir: bool) -> Result {
     let fs = sb.data();
-    let up = up(fs)?;
+    up(fs)?;
     let node = sb.node(dentry).ok_or(ENOENT)?;
     let mut has_whiteouts = false;
     if is_dir {
@@ -300,6 +367,28 @@ pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_di
         has_whiteouts = wh;
     }
     copy_up::copy_up(sb, dir)?;
+    if is_dir {
+        return remove_locked(sb, dir, dentry, node, true, has_whiteouts);
+    }
+    nlink_start(sb, dentry)?;
+    let r = remove_locked(sb, dir, dentry, node, false, false);
+    if r.is_ok() {
+        drop_nlink(node, dentry.inode());
+    }
+    nlink_end(fs, node);
+    r
+}
+
+fn remove_locked(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    dentry: &Dentry,
+    node: &RovlNode,
+    is_dir: bool,
+    has_whiteouts: bool,
+) -> Result {
+    let fs = sb.data();
+    let up = up(fs)?;
     let pnode = sb.node(dir).ok_or(ENOENT)?;
     let udir = pnode.upper().ok_or(EIO)?;
     let mnt: &Mount = &up.mnt;
@@ -447,7 +536,7 @@ pub(crate) fn rename(
     flags: u32,
 ) -> Result {
     let fs = sb.data();
-    let up = up(fs)?;
+    up(fs)?;
     if flags & !(bindings::RENAME_EXCHANGE | bindings::RENAME_NOREPLACE) != 0 {
         return Err(EINVAL);
     }
@@ -494,6 +583,42 @@ pub(crate) fn rename(
     if !overwrite {
         copy_up::copy_up(sb, new)?;
     }
+    // A name renamed over loses a link (`ovl_nlink_start` on it).
+    let target = match (overwrite, nnode) {
+        (true, Some(_)) => Some(nlink_start(sb, new)?),
+        _ => None,
+    };
+    let r = rename_locked(
+        sb,
+        (olddir, old, onode),
+        (newdir, new, nnode),
+        (flags, overwrite),
+        cleanup_whiteout,
+        new_has_whiteouts,
+    );
+    if let Some(n) = target {
+        if r.is_ok() && !new_is_dir {
+            drop_nlink(n, new.inode());
+        }
+        nlink_end(fs, n);
+    }
+    r
+}
+
+fn rename_locked(
+    sb: &SuperBlock<Rovl>,
+    (olddir, old, onode): (&Dentry, &Dentry, &RovlNode),
+    (newdir, new, nnode): (&Dentry, &Dentry, Option<&RovlNode>),
+    (flags, overwrite): (u32, bool),
+    cleanup_whiteout: bool,
+    new_has_whiteouts: bool,
+) -> Result {
+    let fs = sb.data();
+    let up = up(fs)?;
+    let is_dir = onode.real_inode().is_dir();
+    let new_is_dir = nnode.is_some_and(|n| n.real_inode().is_dir());
+    let opnode = sb.node(olddir).ok_or(ENOENT)?;
+    let npnode = sb.node(newdir).ok_or(ENOENT)?;
     let mnt: &Mount = &up.mnt;
     let _w = WriteAccess::get(mnt)?;
     let _cred = fs.cred.override_creds();
@@ -553,9 +678,7 @@ pub(crate) fn rename(
     }
     drop(lock);
     if let Some(i) = old.inode() {
-        if let Some(u) = onode.upper().and_then(|u| u.inode()) {
-            i.copy_attr_from(u);
-        }
+        vfs::sync_attrs::<Rovl>(i, onode);
     }
     Ok(())
 }

@@ -79,6 +79,10 @@ pub(crate) fn getattr(
     if is_dir && node.is_merged() {
         stat.set_nlink(1);
     }
+    // An indexed file counts the links of all its names, upper or lower.
+    if !is_dir && node.is_indexed() {
+        stat.set_nlink(node.nlink.load(core::sync::atomic::Ordering::Acquire));
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 mod copy_up;
 mod dir;
 mod file;
+mod index;
 mod inode;
 mod namei;
 mod params;
@@ -20,7 +21,7 @@ use crate::vfs::{
     PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations,
     XattrOperations,
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -47,6 +48,9 @@ pub(crate) struct Upper {
     pub(crate) copy_lock: Pin<KBox<Mutex<()>>>,
     /// Names of temporary objects in `work/` (`#<n>`, as overlayfs).
     pub(crate) temp_id: AtomicU64,
+    /// `index/` in the workdir with `index=on` (then also where temporary
+    /// objects are built, as overlayfs).
+    pub(crate) index: Option<ARef<Dentry>>,
     /// Exclusive-use marks of the upper and work directories, where this
     /// mount got them.
     pub(crate) _in_use: (Option<crate::vfs::InUse>, Option<crate::vfs::InUse>),
@@ -101,6 +105,11 @@ impl Rovl {
             (UPPER, Some(u)) => &u.mnt,
             _ => &self.layers[layer].mnt,
         }
+    }
+
+    /// The index directory of an `index=on` mount.
+    pub(crate) fn index_dir(&self) -> Option<&Dentry> {
+        self.upper.as_ref()?.index.as_deref()
     }
 
     /// The upper layer's mount; `EROFS` on a mount without one.
@@ -159,14 +168,43 @@ impl Rovl {
         upper: Option<ARef<Dentry>>,
         stack: KVec<RealEntry>,
         is_root: bool,
+        indexed: bool,
     ) -> Result<NewNode<Self>> {
+        let lower_dir = stack.first().is_some_and(|e| e.dentry.can_lookup());
         // Constant st_ino across copy-up (`ovl_hash_bylower`): not for a
-        // lower hard link, which copy-up breaks.
+        // lower hard link, which copy-up breaks, unless the index keeps it.
         let const_ino = stack.first().is_some_and(|e| {
-            e.dentry.can_lookup() || e.dentry.inode().is_some_and(|i| i.nlink() <= 1)
+            lower_dir
+                || indexed
+                || e.dentry.inode().is_some_and(|i| i.nlink() <= 1)
+                || (upper.is_none() && self.index_dir().is_some())
         }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export)
             // The root keeps the upper root's number.
             && !(is_root && upper.is_some());
+        // With the index, every name of a non-directory shares one inode,
+        // hashed by the lower inode while st_ino is the lower one's, else by
+        // the upper inode (`ovl_get_inode`).
+        let key = if self.index_dir().is_some() && !is_root && !lower_dir {
+            match (&upper, stack.first()) {
+                (_, Some(l)) if const_ino => l.dentry.inode().map(|i| i.id()),
+                (Some(u), _) if !u.can_lookup() => u.inode().map(|i| i.id()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        // The union link count of an indexed file (`ovl_get_nlink`).
+        let real_nlink = upper
+            .as_deref()
+            .or(stack.first().map(|e| &*e.dentry))
+            .and_then(|d| d.inode())
+            .map_or(1, |i| i.nlink());
+        let nlink = match (indexed, &upper, stack.first()) {
+            (true, Some(u), Some(l)) => {
+                index::get_nlink(self, l.dentry.inode().ok_or(ENOENT)?, u, real_nlink)
+            }
+            _ => real_nlink,
+        };
         let mut node = RovlNode {
             upper: SetOnce::new(),
             stack,
@@ -179,6 +217,9 @@ impl Rovl {
             lazy_data: SetOnce::new(),
             redirect: SetOnce::new(),
             redirect_abs: SetOnce::new(),
+            key,
+            indexed: AtomicBool::new(indexed),
+            nlink: AtomicU32::new(nlink),
         };
         if let Some(u) = upper {
             node.upper.set(KBox::new(
@@ -278,6 +319,13 @@ pub(crate) struct RovlNode {
     pub(crate) redirect: SetOnce<KVec<u8>>,
     /// ... and the absolute one a later rename to another parent set.
     pub(crate) redirect_abs: SetOnce<KVec<u8>>,
+    /// What the inode is hashed by (see `Rovl::new_node`).
+    pub(crate) key: Option<usize>,
+    /// The upper object is an index entry (`OVL_INDEX`): the union link
+    /// count is `nlink`, and names of the file may have no upper alias yet.
+    pub(crate) indexed: AtomicBool,
+    /// The link count of the rovl inode: the union count once indexed.
+    pub(crate) nlink: AtomicU32,
 }
 
 impl RovlNode {
@@ -320,7 +368,11 @@ impl RovlNode {
         }
         let l = self.stack.first()?;
         let inode = l.dentry.inode()?;
-        (inode.is_dir() || inode.nlink() == 1).then_some(l)
+        (inode.is_dir() || inode.nlink() == 1 || self.is_indexed()).then_some(l)
+    }
+
+    pub(crate) fn is_indexed(&self) -> bool {
+        self.indexed.load(Ordering::Acquire)
     }
 
     /// st_ino of a copied-up object with an origin, on a mount whose
@@ -437,6 +489,32 @@ impl FileSystem for Rovl {
 
     fn real_inode(node: &RovlNode) -> &Inode {
         node.real_inode()
+    }
+
+    fn inode_key(node: &RovlNode) -> Option<usize> {
+        node.key
+    }
+
+    /// `ovl_verify_inode` for non-directories: the lower and upper inodes
+    /// the lookup found are the ones the cached inode stacks on.
+    fn same_objects(cached: &RovlNode, new: &RovlNode) -> bool {
+        let id = |d: &Dentry| d.inode().map(|i| i.id());
+        let lower_ok = match (cached.stack.first(), new.stack.first()) {
+            (Some(a), Some(b)) => id(&a.dentry) == id(&b.dentry),
+            (None, Some(_)) => false,
+            _ => true,
+        };
+        let upper_ok = match (cached.upper(), new.upper()) {
+            (Some(a), Some(b)) => id(a) == id(b),
+            (None, Some(_)) => false,
+            _ => true,
+        };
+        lower_ok && upper_ok
+    }
+
+    fn nlink(node: &RovlNode) -> Option<u32> {
+        node.is_indexed()
+            .then(|| node.nlink.load(Ordering::Acquire))
     }
 }
 

@@ -10,7 +10,7 @@
 //! (a new name in the same parent) or absolute (a path from the layer
 //! roots), followed unless `redirect_dir=nofollow`.
 
-use super::{xattrs, RealEntry, Rovl, RovlNode, UPPER};
+use super::{index, xattrs, RealEntry, Rovl, RovlNode, UPPER};
 use crate::vfs::{self, Dentry, NewNode};
 use core::sync::atomic::Ordering;
 use kernel::bindings;
@@ -155,7 +155,19 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     if stack.is_empty() && upper.is_none() {
         return Ok(None);
     }
-    let mut n = fs.new_node(upper, stack, false)?;
+    // A lower hard link copied up through another name: its index entry
+    // is its upper object. An upper file is indexed if its origin's entry
+    // is the same inode (`ovl_lookup_index`).
+    let mut indexed = false;
+    if let (false, Some(origin)) = (d.is_dir, stack.first()) {
+        if let Some(ix) = index::lookup(fs, upper.as_deref(), &origin.dentry)? {
+            indexed = true;
+            if upper.is_none() {
+                upper = Some(ix);
+            }
+        }
+    }
+    let mut n = fs.new_node(upper, stack, false, indexed)?;
     n.node.xwhiteouts = d.xwhiteouts;
     n.node.lowerdata_redirect = lowerdata_redirect;
     if let Some(r) = upper_redirect {
@@ -345,8 +357,31 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
     let Ok(n) = xattrs::get_origin(fs, upper, &mut buf) else {
         return Ok(None);
     };
-    // version 0, magic 0xfb, len, flags, type, uuid[16], fid.
-    if n < 21 || buf[0] != 0 || buf[1] != 0xfb || buf[2] as usize != n || (n - 21) % 4 != 0 {
+    let upper_type = upper
+        .inode()
+        .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
+    decode_origin(fs, &buf[..n], upper_type, upper.name())
+}
+
+/// Whether `fb` is a well-formed overlayfs file handle (`ovl_check_fb_len`):
+/// version 0, magic 0xfb, its own length, flags, type, uuid[16], fid.
+pub(crate) fn valid_fb(fb: &[u8]) -> bool {
+    let n = fb.len();
+    n >= 21 && fb[0] == 0 && fb[1] == 0xfb && fb[2] as usize == n && (n - 21) % 4 == 0
+}
+
+/// The lower object an overlayfs file handle names, found on the first
+/// lower layer that decodes it; it must be of type `ftype` (`S_IFMT`
+/// bits) and no whiteout (`ovl_check_origin_fh`).
+pub(crate) fn decode_origin(
+    fs: &Rovl,
+    fb: &[u8],
+    ftype: u32,
+    what: &[u8],
+) -> Result<Option<RealEntry>> {
+    let buf = fb;
+    let n = fb.len();
+    if !valid_fb(fb) || n > 21 + 128 {
         return Ok(None);
     }
     let big = buf[3] & 1 != 0;
@@ -359,9 +394,7 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
     for (k, w) in buf[21..n].chunks_exact(4).enumerate() {
         fid[k] = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]);
     }
-    let upper_type = upper
-        .inode()
-        .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
+    let upper_type = ftype;
     for layer in 0..fs.nr_merged {
         let mnt = fs.mnt(layer);
         let root = mnt.root();
@@ -384,10 +417,7 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
         if xattrs::is_whiteout(fs, mnt, &origin)
             || u32::from(inode.mode()) & bindings::S_IFMT != upper_type
         {
-            pr_warn!(
-                "invalid origin ({})\n",
-                super::params::BStrLossy(upper.name())
-            );
+            pr_warn!("invalid origin ({})\n", super::params::BStrLossy(what));
             return Ok(None);
         }
         return Ok(Some(RealEntry {
@@ -411,7 +441,10 @@ pub(crate) fn origin_ino_of(fs: &Rovl, dir: &RealEntry, name: &[u8]) -> Result<O
     let Some(inode) = origin.dentry.inode() else {
         return Ok(None);
     };
-    if !inode.is_dir() && inode.nlink() != 1 {
+    if !inode.is_dir()
+        && inode.nlink() != 1
+        && index::lookup(fs, Some(&this), &origin.dentry)?.is_none()
+    {
         return Ok(None);
     }
     Ok(Some(

@@ -133,8 +133,11 @@ pub(crate) fn fill_super(
             xino_bits
         );
     }
+    if ctx.config.index {
+        index_fallbacks(ctx, &layers, upper.as_ref(), &fsid);
+    }
     let upper_root = upper.as_ref().map(|u| ARef::from(u.mnt.root()));
-    let fs = Rovl {
+    let mut fs = Rovl {
         upper,
         layers,
         cred,
@@ -150,7 +153,18 @@ pub(crate) fn fill_super(
         lowerdir: ctx.lowerdir.take(),
         lower_names: names,
     };
-    let mut root = fs.new_node(upper_root, stack, true)?;
+    if fs.config.index {
+        if let Some(u) = &fs.upper {
+            let base = u.work.parent();
+            let dir = super::index::setup(&fs, &base)?;
+            // The index dir is also where new objects are built.
+            if let Some(u) = fs.upper.as_mut() {
+                u.work = dir.clone();
+                u.index = Some(dir);
+            }
+        }
+    }
+    let mut root = fs.new_node(upper_root, stack, true, false)?;
     // xwhiteouts markers on the layer roots, but the lowermost.
     let nr = root.node.stack.len();
     for e in root.node.stack.iter().take(nr - 1) {
@@ -162,6 +176,48 @@ pub(crate) fn fill_super(
         }
     }
     Ok((fs, root))
+}
+
+/// The inodes index needs file handles of every layer and lower layers
+/// told apart by uuid (`ovl_get_layers`, `ovl_lower_uuid_ok`,
+/// `ovl_make_workdir`); without, it is turned off with a warning.
+fn index_fallbacks(ctx: &mut Context, layers: &[Layer], upper: Option<&Upper>, fsid: &[usize]) {
+    let Some(u) = upper else {
+        return;
+    };
+    if u.mnt.root().sb_can_decode_fh() == 0 {
+        pr_warn!("upper fs does not support file handles, falling back to index=off.\n");
+        ctx.config.index = false;
+        return;
+    }
+    let mut seen: KVec<(usize, [u8; 16])> = KVec::new();
+    for (l, &id) in layers.iter().zip(fsid) {
+        let root = l.mnt.root();
+        if root.sb_can_decode_fh() == 0 {
+            pr_warn!(
+                "fs on '{}' does not support file handles, falling back to index=off,nfs_export=off.\n",
+                params::BStrLossy(root.name())
+            );
+            ctx.config.index = false;
+            return;
+        }
+        // A lower layer on the upper filesystem needs no uuid of its own.
+        if id == 0 || seen.iter().any(|s| s.0 == id) {
+            continue;
+        }
+        let uuid = root.sb_uuid();
+        let null = uuid.iter().all(|&b| b == 0);
+        if null || seen.iter().any(|s| s.1 == uuid) {
+            pr_warn!(
+                "{} uuid detected in lower fs '{}', falling back to xino=off,index=off,nfs_export=off.\n",
+                if null { "null" } else { "conflicting" },
+                params::BStrLossy(root.name())
+            );
+            ctx.config.index = false;
+            return;
+        }
+        let _ = seen.push((id, uuid), GFP_KERNEL);
+    }
 }
 
 /// A mount without an upper layer stays read-only (overlayfs: `-EROFS`).
@@ -198,8 +254,8 @@ fn setup_upper(
         return Err(EINVAL);
     }
     let mnt = PrivateMount::clone_of(&path)?;
-    let upper_lock = in_use(mnt.root(), "upperdir");
-    let work_lock = in_use(work.dentry(), "workdir");
+    let upper_lock = in_use(mnt.root(), "upperdir", ctx.config.index)?;
+    let work_lock = in_use(work.dentry(), "workdir", ctx.config.index)?;
     let _cred = cred.override_creds();
     let work = {
         let _w = vfs::WriteAccess::get(&mnt)?;
@@ -229,22 +285,30 @@ fn setup_upper(
         work_name,
         copy_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
         temp_id: core::sync::atomic::AtomicU64::new(0),
+        index: None,
         _in_use: (upper_lock, work_lock),
     })
 }
 
 /// Takes the exclusive-use mark of an upper or work directory; another
-/// mount holding it only earns a warning without `index` (as overlayfs,
-/// `ovl_report_in_use`).
-fn in_use(d: &vfs::Dentry, what: &str) -> Option<vfs::InUse> {
+/// mount holding it fails the mount with `index` and only earns a warning
+/// without (as overlayfs, `ovl_report_in_use`).
+fn in_use(d: &vfs::Dentry, what: &str, index: bool) -> Result<Option<vfs::InUse>> {
     let l = vfs::InUse::try_lock(d);
     if l.is_none() {
+        if index {
+            pr_err!(
+                "{} is in-use as upperdir/workdir of another mount, mount with '-o index=off' to override exclusive upperdir protection.\n",
+                what
+            );
+            return Err(EBUSY);
+        }
         pr_warn!(
             "{} is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n",
             what
         );
     }
-    l
+    Ok(l)
 }
 
 /// Makes an empty `work/` in the workdir, removing what a previous mount
@@ -322,7 +386,7 @@ fn mark_volatile(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
 }
 
 /// Removes `d` in `parent` with everything below it.
-fn remove_tree(mnt: &vfs::Mount, parent: &vfs::Dentry, d: &vfs::Dentry, depth: u32) -> Result {
+pub(crate) fn remove_tree(mnt: &vfs::Mount, parent: &vfs::Dentry, d: &vfs::Dentry, depth: u32) -> Result {
     if d.can_lookup() {
         if depth > 16 {
             return Err(vfs::errno(kernel::bindings::ELOOP));

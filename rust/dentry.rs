@@ -378,6 +378,21 @@ impl Inode {
     /// Copies the attributes overlayfs mirrors from a real inode
     /// (`ovl_copyattr`): owner, mode, size, link count and times.
     pub(crate) fn copy_attr_from(&self, real: &Inode) {
+        self.copy_attr_but_nlink_from(real);
+        self.set_nlink(real.nlink());
+    }
+
+    /// Sets the link count (`set_nlink`): a stacked inode may count links
+    /// its real inode does not have (an inodes index's union count).
+    pub(crate) fn set_nlink(&self, nlink: u32) {
+        // SAFETY: `self` is live; `set_nlink` updates a plain field and the
+        // superblock's orphan count.
+        unsafe { bindings::set_nlink(self.0.get(), nlink) };
+    }
+
+    /// As `copy_attr_from`, keeping the link count: writes do not change
+    /// it, and it may not be the real inode's.
+    pub(crate) fn copy_attr_but_nlink_from(&self, real: &Inode) {
         // SAFETY: Both inodes are live; these are plain fields that
         // overlayfs also copies without the inode lock.
         unsafe {
@@ -393,7 +408,6 @@ impl Inode {
             d.i_ctime_nsec = s.i_ctime_nsec;
             d.i_size = ffi::rovl_i_size_read(s);
             d.i_blocks = s.i_blocks;
-            bindings::set_nlink(d, s.__bindgen_anon_1.i_nlink);
         }
     }
 

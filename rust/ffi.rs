@@ -152,6 +152,7 @@ extern "C" {
     // rust/shim.c.
     pub(crate) fn rovl_inode_lock_nested(inode: *mut bindings::inode, subclass: c_uint);
     pub(crate) fn rovl_d_unhashed(dentry: *mut bindings::dentry) -> bool;
+    pub(crate) fn rovl_remove_inode_hash(inode: *mut bindings::inode);
     pub(crate) fn rovl_get_current_cred() -> *const bindings::cred;
     pub(crate) fn rovl_inuse_trylock(dentry: *mut bindings::dentry) -> bool;
     pub(crate) fn rovl_inuse_unlock(dentry: *mut bindings::dentry);

@@ -300,7 +300,7 @@ impl StackedFile {
         unsafe {
             let inode = (*user).f_inode;
             ffi::rovl_inode_lock(inode);
-            Inode::from_raw(inode).copy_attr_from(self.real.inode());
+            Inode::from_raw(inode).copy_attr_but_nlink_from(self.real.inode());
             let r = bindings::file_remove_privs(user);
             let ret = if r != 0 {
                 r as isize
@@ -362,7 +362,7 @@ unsafe extern "C" fn file_end_write(
     // SAFETY: As for `file_accessed`.
     unsafe {
         let sf = &*(*user).private_data.cast::<StackedFile>();
-        File::from_raw(user).inode().copy_attr_from(sf.real.inode());
+        File::from_raw(user).inode().copy_attr_but_nlink_from(sf.real.inode());
     }
 }
 

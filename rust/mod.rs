@@ -19,6 +19,7 @@ pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFi
 pub(crate) use super_block::{
     sb_of, stack_depth_of, AclArg, DentryOperations, FileOperations, FileSystem, InodeOperations,
     NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations, COPY_I_FLAGS,
+    sync_attrs,
 };
 pub(crate) use upper::{current_umask, CreateCreds, Iattr, InUse, Locked, WriteAccess};
 

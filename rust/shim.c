@@ -5,8 +5,9 @@
  * Why each exists:
  * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file, rovl_mnt_idmap,
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
- *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed:
- *   static inline functions that bindgen cannot call.
+ *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed,
+ *   rovl_remove_inode_hash: static inline functions that bindgen cannot
+ *   call.
  * - rovl_inuse_trylock, rovl_inuse_unlock, rovl_is_inuse: overlayfs's
  *   exclusive-use mark on upper and work directories (I_OVL_INUSE in
  *   i_state, under i_lock, a spinlock the bindings cannot take). Using the
@@ -87,6 +88,11 @@ void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass)
 bool rovl_d_unhashed(struct dentry *dentry)
 {
 	return d_unhashed(dentry);
+}
+
+void rovl_remove_inode_hash(struct inode *inode)
+{
+	remove_inode_hash(inode);
 }
 
 bool rovl_inuse_trylock(struct dentry *dentry)

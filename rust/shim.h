@@ -36,6 +36,7 @@ void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass);
 bool rovl_d_unhashed(struct dentry *dentry);
 void rovl_current_fsids(kuid_t *uid, kgid_t *gid);
 const struct cred *rovl_get_current_cred(void);
+void rovl_remove_inode_hash(struct inode *inode);
 bool rovl_inuse_trylock(struct dentry *dentry);
 void rovl_inuse_unlock(struct dentry *dentry);
 bool rovl_is_inuse(struct dentry *dentry);

@@ -64,6 +64,21 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     fn reconfigure(sb: &SuperBlock<Self>, ctx: &mut Self::Context, read_only: bool) -> Result;
     /// The real inode whose type and attributes a node's inode mirrors.
     fn real_inode(node: &Self::Node) -> &Inode;
+    /// The key a node's inode is hashed by (the identity of a real inode),
+    /// so that lookups of other names of one object share one inode
+    /// (`ovl_iget5`); `None` gives an inode of its own.
+    fn inode_key(_node: &Self::Node) -> Option<usize> {
+        None
+    }
+    /// Whether a freshly looked-up node stacks on the objects a cached
+    /// inode with the same key stacks on (`ovl_verify_inode`).
+    fn same_objects(_cached: &Self::Node, _new: &Self::Node) -> bool {
+        true
+    }
+    /// The link count of a node's inode where it is not its real inode's.
+    fn nlink(_node: &Self::Node) -> Option<u32> {
+        None
+    }
 }
 
 /// `struct super_operations`; `evict_inode` is always ours, to free nodes.
@@ -388,6 +403,9 @@ unsafe fn node_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Node
     unsafe { <KBox<T::Node> as ForeignOwnable>::borrow((*inode).i_private) }
 }
 
+/// The inode of a new node: a new one, or for a node with a key the
+/// cached inode with that key if there is one (`ovl_get_inode`).
+///
 /// # Safety
 ///
 /// `sb` must be a live superblock of `T` after `fill_super`.
@@ -395,31 +413,127 @@ unsafe fn new_inode<T: Filesystem>(
     sb: &SuperBlock<T>,
     n: NewNode<T>,
 ) -> Result<*mut bindings::inode> {
-    // SAFETY: `sb` is live.
-    let inode = unsafe { bindings::new_inode(sb.as_ptr()) };
+    let Some(key) = T::inode_key(&n.node) else {
+        // SAFETY: `sb` is live.
+        let inode = unsafe { bindings::new_inode(sb.as_ptr()) };
+        if inode.is_null() {
+            return Err(ENOMEM);
+        }
+        let node = match KBox::new(n.node, GFP_KERNEL) {
+            Ok(b) => b,
+            Err(e) => {
+                // SAFETY: We own the only reference to the new inode.
+                unsafe { bindings::iput(inode) };
+                return Err(e.into());
+            }
+        };
+        // SAFETY: The inode is new and private to us.
+        unsafe { fill_inode::<T>(inode, node, n.ino, n.flags) };
+        return Ok(inode);
+    };
+    let mut data = IgetData::<T> {
+        key,
+        node: Some(KBox::new(n.node, GFP_KERNEL)?),
+    };
+    // SAFETY: `sb` is live; the callbacks take `data` as `IgetData<T>`,
+    // which outlives the call.
+    let inode = unsafe {
+        bindings::iget5_locked(
+            sb.as_ptr(),
+            key as _,
+            Some(iget_test::<T>),
+            Some(iget_set::<T>),
+            (&raw mut data).cast(),
+        )
+    };
     if inode.is_null() {
         return Err(ENOMEM);
     }
+    // SAFETY: `iget5_locked` returned a referenced inode.
+    if unsafe { (*inode).i_state } & bindings::I_NEW == 0 {
+        // Another name of the same object: our node goes unused.
+        let new = data.node.take().ok_or(EINVAL)?;
+        // SAFETY: A hashed inode of ours has its node set.
+        if !T::same_objects(unsafe { node_of::<T>(inode) }, &new) {
+            // SAFETY: We own the reference `iget5_locked` returned.
+            unsafe { bindings::iput(inode) };
+            return Err(Error::from_errno(ESTALE_ERRNO));
+        }
+        return Ok(inode);
+    }
+    // SAFETY: `iget_set` moved the node into `i_private`; the inode is new
+    // and locked (`I_NEW`) until `unlock_new_inode`.
+    unsafe {
+        let node = <KBox<T::Node> as ForeignOwnable>::from_foreign((*inode).i_private);
+        fill_inode::<T>(inode, node, n.ino, n.flags);
+        bindings::unlock_new_inode(inode);
+    }
+    Ok(inode)
+}
+
+/// What `iget5_locked` passes its callbacks.
+struct IgetData<T: FileSystem> {
+    key: usize,
+    /// The new node, until `iget_set` gives it to a new inode.
+    node: Option<KBox<T::Node>>,
+}
+
+/// # Safety
+///
+/// Called by `iget5_locked` under `inode_hash_lock` for a hashed inode of
+/// this superblock, with `data` pointing to an `IgetData<T>`.
+unsafe extern "C" fn iget_test<T: Filesystem>(inode: *mut bindings::inode, data: *mut c_void) -> c_int {
+    // SAFETY: By the safety requirements. A hashed inode of ours has its
+    // node set from `iget_set` to eviction, which unhashes it (taking
+    // `inode_hash_lock`) before freeing the node.
+    unsafe {
+        let key = (*data.cast::<IgetData<T>>()).key;
+        if (*inode).i_private.is_null() {
+            return 0;
+        }
+        c_int::from(T::inode_key(node_of::<T>(inode)) == Some(key))
+    }
+}
+
+/// # Safety
+///
+/// Called by `iget5_locked` under `inode_hash_lock` for a new inode, with
+/// `data` pointing to an `IgetData<T>` that still holds its node.
+unsafe extern "C" fn iget_set<T: Filesystem>(inode: *mut bindings::inode, data: *mut c_void) -> c_int {
+    // SAFETY: By the safety requirements.
+    unsafe {
+        let d = &mut *data.cast::<IgetData<T>>();
+        let Some(node) = d.node.take() else {
+            return -(bindings::EINVAL as c_int);
+        };
+        (*inode).i_private = node.into_foreign().cast_mut();
+    }
+    0
+}
+
+/// Sets up a new inode for `node`, which it then owns through `i_private`.
+///
+/// # Safety
+///
+/// `inode` is a new inode of a superblock of `T`, private to the caller.
+unsafe fn fill_inode<T: Filesystem>(
+    inode: *mut bindings::inode,
+    node: KBox<T::Node>,
+    ino: u64,
+    flags: u32,
+) {
     let (mode, rdev) = {
-        let real = T::real_inode(&n.node);
+        let real = T::real_inode(&node);
         (real.mode(), real.rdev())
     };
-    let node = match KBox::new(n.node, GFP_KERNEL) {
-        Ok(b) => b,
-        Err(e) => {
-            // SAFETY: We own the only reference to the new inode.
-            unsafe { bindings::iput(inode) };
-            return Err(e.into());
-        }
-    };
-    // SAFETY: The inode is new and private to us until returned.
+    // SAFETY: The inode is new and private to us.
     unsafe {
-        Inode::from_raw(inode).copy_attr_from(node_real::<T>(&node));
+        sync_attrs::<T>(Inode::from_raw(inode), &node);
         // The real inode owns the ACLs; never cache them here.
         (*inode).i_acl = ACL_DONT_CACHE;
         (*inode).i_default_acl = ACL_DONT_CACHE;
-        (*inode).i_ino = n.ino as _;
-        bindings::inode_set_flags(inode, n.flags & COPY_I_FLAGS, COPY_I_FLAGS);
+        (*inode).i_ino = ino as _;
+        bindings::inode_set_flags(inode, flags & COPY_I_FLAGS, COPY_I_FLAGS);
         match u32::from(mode) & bindings::S_IFMT {
             bindings::S_IFDIR => {
                 (*inode).i_op = &Tables::<T>::DIR_IOPS;
@@ -437,11 +551,15 @@ unsafe fn new_inode<T: Filesystem>(
         }
         (*inode).i_private = node.into_foreign().cast_mut();
     }
-    Ok(inode)
 }
 
-fn node_real<T: FileSystem>(node: &KBox<T::Node>) -> &Inode {
-    T::real_inode(node)
+/// Mirrors a node's real inode on its stacked inode, with the node's own
+/// link count where it has one.
+pub(crate) fn sync_attrs<T: FileSystem>(inode: &Inode, node: &T::Node) {
+    inode.copy_attr_from(T::real_inode(node));
+    if let Some(n) = T::nlink(node) {
+        inode.set_nlink(n);
+    }
 }
 
 /// The operation tables of filesystem `T`, built at compile time.
@@ -460,6 +578,9 @@ impl<T: Filesystem> Tables<T> {
             None
         },
         evict_inode: Some(evict_inode_cb::<T>),
+        // Evict at the last reference, as overlayfs: a cached stacked inode
+        // would pin its real dentries.
+        drop_inode: Some(bindings::generic_delete_inode),
         // SAFETY: All-zero is a valid table: every other operation is NULL.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -801,6 +922,8 @@ unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) 
     unsafe {
         bindings::truncate_inode_pages_final(&mut (*inode).i_data);
         bindings::clear_inode(inode);
+        // `iget_test` reads the node of hashed inodes: unhash first.
+        ffi::rovl_remove_inode_hash(inode);
         let node = (*inode).i_private;
         if !node.is_null() {
             (*inode).i_private = ptr::null_mut();
@@ -1363,7 +1486,7 @@ unsafe fn create_common<T: Filesystem>(
                 // reference; its link count follows the real inode's.
                 unsafe {
                     bindings::ihold(i);
-                    Inode::from_raw(i).copy_attr_from(T::real_inode(node_of::<T>(i)));
+                    sync_attrs::<T>(Inode::from_raw(i), node_of::<T>(i));
                 }
                 i
             }
@@ -1546,7 +1669,7 @@ unsafe extern "C" fn setattr_cb<T: Filesystem>(
         let node = unsafe { node_of::<T>(inode) };
         T::setattr(s, d, node, a)?;
         // SAFETY: `inode` is live.
-        unsafe { Inode::from_raw(inode) }.copy_attr_from(T::real_inode(node));
+        sync_attrs::<T>(unsafe { Inode::from_raw(inode) }, node);
         Ok(0)
     })
 }
@@ -1574,7 +1697,7 @@ unsafe extern "C" fn set_acl_cb<T: Filesystem>(
         let node = unsafe { node_of::<T>(inode) };
         T::set_acl(s, d, node, acl_type, AclArg(acl))?;
         // SAFETY: `inode` is live.
-        unsafe { Inode::from_raw(inode) }.copy_attr_from(T::real_inode(node));
+        sync_attrs::<T>(unsafe { Inode::from_raw(inode) }, node);
         Ok(0)
     })
 }

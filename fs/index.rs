@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The inodes index (`index=on`): lower hard links stay hard links on the
+//! upper layer.
+//!
+//! A lower file with several links is copied up to `index/<name>` in the
+//! workdir, `<name>` being its origin file handle in hex; each of its names
+//! that is copied up is a hard link to that entry, and names not copied up
+//! yet see the entry's data. The union link count is kept in the entry's
+//! `nlink` xattr, relative to the upper (`U+n`) or lower (`L+n`) inode's
+//! count. A mount checks that the upper layer was made over this lower
+//! layer (the upper root's `origin`) and the index for this upper layer
+//! (the index dir's `upper`), and removes stale and orphan entries.
+
+use super::{copy_up, namei, xattrs, Rovl, RovlNode};
+use crate::vfs::{self, Cred, Dentry, File, Inode, Locked, Mount, RealPath, WriteAccess};
+use core::sync::atomic::Ordering;
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::types::ARef;
+
+/// The index entry name of a lower object: its origin file handle in
+/// lower-case hex (`ovl_get_index_name`).
+pub(crate) fn name_of_origin(fs: &Rovl, origin: &Dentry) -> Result<KVec<u8>> {
+    let fh = copy_up::origin_fh(fs, origin)?.ok_or(EINVAL)?;
+    let mut n = KVec::with_capacity(fh.len() * 2, GFP_KERNEL)?;
+    for b in fh.iter() {
+        n.push(b"0123456789abcdef"[usize::from(b >> 4)], GFP_KERNEL)?;
+        n.push(b"0123456789abcdef"[usize::from(b & 0xf)], GFP_KERNEL)?;
+    }
+    Ok(n)
+}
+
+/// The bytes an index entry name spells, if it is hex.
+fn unhex(name: &[u8]) -> Result<Option<KVec<u8>>> {
+    if name.len() % 2 != 0 {
+        return Ok(None);
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = KVec::with_capacity(name.len() / 2, GFP_KERNEL)?;
+    for p in name.chunks_exact(2) {
+        let (Some(h), Some(l)) = (digit(p[0]), digit(p[1])) else {
+            return Ok(None);
+        };
+        out.push(h << 4 | l, GFP_KERNEL)?;
+    }
+    Ok(Some(out))
+}
+
+/// The index entry of the lower object `origin`, on an `index=on` mount
+/// (`ovl_lookup_index`). With `upper`, only an entry that is that inode.
+pub(crate) fn lookup(
+    fs: &Rovl,
+    upper: Option<&Dentry>,
+    origin: &Dentry,
+) -> Result<Option<ARef<Dentry>>> {
+    let Some(dir) = fs.index_dir() else {
+        return Ok(None);
+    };
+    let mnt = fs.upper_mnt()?;
+    let name = name_of_origin(fs, origin)?;
+    let index = match dir.lookup_one(mnt, &name) {
+        Ok(d) if d.inode().is_some() => d,
+        Ok(_) => return Ok(None),
+        Err(e) if e == ENOENT => return Ok(None),
+        Err(e) => {
+            pr_warn!(
+                "failed inode index lookup (ino={}, key={}, err={});\n",
+                origin.inode().map_or(0, |i| i.ino()),
+                super::params::BStrLossy(&name),
+                e.to_errno()
+            );
+            pr_warn!("mount with '-o index=off' to disable inodes index.\n");
+            return Err(e);
+        }
+    };
+    let (Some(inode), Some(oinode)) = (index.inode(), origin.inode()) else {
+        return Ok(None);
+    };
+    let ftype = |i: &Inode| u32::from(i.mode()) & bindings::S_IFMT;
+    // An entry is of its origin's type; a whiteout one means every name
+    // was unlinked, so a lower name must not find it.
+    if index.is_weird() || inode.is_whiteout() || ftype(inode) != ftype(oinode) {
+        pr_warn!(
+            "bad index found (index={}, ftype={:x}, origin ftype={:x}).\n",
+            super::params::BStrLossy(&name),
+            ftype(inode),
+            ftype(oinode)
+        );
+        return Err(EIO);
+    }
+    if upper.is_some_and(|u| u.inode().map(|i| i.id()) != Some(inode.id())) {
+        return Ok(None);
+    }
+    Ok(Some(index))
+}
+
+/// Whether a copy-up of `node` goes through the index: a lower file with
+/// several links on an `index=on` mount (`ovl_need_index`).
+pub(crate) fn needed(fs: &Rovl, node: &RovlNode) -> bool {
+    fs.index_dir().is_some()
+        && node
+            .stack
+            .first()
+            .and_then(|l| l.dentry.inode())
+            .is_some_and(|i| !i.is_dir() && i.nlink() > 1)
+}
+
+/// The union link count of an indexed file from its `nlink` xattr
+/// (`ovl_get_nlink`); `fallback` when it is missing or bad.
+pub(crate) fn get_nlink(fs: &Rovl, lower: &Inode, upper: &Dentry, fallback: u32) -> u32 {
+    let mut buf = [0u8; 12];
+    let parsed = (|| {
+        let mnt = fs.upper_mnt().ok()?;
+        let n = xattrs::get_private_cfg(&fs.config, mnt, upper, b"nlink", &mut buf).ok()?;
+        let v = buf.get(..n)?;
+        let (&kind, rest) = v.split_first()?;
+        let (&sign, digits) = rest.split_first()?;
+        if !matches!(kind, b'L' | b'U') || !matches!(sign, b'+' | b'-') || digits.is_empty() {
+            return None;
+        }
+        let mut diff: i64 = 0;
+        for &c in digits {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            diff = diff.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+        }
+        if sign == b'-' {
+            diff = -diff;
+        }
+        let base = if kind == b'L' {
+            lower.nlink()
+        } else {
+            upper.inode()?.nlink()
+        };
+        let n = i64::from(base) + diff;
+        (n > 0).then(|| u32::try_from(n).ok()).flatten()
+    })();
+    parsed.unwrap_or_else(|| {
+        pr_warn!(
+            "failed to get index nlink ({})\n",
+            super::params::BStrLossy(upper.name())
+        );
+        fallback
+    })
+}
+
+/// Records the union link count of an indexed file relative to its upper
+/// (`U`) or lower (`L`) inode's (`ovl_set_nlink_upper`/`_lower`). The
+/// caller holds write access to the upper mount.
+pub(crate) fn set_nlink(fs: &Rovl, node: &RovlNode, relative_to_lower: bool) -> Result {
+    let upper = node.upper().ok_or(EIO)?;
+    let real = if relative_to_lower {
+        node.stack.first().and_then(|l| l.dentry.inode())
+    } else {
+        upper.inode()
+    }
+    .ok_or(EIO)?;
+    let diff = i64::from(node.nlink.load(Ordering::Acquire)) - i64::from(real.nlink());
+    let mut v = KVec::with_capacity(12, GFP_KERNEL)?;
+    v.push(if relative_to_lower { b'L' } else { b'U' }, GFP_KERNEL)?;
+    v.push(if diff < 0 { b'-' } else { b'+' }, GFP_KERNEL)?;
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut m = diff.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    v.extend_from_slice(&digits[i..], GFP_KERNEL)?;
+    xattrs::set_private(fs, upper, b"nlink", &v)
+}
+
+/// Removes the index entry of a file whose last name went
+/// (`ovl_cleanup_index`). If the entry still has other links, the union
+/// count was wrong: it becomes the entry's link count less the entry.
+/// The caller holds write access to the upper mount.
+pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
+    let r = (|| -> Result {
+        let dir = fs.index_dir().ok_or(EIO)?;
+        let mnt = fs.upper_mnt()?;
+        let upper = node.upper().ok_or(EIO)?;
+        let inode = upper.inode().ok_or(EIO)?;
+        if inode.nlink() != 1 {
+            pr_warn!(
+                "cleanup linked index ({}, ino={}, nlink={})\n",
+                super::params::BStrLossy(upper.name()),
+                inode.ino(),
+                inode.nlink()
+            );
+            node.nlink.store(inode.nlink() - 1, Ordering::Release);
+            return set_nlink(fs, node, false);
+        }
+        let lower = node.stack.first().ok_or(EIO)?;
+        let name = name_of_origin(fs, &lower.dentry)?;
+        let lock = Locked::dir(mnt, dir)?;
+        let index = lock.lookup(dir, &name)?;
+        if index.inode().map(|i| i.id()) == Some(inode.id()) {
+            lock.unlink(dir, &index)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        pr_err!(
+            "cleanup index of '{}' failed ({})\n",
+            node.upper()
+                .map_or(super::params::BStrLossy(b""), |u| super::params::BStrLossy(
+                    u.name()
+                )),
+            e.to_errno()
+        );
+    }
+}
+
+/// Sets up the index of an `index=on` mount (`ovl_get_indexdir`): the
+/// upper root must have been made over this lower root, `index/` in
+/// `workbase` must belong to this upper root, and stale entries go.
+/// Returns the index directory.
+pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
+    let up = fs.upper.as_ref().ok_or(EINVAL)?;
+    let mnt: &Mount = &up.mnt;
+    let _cred = fs.cred.override_creds();
+    let _w = WriteAccess::get(mnt)?;
+    let fh = copy_up::origin_fh(fs, fs.layers[0].mnt.root())?.ok_or(EINVAL)?;
+    verify_fh(fs, mnt.root(), b"origin", &fh, true).inspect_err(|_| {
+        pr_err!("failed to verify upper root origin\n");
+    })?;
+    let r = (|| -> Result<ARef<Dentry>> {
+        let dir = {
+            let lock = Locked::dir(mnt, workbase)?;
+            let d = lock.lookup(workbase, b"index")?;
+            if d.inode().is_none() {
+                lock.mkdir(workbase, &d, 0)?
+            } else if d.can_lookup() {
+                d
+            } else {
+                pr_err!("index is not a directory\n");
+                return Err(EINVAL);
+            }
+        };
+        let ufh = copy_up::encode_fh(fs, mnt.root(), true)?.ok_or(EINVAL)?;
+        verify_fh(fs, &dir, b"upper", &ufh, true).inspect_err(|_| {
+            pr_err!("failed to verify index dir 'upper' xattr\n");
+        })?;
+        clean_entries(fs, mnt, &dir).inspect_err(|e| {
+            pr_err!("failed index dir cleanup ({})\n", e.to_errno());
+        })?;
+        Ok(dir)
+    })();
+    r.inspect_err(|_| {
+        pr_warn!(
+            "try deleting index dir or mounting with '-o index=off' to disable inodes index.\n"
+        );
+    })
+}
+
+/// Checks that private xattr `name` of `d` is `fh`, or with `set` sets it
+/// where missing (`ovl_verify_origin_xattr`).
+fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool) -> Result {
+    let mnt = fs.upper_mnt()?;
+    let mut buf = [0u8; 21 + 128];
+    let r = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
+        Ok(n) if buf[..n] == *fh => Ok(()),
+        Ok(_) => Err(vfs::errno(bindings::ESTALE)),
+        Err(e) if e == vfs::errno(bindings::ENODATA) && set => {
+            xattrs::set_private(fs, d, name, fh)
+        }
+        Err(e) if e == vfs::errno(bindings::ERANGE) => Err(vfs::errno(bindings::ESTALE)),
+        Err(e) => Err(e),
+    };
+    r.inspect_err(|e| {
+        pr_warn!(
+            "failed to verify {} ({}, ino={}, err={})\n",
+            if name == b"upper" { "upper" } else { "origin" },
+            super::params::BStrLossy(d.name()),
+            d.inode().map_or(0, |i| i.ino()),
+            e.to_errno()
+        );
+    })
+}
+
+/// What the mount-time check makes of one index entry.
+enum Verdict {
+    Keep,
+    /// Stale (its origin is gone or does not match) or orphan (no name
+    /// left): removed.
+    Remove,
+}
+
+/// Checks each entry of the index (`ovl_indexdir_cleanup`): leftovers of
+/// interrupted operations (`#...`), stale and orphan entries are removed;
+/// an entry that is no index entry at all fails the mount.
+fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
+    let mut names: KVec<KVec<u8>> = KVec::new();
+    {
+        let path = RealPath { mnt, dentry: dir };
+        let cred = Cred::prepare()?;
+        File::open_dir(&path, &cred)?.read_dir(&mut |name, _, _| {
+            if name != b"." && name != b".." {
+                let mut n = KVec::new();
+                n.extend_from_slice(name, GFP_KERNEL)?;
+                names.push(n, GFP_KERNEL)?;
+            }
+            Ok(())
+        })?;
+    }
+    for name in names.iter() {
+        let index = Locked::dir(mnt, dir)?.lookup(dir, name)?;
+        if index.inode().is_none() {
+            continue;
+        }
+        if name.first() == Some(&b'#') {
+            super::super_::remove_tree(mnt, dir, &index, 1)?;
+            continue;
+        }
+        match verify(fs, &index) {
+            Ok(Verdict::Keep) => {}
+            Ok(Verdict::Remove) => {
+                let lock = Locked::dir(mnt, dir)?;
+                if index.can_lookup() {
+                    lock.rmdir(dir, &index)?;
+                } else {
+                    lock.unlink(dir, &index)?;
+                }
+            }
+            Err(e) => {
+                pr_warn!(
+                    "failed to verify index ({}, ftype={:x}, err={})\n",
+                    super::params::BStrLossy(name),
+                    index
+                        .inode()
+                        .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT),
+                    e.to_errno()
+                );
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ovl_verify_index` without NFS export: a non-directory entry must carry
+/// the origin its name spells, and an entry that is the only link of its
+/// file must still have a decodable origin and a union link count.
+fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
+    let inode = index.inode().ok_or(ENOENT)?;
+    let fh = match unhex(index.name())? {
+        Some(fh) if namei::valid_fb(&fh) => fh,
+        _ => return Err(EINVAL),
+    };
+    // Whiteouts mark unlinked exported files; directories are only
+    // indexed with NFS export.
+    if inode.is_whiteout() || index.can_lookup() {
+        return Ok(Verdict::Keep);
+    }
+    let mut buf = [0u8; 21 + 128];
+    let n = xattrs::get_origin(fs, index, &mut buf)?;
+    if buf[..n] != fh[..] {
+        return Ok(Verdict::Remove);
+    }
+    if inode.nlink() == 1 {
+        let ftype = u32::from(inode.mode()) & bindings::S_IFMT;
+        let Some(origin) = namei::decode_origin(fs, &fh, ftype, index.name())? else {
+            return Ok(Verdict::Remove);
+        };
+        let lower = origin.dentry.inode().ok_or(ENOENT)?;
+        if get_nlink(fs, lower, index, 0) == 0 {
+            pr_warn!(
+                "orphan index entry ({}, ftype={:x}, nlink={})\n",
+                super::params::BStrLossy(index.name()),
+                ftype,
+                inode.nlink()
+            );
+            return Ok(Verdict::Remove);
+        }
+    }
+    Ok(Verdict::Keep)
+}
