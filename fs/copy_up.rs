@@ -159,11 +159,26 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
                 r => r?,
             }
         }
+        let flags = lower.dentry.inode().map_or(0, |i| i.flags());
         if matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR) {
-            let flags = lower.dentry.inode().map_or(0, |i| i.flags());
             xattrs::set_protattr(fs, &temp, flags)?;
         }
+        if flags & (bindings::S_SYNC | bindings::S_NOATIME) != 0 {
+            copy_fileattr(mnt, &lower.dentry, &temp)?;
+        }
         set_attrs(mnt, &temp, &mut src)?;
+        // `fsync=strict`: the copy is durable, metadata too, before it
+        // becomes visible (`ovl_sync_file`).
+        if fs.config.fsync == super::params::Fsync::Strict
+            && matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR)
+        {
+            File::open_path(
+                &RealPath { mnt, dentry: &temp },
+                bindings::O_RDONLY,
+                &fs.cred,
+            )?
+            .fsync()?;
+        }
         let lock = Locked::rename(mnt, &up.work, destdir)?;
         if !temp.parent().same(&up.work) {
             return Err(EIO);
@@ -385,8 +400,10 @@ fn copy_data(fs: &Rovl, src: &Source<'_>, dst: &RealPath<'_>) -> Result {
     sync(fs, &new)
 }
 
+/// The fsync of copied data: none on a volatile mount, and with
+/// `fsync=strict` one later, with the metadata (`ovl_copy_up_file`).
 fn sync(fs: &Rovl, f: &File) -> Result {
-    if fs.config.fsync == super::params::Fsync::Volatile {
+    if fs.config.fsync != super::params::Fsync::Auto {
         return Ok(());
     }
     f.fsync()
@@ -443,6 +460,35 @@ pub(crate) fn copy_xattrs(fs: &Rovl, src: &RealPath<'_>, dst: &Dentry) -> Result
         }
     }
     Ok(())
+}
+
+/// The `sync` and `noatime` flags of the lower object, set as they are on
+/// the copy (append-only and immutable go to `protattr`, as they would
+/// stop the copy from being renamed into place) (`ovl_copy_fileattr`).
+fn copy_fileattr(mnt: &Mount, lower: &Dentry, temp: &Dentry) -> Result {
+    let fa = match lower.fileattr_get() {
+        Ok(fa) => fa,
+        Err(e) if e == vfs::errno(bindings::EOPNOTSUPP) || e == EINVAL => return Ok(()),
+        Err(e) => {
+            pr_warn!(
+                "failed to retrieve lower fileattr ({}, err={})\n",
+                super::params::BStrLossy(lower.name()),
+                e.to_errno()
+            );
+            return Err(e);
+        }
+    };
+    if fa.flags() & vfs::COPY_FS_FLAGS == 0 {
+        return Ok(());
+    }
+    match temp.copy_fileattr(mnt, &fa) {
+        // An upper filesystem without flags: copy-up goes on without them.
+        Err(e) if e == vfs::errno(bindings::ENOTTY) || e == EINVAL => {
+            pr_warn!("copying fileattr: upper fs doesn't support it\n");
+            Ok(())
+        }
+        r => r,
+    }
 }
 
 /// Size, mode, owner and times of the copy (`ovl_set_size`,

@@ -11,10 +11,11 @@
 
 use super::copy_up::{self, cleanup, lower_positive, temp_name};
 use super::{index, readdir, xattrs, Rovl, RovlNode, Upper};
-use core::sync::atomic::Ordering;
 use crate::vfs::{
-    self, CreateCreds, Dentry, Iattr, Inode, Locked, Mount, NewNode, SuperBlock, WriteAccess,
+    self, CreateCreds, Dentry, Iattr, Inode, Locked, Mount, NewAcls, NewNode, SuperBlock,
+    WriteAccess,
 };
+use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -24,9 +25,6 @@ use crate::vfs::NewKind as Kind;
 fn is_dir_kind(kind: &Kind<'_>) -> bool {
     matches!(kind, Kind::Dir(_))
 }
-
-/// `ACL_TYPE_DEFAULT` of linux/posix_acl.h.
-const ACL_TYPE_DEFAULT: i32 = 0x4000;
 
 /// Whether two real dentries name the same inode (`ovl_matches_upper`).
 fn same_inode(a: &Dentry, b: &Dentry) -> bool {
@@ -170,22 +168,15 @@ fn create_locked(
         let t = lock.lookup(&up.work, &tname)?;
         let new = make(&lock, &up.work, &t, &kind, strip, link_src)?;
         let r = (|| -> Result {
-            // No default ACL to inherit: the umask applies.
-            let no_default_acl = udir
-                .inode()
-                .map_or(Ok(None), |i| i.get_acl(ACL_TYPE_DEFAULT))?
-                .is_none();
-            let strip = |m: u16| {
-                if no_default_acl {
-                    m & !vfs::current_umask()
-                } else {
-                    strip(m)
+            // Made in work/, it inherited nothing: what the directory's
+            // default ACL gives it, or the umask without one
+            // (`ovl_create_over_whiteout`).
+            if let Some(mode) = explicit_mode(&kind, |m| m, dir_inode) {
+                let acls = NewAcls::new(dir_inode, mode)?;
+                if new.inode().is_some_and(|i| i.mode() != acls.mode) {
+                    new.setattr(mnt, &mut Iattr::new().mode(acls.mode))?;
                 }
-            };
-            if let Some(mode) = explicit_mode(&kind, strip, dir_inode) {
-                if new.inode().is_some_and(|i| i.mode() != mode) {
-                    new.setattr(mnt, &mut Iattr::new().mode(mode))?;
-                }
+                acls.apply(&new, mnt)?;
             }
             if is_dir_kind(&kind) {
                 xattrs::set_private(fs, &new, b"opaque", b"y")?;

@@ -272,9 +272,7 @@ fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool) -> Result
     let r = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
         Ok(n) if buf[..n] == *fh => Ok(()),
         Ok(_) => Err(vfs::errno(bindings::ESTALE)),
-        Err(e) if e == vfs::errno(bindings::ENODATA) && set => {
-            xattrs::set_private(fs, d, name, fh)
-        }
+        Err(e) if e == vfs::errno(bindings::ENODATA) && set => xattrs::set_private(fs, d, name, fh),
         Err(e) if e == vfs::errno(bindings::ERANGE) => Err(vfs::errno(bindings::ESTALE)),
         Err(e) => Err(e),
     };
@@ -292,8 +290,7 @@ fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool) -> Result
 /// What the mount-time check makes of one index entry.
 enum Verdict {
     Keep,
-    /// Stale (its origin is gone or does not match) or orphan (no name
-    /// left): removed.
+    /// An orphan (no name left): removed.
     Remove,
 }
 
@@ -323,7 +320,23 @@ fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
             super::super_::remove_tree(mnt, dir, &index, 1)?;
             continue;
         }
-        match verify(fs, &index) {
+        let verdict = verify(fs, &index).or_else(|e| {
+            pr_warn!(
+                "failed to verify index ({}, ftype={:x}, err={})\n",
+                super::params::BStrLossy(name),
+                index
+                    .inode()
+                    .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT),
+                e.to_errno()
+            );
+            // A stale entry goes; anything else is no index of ours.
+            if e == vfs::errno(bindings::ESTALE) {
+                Ok(Verdict::Remove)
+            } else {
+                Err(e)
+            }
+        });
+        match verdict {
             Ok(Verdict::Keep) => {}
             Ok(Verdict::Remove) => {
                 let lock = Locked::dir(mnt, dir)?;
@@ -333,25 +346,16 @@ fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
                     lock.unlink(dir, &index)?;
                 }
             }
-            Err(e) => {
-                pr_warn!(
-                    "failed to verify index ({}, ftype={:x}, err={})\n",
-                    super::params::BStrLossy(name),
-                    index
-                        .inode()
-                        .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT),
-                    e.to_errno()
-                );
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
 /// `ovl_verify_index` without NFS export: a non-directory entry must carry
-/// the origin its name spells, and an entry that is the only link of its
-/// file must still have a decodable origin and a union link count.
+/// the origin its name spells (else it is stale, `ESTALE`), and an entry
+/// that is the only link of its file must still have a decodable origin
+/// and a union link count (else it is an orphan).
 fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
     let inode = index.inode().ok_or(ENOENT)?;
     let fh = match unhex(index.name())? {
@@ -366,12 +370,12 @@ fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
     let mut buf = [0u8; 21 + 128];
     let n = xattrs::get_origin(fs, index, &mut buf)?;
     if buf[..n] != fh[..] {
-        return Ok(Verdict::Remove);
+        return Err(vfs::errno(bindings::ESTALE));
     }
     if inode.nlink() == 1 {
         let ftype = u32::from(inode.mode()) & bindings::S_IFMT;
         let Some(origin) = namei::decode_origin(fs, &fh, ftype, index.name())? else {
-            return Ok(Verdict::Remove);
+            return Err(vfs::errno(bindings::ESTALE));
         };
         let lower = origin.dentry.inode().ok_or(ENOENT)?;
         if get_nlink(fs, lower, index, 0) == 0 {

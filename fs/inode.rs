@@ -178,7 +178,10 @@ pub(crate) fn set_acl(
             return Err(crate::vfs::errno(bindings::ENODATA));
         }
     }
-    super::copy_up::copy_up(sb, dentry)?;
+    // As for xattrs: an indexed name needs no upper alias of its own.
+    if node.upper().is_none() {
+        super::copy_up::copy_up(sb, dentry)?;
+    }
     let upper = node.upper().ok_or(EIO)?;
     let mnt = fs.upper_mnt()?;
     let _w = WriteAccess::get(mnt)?;

@@ -257,14 +257,19 @@ fn setup_upper(
     let upper_lock = in_use(mnt.root(), "upperdir", ctx.config.index)?;
     let work_lock = in_use(work.dentry(), "workdir", ctx.config.index)?;
     let _cred = cred.override_creds();
+    let work_base = work;
     let work = {
         let _w = vfs::WriteAccess::get(&mnt)?;
         make_workdir(
             &mnt,
-            work.dentry(),
+            work_base.dentry(),
             ctx.config.fsync == params::Fsync::Volatile,
         )?
     };
+    {
+        let _w = vfs::WriteAccess::get(&mnt)?;
+        probe_features(&mnt, work_base.dentry(), &work, cred)?;
+    }
     // The upper filesystem must take overlay's private xattrs.
     {
         let _w = vfs::WriteAccess::get(&mnt)?;
@@ -335,6 +340,71 @@ fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry, volatile: bool) -> Result<
     Err(EINVAL)
 }
 
+/// What overlayfs wants of an upper filesystem (`ovl_make_workdir`): file
+/// types in listings (else whiteouts would show), `O_TMPFILE` and
+/// `RENAME_WHITEOUT`. A local one lacking them earns warnings; a remote
+/// one fails the mount.
+fn probe_features(mnt: &vfs::Mount, base: &vfs::Dentry, work: &vfs::Dentry, cred: &Cred) -> Result {
+    let mut d_type = false;
+    vfs::File::open_dir(&vfs::RealPath { mnt, dentry: base }, cred)?.read_dir(
+        &mut |name, _, t| {
+            // DT_UNKNOWN is 0.
+            if name != b"." && name != b".." && t != 0 {
+                d_type = true;
+            }
+            Ok(())
+        },
+    )?;
+    if !d_type {
+        pr_warn!("upper fs needs to support d_type.\n");
+    }
+    let tmpfile = vfs::File::open_tmpfile_in(
+        &vfs::RealPath { mnt, dentry: work },
+        kernel::bindings::S_IFREG as u16,
+        cred,
+    )
+    .is_ok();
+    if !tmpfile {
+        pr_warn!("upper fs does not support tmpfile.\n");
+    }
+    let rename_whiteout = check_rename_whiteout(mnt, work)?;
+    if !rename_whiteout {
+        pr_warn!("upper fs does not support RENAME_WHITEOUT.\n");
+    }
+    let remote = work.needs_revalidate(false) || work.needs_revalidate(true);
+    if remote && (!d_type || !rename_whiteout) {
+        pr_err!("upper fs missing required features.\n");
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Renames a new file in `work` with `RENAME_WHITEOUT` and looks for the
+/// whiteout it leaves (`ovl_check_rename_whiteout`).
+fn check_rename_whiteout(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result<bool> {
+    let lock = vfs::Locked::dir(mnt, work)?;
+    let (a, b) = (&b"#rw.0"[..], &b"#rw.1"[..]);
+    let src = lock.lookup(work, a)?;
+    lock.create(work, &src, 0)?;
+    let dst = lock.lookup(work, b)?;
+    let supported =
+        match lock.rename_entry(work, &src, work, &dst, kernel::bindings::RENAME_WHITEOUT) {
+            Ok(()) => lock
+                .lookup(work, a)?
+                .inode()
+                .is_some_and(|i| i.is_whiteout()),
+            Err(e) if e == EINVAL => false,
+            Err(e) => return Err(e),
+        };
+    for n in [a, b] {
+        let d = lock.lookup(work, n)?;
+        if d.inode().is_some() {
+            lock.unlink(work, &d)?;
+        }
+    }
+    Ok(supported)
+}
+
 /// Fails if `work/incompat` holds an entry (`ovl_workdir_cleanup`).
 fn check_incompat(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
     let inc = vfs::Locked::dir(mnt, work)?.lookup(work, b"incompat")?;
@@ -386,7 +456,12 @@ fn mark_volatile(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
 }
 
 /// Removes `d` in `parent` with everything below it.
-pub(crate) fn remove_tree(mnt: &vfs::Mount, parent: &vfs::Dentry, d: &vfs::Dentry, depth: u32) -> Result {
+pub(crate) fn remove_tree(
+    mnt: &vfs::Mount,
+    parent: &vfs::Dentry,
+    d: &vfs::Dentry,
+    depth: u32,
+) -> Result {
     if d.can_lookup() {
         if depth > 16 {
             return Err(vfs::errno(kernel::bindings::ELOOP));

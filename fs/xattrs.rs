@@ -264,7 +264,11 @@ pub(crate) fn set(
         let _cred = fs.cred.override_creds();
         top.dentry.getxattr(fs.mnt(top.layer), full, &mut [])?;
     }
-    super::copy_up::copy_up(sb, dentry)?;
+    // An indexed name changes its index entry without an upper alias of
+    // its own (as overlayfs).
+    if node.upper().is_none() {
+        super::copy_up::copy_up(sb, dentry)?;
+    }
     let upper = node.upper().ok_or(EIO)?;
     let mnt = fs.upper_mnt()?;
     let _w = vfs::WriteAccess::get(mnt)?;

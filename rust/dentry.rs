@@ -461,10 +461,14 @@ impl Inode {
 ///
 /// `acl` holds one reference.
 pub(crate) struct PosixAcl {
-    acl: NonNull<bindings::posix_acl>,
+    pub(super) acl: NonNull<bindings::posix_acl>,
 }
 
 impl PosixAcl {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::posix_acl {
+        self.acl.as_ptr()
+    }
+
     /// Hands the reference to the caller (the VFS, from `->get_inode_acl()`).
     pub(crate) fn into_raw(self) -> *mut bindings::posix_acl {
         let p = self.acl.as_ptr();

@@ -149,10 +149,31 @@ extern "C" {
         flags: c_uint,
     ) -> isize;
 
+    // fs/posix_acl.c (linux/posix_acl.h).
+    pub(crate) fn posix_acl_create(
+        dir: *mut bindings::inode,
+        mode: *mut bindings::umode_t,
+        default_acl: *mut *mut bindings::posix_acl,
+        acl: *mut *mut bindings::posix_acl,
+    ) -> c_int;
+
     // rust/shim.c.
     pub(crate) fn rovl_inode_lock_nested(inode: *mut bindings::inode, subclass: c_uint);
     pub(crate) fn rovl_d_unhashed(dentry: *mut bindings::dentry) -> bool;
     pub(crate) fn rovl_remove_inode_hash(inode: *mut bindings::inode);
+    pub(crate) fn rovl_fileattr_get(
+        dentry: *mut bindings::dentry,
+        flags: *mut u32,
+        xflags: *mut u32,
+    ) -> c_int;
+    pub(crate) fn rovl_fileattr_set_masked(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        flags: u32,
+        xflags: u32,
+        flags_mask: u32,
+        xflags_mask: u32,
+    ) -> c_int;
     pub(crate) fn rovl_get_current_cred() -> *const bindings::cred;
     pub(crate) fn rovl_inuse_trylock(dentry: *mut bindings::dentry) -> bool;
     pub(crate) fn rovl_inuse_unlock(dentry: *mut bindings::dentry);

@@ -87,6 +87,23 @@ impl File {
         Ok(unsafe { Self::from_owned(f) })
     }
 
+    /// An unnamed regular file of `mode` in the directory `dir`, open for
+    /// writing (`kernel_tmpfile_open`).
+    pub(crate) fn open_tmpfile_in(
+        dir: &RealPath<'_>,
+        mode: u16,
+        cred: &Cred,
+    ) -> Result<ARef<File>> {
+        let raw = dir.raw();
+        let flags = (bindings::O_LARGEFILE | bindings::O_WRONLY) as i32;
+        // SAFETY: `raw` is a valid path of a directory and `cred` is live.
+        let f = from_err_ptr(unsafe {
+            bindings::kernel_tmpfile_open(dir.mnt.idmap(), &raw, mode, flags, cred.as_ptr())
+        })?;
+        // SAFETY: `kernel_tmpfile_open` returned a new reference.
+        Ok(unsafe { Self::from_owned(f) })
+    }
+
     /// `vfs_llseek` from position 0 of this (private) file.
     pub(crate) fn seek(&self, offset: i64, whence: u32) -> Result<i64> {
         // SAFETY: `self` is live.
@@ -362,7 +379,9 @@ unsafe extern "C" fn file_end_write(
     // SAFETY: As for `file_accessed`.
     unsafe {
         let sf = &*(*user).private_data.cast::<StackedFile>();
-        File::from_raw(user).inode().copy_attr_but_nlink_from(sf.real.inode());
+        File::from_raw(user)
+            .inode()
+            .copy_attr_but_nlink_from(sf.real.inode());
     }
 }
 

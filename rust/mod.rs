@@ -17,11 +17,13 @@ pub(crate) use cred::Cred;
 pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
 pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
 pub(crate) use super_block::{
-    sb_of, stack_depth_of, AclArg, DentryOperations, FileOperations, FileSystem, InodeOperations,
-    NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations, COPY_I_FLAGS,
-    sync_attrs,
+    sb_of, stack_depth_of, sync_attrs, AclArg, DentryOperations, FileOperations, FileSystem,
+    InodeOperations, NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations,
+    COPY_I_FLAGS,
 };
-pub(crate) use upper::{current_umask, CreateCreds, Iattr, InUse, Locked, WriteAccess};
+pub(crate) use upper::{
+    current_umask, CreateCreds, Iattr, InUse, Locked, NewAcls, WriteAccess, COPY_FS_FLAGS,
+};
 
 /// Directory entry types, as `d_type` in `getdents64`.
 pub(crate) const DT_CHR: u32 = 2;

@@ -32,6 +32,9 @@
  *   the kernel's CONFIG_OVERLAY_FS_* choices, as overlayfs's do.
  * - rovl_xattr_handlers_*: struct xattr_handler is opaque to the bindings;
  *   the handlers pass each call to rovl_rs_xattr_get/set.
+ * - rovl_fileattr_get, rovl_fileattr_set_masked: struct fileattr is opaque
+ *   to the bindings (linux/fileattr.h is not in bindings_helper.h); they
+ *   pass its flag words as plain integers.
  * No policy lives here: every decision is made in Rust.
  */
 #include <linux/cred.h>
@@ -39,6 +42,7 @@
 #include <linux/exportfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fileattr.h> /* after fs.h: uses its uapi flags */
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/mount.h>
@@ -88,6 +92,34 @@ void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass)
 bool rovl_d_unhashed(struct dentry *dentry)
 {
 	return d_unhashed(dentry);
+}
+
+int rovl_fileattr_get(struct dentry *dentry, u32 *flags, u32 *xflags)
+{
+	struct fileattr fa = { .flags_valid = true };
+	int err = vfs_fileattr_get(dentry, &fa);
+
+	if (err == -ENOIOCTLCMD)
+		return -ENOTTY;
+	*flags = fa.flags;
+	*xflags = fa.fsx_xflags;
+	return err;
+}
+
+int rovl_fileattr_set_masked(struct mnt_idmap *idmap, struct dentry *dentry, u32 flags,
+			     u32 xflags, u32 flags_mask, u32 xflags_mask)
+{
+	struct fileattr fa = { .flags_valid = true };
+	int err = vfs_fileattr_get(dentry, &fa);
+
+	if (err == -ENOIOCTLCMD)
+		return -ENOTTY;
+	if (err)
+		return err;
+	fa.flags = (fa.flags & ~flags_mask) | (flags & flags_mask);
+	fa.fsx_xflags = (fa.fsx_xflags & ~xflags_mask) | (xflags & xflags_mask);
+	err = vfs_fileattr_set(idmap, dentry, &fa);
+	return err == -ENOIOCTLCMD ? -ENOTTY : err;
 }
 
 void rovl_remove_inode_hash(struct inode *inode)

@@ -37,6 +37,9 @@ bool rovl_d_unhashed(struct dentry *dentry);
 void rovl_current_fsids(kuid_t *uid, kgid_t *gid);
 const struct cred *rovl_get_current_cred(void);
 void rovl_remove_inode_hash(struct inode *inode);
+int rovl_fileattr_get(struct dentry *dentry, u32 *flags, u32 *xflags);
+int rovl_fileattr_set_masked(struct mnt_idmap *idmap, struct dentry *dentry, u32 flags,
+			     u32 xflags, u32 flags_mask, u32 xflags_mask);
 bool rovl_inuse_trylock(struct dentry *dentry);
 void rovl_inuse_unlock(struct dentry *dentry);
 bool rovl_is_inuse(struct dentry *dentry);

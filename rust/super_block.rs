@@ -482,7 +482,10 @@ struct IgetData<T: FileSystem> {
 ///
 /// Called by `iget5_locked` under `inode_hash_lock` for a hashed inode of
 /// this superblock, with `data` pointing to an `IgetData<T>`.
-unsafe extern "C" fn iget_test<T: Filesystem>(inode: *mut bindings::inode, data: *mut c_void) -> c_int {
+unsafe extern "C" fn iget_test<T: Filesystem>(
+    inode: *mut bindings::inode,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: By the safety requirements. A hashed inode of ours has its
     // node set from `iget_set` to eviction, which unhashes it (taking
     // `inode_hash_lock`) before freeing the node.
@@ -499,7 +502,10 @@ unsafe extern "C" fn iget_test<T: Filesystem>(inode: *mut bindings::inode, data:
 ///
 /// Called by `iget5_locked` under `inode_hash_lock` for a new inode, with
 /// `data` pointing to an `IgetData<T>` that still holds its node.
-unsafe extern "C" fn iget_set<T: Filesystem>(inode: *mut bindings::inode, data: *mut c_void) -> c_int {
+unsafe extern "C" fn iget_set<T: Filesystem>(
+    inode: *mut bindings::inode,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: By the safety requirements.
     unsafe {
         let d = &mut *data.cast::<IgetData<T>>();

@@ -10,7 +10,7 @@
 //! (`lock_rename`), and only hands out operations on the dentries it
 //! looked up in them.
 
-use super::{ffi, Dentry, Kstat, Mount};
+use super::{ffi, Dentry, Inode, Kstat, Mount, PosixAcl};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::{code::*, from_err_ptr, to_result, Result};
@@ -605,5 +605,99 @@ impl Drop for InUse {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the mark is ours.
         unsafe { ffi::rovl_inuse_unlock(self.dir.as_ptr()) };
+    }
+}
+
+/// A file's attribute flags (`struct fileattr`): `FS_*_FL` as
+/// `FS_IOC_GETFLAGS` shows them and `FS_XFLAG_*` as `FS_IOC_FSGETXATTR`.
+pub(crate) struct FileAttr {
+    flags: u32,
+    xflags: u32,
+}
+
+/// `FS_SYNC_FL` and `FS_NOATIME_FL`, with their `FS_XFLAG_*` twins: the
+/// flags copy-up copies as they are (`OVL_COPY_FS_FLAGS_MASK`).
+pub(crate) const COPY_FS_FLAGS: u32 = 0x8 | 0x80;
+const COPY_FSX_FLAGS: u32 = 0x20 | 0x40;
+
+impl FileAttr {
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags
+    }
+}
+
+impl Dentry {
+    /// The attribute flags of this real object (`vfs_fileattr_get`);
+    /// `ENOTTY` where its filesystem has none.
+    pub(crate) fn fileattr_get(&self) -> Result<FileAttr> {
+        let mut fa = FileAttr {
+            flags: 0,
+            xflags: 0,
+        };
+        // SAFETY: `self` is a referenced positive dentry; the out pointers
+        // are valid.
+        to_result(unsafe { ffi::rovl_fileattr_get(self.as_ptr(), &mut fa.flags, &mut fa.xflags) })?;
+        Ok(fa)
+    }
+
+    /// Gives this real object on `mnt` the copy-up flags of `from`, keeping
+    /// its other flags (`ovl_copy_fileattr`).
+    pub(crate) fn copy_fileattr(&self, mnt: &Mount, from: &FileAttr) -> Result {
+        // SAFETY: `self` is a referenced positive dentry of `mnt`.
+        to_result(unsafe {
+            ffi::rovl_fileattr_set_masked(
+                mnt.idmap(),
+                self.as_ptr(),
+                from.flags,
+                from.xflags,
+                COPY_FS_FLAGS,
+                COPY_FSX_FLAGS,
+            )
+        })
+    }
+}
+
+/// What a new object in a directory gets from the directory's default ACL
+/// (`posix_acl_create`): its mode (with the umask applied if there is no
+/// default ACL), its access ACL and, for a directory, its default ACL.
+pub(crate) struct NewAcls {
+    pub(crate) mode: u16,
+    access: Option<PosixAcl>,
+    default: Option<PosixAcl>,
+}
+
+impl NewAcls {
+    /// For an object of `mode` (with its type) made in the rovl directory
+    /// `dir`, whose ACLs are its upper directory's.
+    pub(crate) fn new(dir: &Inode, mode: u16) -> Result<Self> {
+        let mut m: bindings::umode_t = mode;
+        let mut default = core::ptr::null_mut();
+        let mut access = core::ptr::null_mut();
+        // SAFETY: `dir` is a live directory inode; the out pointers are
+        // valid and receive NULL or a reference each.
+        to_result(unsafe {
+            ffi::posix_acl_create(dir.as_ptr(), &mut m, &mut default, &mut access)
+        })?;
+        Ok(Self {
+            mode: m,
+            // INVARIANT: `posix_acl_create` gave us these references.
+            access: NonNull::new(access).map(|acl| PosixAcl { acl }),
+            default: NonNull::new(default).map(|acl| PosixAcl { acl }),
+        })
+    }
+
+    /// Sets the ACLs on the new real object `d` on `mnt`.
+    pub(crate) fn apply(&self, d: &Dentry, mnt: &Mount) -> Result {
+        for (acl, name) in [
+            (&self.access, kernel::c_str!("system.posix_acl_access")),
+            (&self.default, kernel::c_str!("system.posix_acl_default")),
+        ] {
+            if let Some(a) = acl {
+                // SAFETY: `d` is a referenced dentry of `mnt`; `a` holds a
+                // reference for the duration of the call.
+                unsafe { d.set_acl_raw(mnt, name, a.as_ptr())? };
+            }
+        }
+        Ok(())
     }
 }

@@ -98,6 +98,39 @@ pub fn random_tree(rng: &mut Rng, layers: &[&Path], depth: u32) -> R {
     Ok(())
 }
 
+/// Extra hard links to regular files of each layer, at free names of the
+/// same random name space in the same layer (for the inodes index).
+pub fn random_hard_links(rng: &mut Rng, layers: &[&Path]) -> R {
+    fn walk(d: &Path, dirs: &mut Vec<std::path::PathBuf>, files: &mut Vec<std::path::PathBuf>) {
+        dirs.push(d.to_path_buf());
+        let Ok(rd) = fs::read_dir(d) else { return };
+        let mut v: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        v.sort();
+        for p in v {
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => walk(&p, dirs, files),
+                Ok(m) if m.is_file() => files.push(p),
+                _ => {}
+            }
+        }
+    }
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    for l in layers {
+        let (mut dirs, mut files) = (Vec::new(), Vec::new());
+        walk(l, &mut dirs, &mut files);
+        for f in files {
+            for _ in 0..rng.below(3) {
+                let d = &dirs[rng.below(dirs.len() as u64) as usize];
+                let p = d.join(names[rng.below(8) as usize]);
+                if fs::symlink_metadata(&p).is_err() {
+                    ctx(fs::hard_link(&f, &p), "link", &p)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Random xattrs on `p`: user ones, other trusted ones, overlay's private
 /// ones and their escaped form.
 fn random_xattrs(rng: &mut Rng, p: &Path) -> R {

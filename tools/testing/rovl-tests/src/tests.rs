@@ -70,6 +70,13 @@ pub const ALL: &[(&str, Test)] = &[
     ("upper_in_use", crate::upper::upper_in_use),
     ("volatile_mount", crate::upper::volatile_mount),
     ("writable_random_ops", writable_random_ops),
+    ("index_hard_links", crate::upper::index_hard_links),
+    ("copy_up_inode_flags", crate::upper::copy_up_inode_flags),
+    (
+        "create_over_whiteout_acl",
+        crate::upper::create_over_whiteout_acl,
+    ),
+    ("upper_features", crate::upper::upper_features),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1555,28 +1562,39 @@ fn remote_layers_revalidate(t: &mut T) -> TResult {
 
 /// Random operations in sequences of 1,000, compared with overlay after
 /// every step and in full every 100 (`ROVL_RANDOM_SEEDS` sequences, 10 by
-/// default), then three with `redirect_dir=on` and one with `userxattr`.
+/// default), then three with `redirect_dir=on`, one with `userxattr`, two
+/// with `index=on` over lower hard links and one with `fsync=strict`.
 fn writable_random_ops(t: &mut T) -> TResult {
-    let seeds: u64 = std::env::var("ROVL_RANDOM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let every = std::env::var("ROVL_EVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let first = std::env::var("ROVL_FIRST_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    for seed in first..=seeds {
-        crate::upper::random_ops(t, seed, 1000, every, "")?;
-    }
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (seeds, every, first) = (
+        env("ROVL_RANDOM_SEEDS", 10),
+        env("ROVL_EVERY", 100) as usize,
+        env("ROVL_FIRST_SEED", 1),
+    );
+    // Replaying one variant: ROVL_ONLY=index=on runs only those sequences.
+    let only = std::env::var("ROVL_ONLY").ok();
+    let mut runs: Vec<(u64, &str)> = (first..=seeds).map(|s| (s, "")).collect();
     // Directories that move leave redirects behind.
-    for seed in 101..=103u64 {
-        crate::upper::random_ops(t, seed, 1000, every, ",redirect_dir=on")?;
-    }
+    runs.extend((101..=103).map(|s| (s, ",redirect_dir=on")));
     // Overlay's own xattrs under user.overlay.
-    crate::upper::random_ops(t, 201, 1000, every, ",userxattr")?;
+    runs.push((201, ",userxattr"));
+    // Lower hard links copied up through the inodes index.
+    runs.extend((301..301 + env("ROVL_INDEX_SEEDS", 2)).map(|s| (s, ",index=on")));
+    // Copy-ups that sync their metadata too.
+    runs.push((401, ",fsync=strict"));
+    for (seed, extra) in runs {
+        if only
+            .as_deref()
+            .is_some_and(|o| o.is_empty() || !extra.contains(o))
+        {
+            continue;
+        }
+        crate::upper::random_ops(t, seed, 1000, every, extra)?;
+    }
     Ok(())
 }

@@ -234,6 +234,8 @@ pub fn diff_writable(
         }
     };
     let old = |t: (i64, i64)| t.0 < t0;
+    let ino_o: HashMap<&str, u64> = ovl.iter().map(|e| (e.path.as_str(), e.ino)).collect();
+    let ino_r: HashMap<&str, u64> = rovl.iter().map(|e| (e.path.as_str(), e.ino)).collect();
     for (a, b) in ovl.iter().zip(rovl.iter()) {
         if a.path != b.path {
             d.push(format!("path order: overlay {} rovl {}", a.path, b.path));
@@ -264,7 +266,22 @@ pub fn diff_writable(
                     d.push(format!("{}: listing: overlay {nx:?} rovl {ny:?}", a.path));
                 } else {
                     for (ex, ey) in x.iter().zip(y.iter()) {
-                        map(ex.2, ey.2, &format!("{}/{} d_ino", a.path, ex.0), &mut d);
+                        let child = if a.path == "." {
+                            ex.0.clone()
+                        } else {
+                            format!("{}/{}", a.path, ex.0)
+                        };
+                        // overlayfs keeps a directory's listing cache across
+                        // a hard link made into it when the directory is not
+                        // merged (`ovl_dir_version_inc` without impurity):
+                        // the new name then shows the upper d_ino, not its
+                        // st_ino. rovl's d_ino is always the st_ino.
+                        let stale_overlay = ex.2 != ey.2
+                            && ino_o.get(child.as_str()).is_some_and(|&i| i != ex.2)
+                            && ino_r.get(child.as_str()) == Some(&ey.2);
+                        if !stale_overlay {
+                            map(ex.2, ey.2, &format!("{child} d_ino"), &mut d);
+                        }
                     }
                 }
             }
@@ -327,6 +344,9 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
     let lowers: Vec<PathBuf> = (0..2).map(|i| base.join(format!("l{i}"))).collect();
     let refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
     layers::random_tree(&mut Rng::new(seed), &refs, 2)?;
+    if extra.contains("index=on") {
+        layers::random_hard_links(&mut Rng::new(seed ^ 0x11), &refs)?;
+    }
     let t0 = now();
     let lower = lower_inos(&lowers);
     let (o, r) = writable_pair_with(t, &base, &lowers, extra)?;
@@ -343,6 +363,19 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
             eprintln!("op {i}: {what}");
         }
         let (_, rr) = apply(&r.mnt, op, &mut r2);
+        if std::env::var("ROVL_TRACE").is_ok() {
+            eprintln!("  -> {ro:?}");
+        }
+        // Debugging: ROVL_DUMP_AT=n lists both upper layers after op n.
+        if std::env::var("ROVL_DUMP_AT").is_ok_and(|v| v == i.to_string()) {
+            for side in [&o, &r] {
+                let _ = std::process::Command::new("find")
+                    .arg(&side.upper)
+                    .arg(&side.work)
+                    .args(["-printf", "%p %y %n %s %i\n"])
+                    .status();
+            }
+        }
         if ro != rr {
             return Err(ctx(i, &what, format!("overlay {ro:?}, rovl {rr:?}")));
         }
@@ -933,4 +966,432 @@ fn count_xattr(p: &Path, name: &str) -> usize {
         }
     }
     n
+}
+
+/// Everything in the index directory of `work` but overlayfs's shared
+/// whiteout (`#<n>`): names, with link counts and sizes.
+fn index_entries(work: &Path) -> Vec<(String, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut v: Vec<_> = std::fs::read_dir(work.join("index"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('#'))
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        m.nlink(),
+                        m.size(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `index=on`: a lower file with three names stays one file with three
+/// links through copy-up, link and unlink, on both filesystems alike; the
+/// index entries are named, counted and cleaned up as overlayfs does, and
+/// each filesystem mounts the other's upper layer and index. A mount
+/// checks the layers it was made with: another lower layer, a second user
+/// of the upper layer or a foreign entry in the index fail it.
+pub fn index_hard_links(t: &mut T) -> TResult {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let base = t.dir.join("ix");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("d/a"), b"lower data\n")?;
+    for p in ["d/b", "e/c"] {
+        layers::dir(l0.join(p).parent().unwrap())?;
+        std::fs::hard_link(l0.join("d/a"), l0.join(p)).map_err(|e| format!("link: {e}"))?;
+    }
+    layers::file(&l0.join("p/h1"), b"one\n")?;
+    std::fs::hard_link(l0.join("p/h1"), l0.join("p/h2")).map_err(|e| format!("link: {e}"))?;
+    layers::dir(&l1.join("d"))?;
+    let lowers = vec![l0.clone(), l1];
+    let lower_ino = std::fs::metadata(l0.join("d/a"))
+        .map_err(|e| format!("{e}"))?
+        .ino();
+    let (o, r) = writable_pair_with(t, &base, &lowers, ",index=on")?;
+    let names = ["d/a", "d/b", "e/c", "e/new"];
+    // Link count, st_ino and data of each name, as one line.
+    let look = |root: &Path| -> String {
+        names
+            .iter()
+            .map(|n| match std::fs::symlink_metadata(root.join(n)) {
+                Ok(m) => format!(
+                    "{n}:{}:{}:{:?}",
+                    m.nlink(),
+                    m.ino() == lower_ino,
+                    std::fs::read(root.join(n)).map(|d| d.len())
+                ),
+                Err(e) => format!("{n}:{:?}", e.raw_os_error()),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut steps: Vec<(&str, String, String)> = Vec::new();
+    let mut step = |what: &'static str, f: &dyn Fn(&Path) -> String| {
+        let (a, b) = (f(&o.mnt), f(&r.mnt));
+        steps.push((what, a, b));
+    };
+    step("before", &|m| look(m));
+    step("append through one name", &|m| {
+        let r = write_file(&m.join("d/a"), libc::O_APPEND, 0, b"more\n");
+        format!("{r:?} {}", look(m))
+    });
+    step("other names see the data", &|m| {
+        format!(
+            "{:?}",
+            std::fs::read(m.join("e/c")).map(|d| d.ends_with(b"more\n"))
+        )
+    });
+    step("xattr through a name with no upper alias", &|m| {
+        format!(
+            "{:?} {}",
+            sys::setxattr(&m.join("e/c"), "user.x", b"1"),
+            look(m)
+        )
+    });
+    step("link", &|m| {
+        format!(
+            "{:?} {}",
+            P::link(&m.join("d/b"), &m.join("e/new")),
+            look(m)
+        )
+    });
+    step("unlink two names", &|m| {
+        let a = P::unlink(&m.join("d/a"));
+        let b = P::unlink(&m.join("e/c"));
+        format!("{a:?} {b:?} {}", look(m))
+    });
+    let mid: Vec<_> = [&o, &r].iter().map(|s| index_entries(&s.work)).collect();
+    step("unlink the rest", &|m| {
+        let a = P::unlink(&m.join("e/new"));
+        let b = P::unlink(&m.join("d/b"));
+        format!("{a:?} {b:?} {}", look(m))
+    });
+    let mut d: Vec<String> = steps
+        .iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(w, a, b)| format!("{w}: overlay {a} rovl {b}"))
+        .collect();
+    // One index entry with three links (itself, d/b's upper alias and
+    // e/new), then none.
+    let end: Vec<_> = [&o, &r].iter().map(|s| index_entries(&s.work)).collect();
+    for (i, fs) in ["overlay", "rovl"].iter().enumerate() {
+        if mid[i].len() != 1 || mid[i][0].1 != 3 {
+            d.push(format!(
+                "{fs}: index while two names are left: {:?}",
+                mid[i]
+            ));
+        }
+        if !end[i].is_empty() {
+            d.push(format!("{fs}: index after the last unlink: {:?}", end[i]));
+        }
+    }
+    let whiteout = |s: &Side| {
+        std::fs::symlink_metadata(s.upper.join("e/c"))
+            .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0)
+    };
+    if !whiteout(&o) || !whiteout(&r) {
+        d.push("e/c: no whiteout on an upper layer".into());
+    }
+    if !d.is_empty() {
+        return Err(Fail::Fail(d.join("; ")));
+    }
+    // A second pass builds an index that stays, then each filesystem
+    // mounts the other's.
+    for s in [&o, &r] {
+        write_file(&s.mnt.join("d/x"), libc::O_CREAT, 0, b"x")
+            .map_err(|e| format!("create: errno {e}"))?;
+    }
+    t.umount(&o.mnt)?;
+    t.umount(&r.mnt)?;
+    Ok(index_remounts(t, &lowers, &o, &r)?)
+}
+
+fn index_remounts(t: &mut T, lowers: &[PathBuf], o: &Side, r: &Side) -> TResult {
+    use std::os::unix::fs::MetadataExt;
+    // Fresh links through the index on each side's upper layer.
+    let mut views = Vec::new();
+    for (fstype, side) in [("overlay", o), ("rovl", r)] {
+        let m = t
+            .mount(
+                fstype,
+                &format!("{},index=on", opts(lowers, &side.upper, &side.work)),
+            )
+            .map_err(|e| format!("remount {fstype}: errno {e}"))?;
+        // Another lower file with two names gets a third.
+        write_file(&m.join("p/h1"), libc::O_APPEND, 0, b"two\n")
+            .map_err(|e| format!("{fstype}: append: errno {e}"))?;
+        P::link(&m.join("p/h2"), &m.join("e/two"))
+            .map_err(|e| format!("{fstype}: link: errno {e}"))?;
+        // A second mount of a used upper layer fails with the index.
+        let busy = t.mount(
+            fstype,
+            &format!("{},index=on", opts(lowers, &side.upper, &side.work)),
+        );
+        if busy.as_ref().err() != Some(&libc::EBUSY) {
+            return Err(Fail::Fail(format!(
+                "{fstype}: second mount of an upper layer in use: {busy:?}"
+            )));
+        }
+        t.umount(&m)?;
+    }
+    for (fstype, side) in [("overlay", r), ("rovl", o), ("overlay", o), ("rovl", r)] {
+        let m = t
+            .mount(
+                fstype,
+                &format!("{},index=on", opts(lowers, &side.upper, &side.work)),
+            )
+            .map_err(|e| format!("{fstype} on {}: errno {e}", side.upper.display()))?;
+        let two = std::fs::metadata(m.join("e/two")).map(|s| (s.nlink(), s.ino()));
+        let one = std::fs::read(m.join("p/h2"));
+        views.push((fstype, side.upper.clone(), format!("{one:?} {two:?}")));
+        t.umount(&m)?;
+    }
+    if views.iter().any(|v| v.2 != views[0].2) {
+        return Err(Fail::Fail(format!("views of the index differ: {views:?}")));
+    }
+    // Leftovers of interrupted operations and entries that name another
+    // file are removed at mount; a name that is no file handle fails it.
+    for (fstype, side) in [("overlay", o), ("rovl", r)] {
+        let ix = side.work.join("index");
+        let real = index_entries(&side.work);
+        let Some((name, _, _)) = real.first() else {
+            return Err(Fail::Fail(format!("{fstype}: no index entry to copy")));
+        };
+        // Another file handle: the first digit of the file id changed.
+        let mut stale = name.clone().into_bytes();
+        stale[42] = if stale[42] == b'f' { b'e' } else { b'f' };
+        let stale = String::from_utf8(stale).unwrap();
+        std::fs::hard_link(ix.join(name), ix.join(&stale)).map_err(|e| format!("{e}"))?;
+        layers::file(&ix.join("#7777"), b"temp")?;
+        let m = t
+            .mount(
+                fstype,
+                &format!("{},index=on", opts(lowers, &side.upper, &side.work)),
+            )
+            .map_err(|e| format!("{fstype} with stale entries: errno {e}"))?;
+        t.umount(&m)?;
+        let left = index_entries(&side.work);
+        if left
+            != real
+                .iter()
+                .map(|e| (e.0.clone(), e.1, e.2))
+                .collect::<Vec<_>>()
+            || ix.join("#7777").exists()
+        {
+            return Err(Fail::Fail(format!(
+                "{fstype}: index after the mount cleaned it: {left:?}, was {real:?}"
+            )));
+        }
+        layers::file(&ix.join("garbage"), b"")?;
+        let bad = t.mount(
+            fstype,
+            &format!("{},index=on", opts(lowers, &side.upper, &side.work)),
+        );
+        std::fs::remove_file(ix.join("garbage")).map_err(|e| format!("{e}"))?;
+        if bad.as_ref().err() != Some(&libc::EINVAL) {
+            return Err(Fail::Fail(format!(
+                "{fstype}: mount with a foreign index entry: {bad:?}"
+            )));
+        }
+        // The upper root was made over these lower layers.
+        let other: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
+        let wrong = t.mount(
+            fstype,
+            &format!("{},index=on", opts(&other, &side.upper, &side.work)),
+        );
+        if wrong.as_ref().err() != Some(&libc::ESTALE) {
+            return Err(Fail::Fail(format!(
+                "{fstype}: mount over other lower layers: {wrong:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a command, its output or why it failed.
+fn run(cmd: &str, args: &[&str], p: &Path) -> Result<String, Fail> {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .arg(p)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(Fail::Fail(format!(
+            "{cmd} {args:?} {}: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Copy-up gives the copy the lower file's `noatime` flag (chattr +A) as
+/// overlayfs does; append-only and immutable are covered by
+/// `protected_files`.
+pub fn copy_up_inode_flags(t: &mut T) -> TResult {
+    let base = t.dir.join("cuf");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("f"), b"data")?;
+    layers::file(&l0.join("g"), b"data")?;
+    layers::dir(&l1)?;
+    run("chattr", &["+A"], &l0.join("f"))?;
+    let lowers = vec![l0, l1];
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let mut flags = Vec::new();
+    for s in [&o, &r] {
+        for n in ["f", "g"] {
+            P::lchown(&s.mnt.join(n), 0, 0).map_err(|e| format!("chown {n}: errno {e}"))?;
+            let out = run("lsattr", &["-d"], &s.upper.join(n))?;
+            flags.push(out.split_whitespace().next().unwrap_or("").to_string());
+        }
+    }
+    if flags[..2] != flags[2..] || !flags[0].contains('A') || flags[1].contains('A') {
+        return Err(Fail::Fail(format!(
+            "flags of the copies f, g: overlay {:?} rovl {:?}",
+            &flags[..2],
+            &flags[2..]
+        )));
+    }
+    Ok(())
+}
+
+/// A file or directory made where a lower one was removed (over a
+/// whiteout) gets its mode and ACLs from the directory's default ACL,
+/// or the umask without one, as on overlayfs.
+pub fn create_over_whiteout_acl(t: &mut T) -> TResult {
+    let base = t.dir.join("cwa");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    for d in ["acl", "plain"] {
+        layers::file(&l0.join(d).join("x"), b"x")?;
+        layers::dir(&l0.join(d).join("sub"))?;
+    }
+    layers::dir(&l1)?;
+    run(
+        "setfacl",
+        &["-d", "-m", "u:1234:rwx", "-m", "g:99:rx"],
+        &l0.join("acl"),
+    )?;
+    let lowers = vec![l0, l1];
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let old = unsafe { libc::umask(0o027) };
+    let mut seen = Vec::new();
+    let r1 = (|| -> Result<(), Fail> {
+        for s in [&o, &r] {
+            let mut v = Vec::new();
+            for d in ["acl", "plain"] {
+                let dir = s.mnt.join(d);
+                P::unlink(&dir.join("x")).map_err(|e| format!("unlink: errno {e}"))?;
+                P::rmdir(&dir.join("sub")).map_err(|e| format!("rmdir: errno {e}"))?;
+                write_file(&dir.join("x"), libc::O_CREAT | libc::O_EXCL, 0, b"new")
+                    .map_err(|e| format!("create: errno {e}"))?;
+                P::mkdir(&dir.join("sub"), 0o777).map_err(|e| format!("mkdir: errno {e}"))?;
+                for n in ["x", "sub"] {
+                    let acl = run("getfacl", &["-cp"], &dir.join(n))?;
+                    v.push(format!("{d}/{n}: {}", acl.replace('\n', " ")));
+                }
+            }
+            seen.push(v);
+        }
+        Ok(())
+    })();
+    unsafe { libc::umask(old) };
+    r1?;
+    if seen[0] != seen[1] {
+        return Err(Fail::Fail(format!(
+            "overlay {:?} rovl {:?}",
+            seen[0], seen[1]
+        )));
+    }
+    // The default ACL must have been inherited at all.
+    if !seen[1].iter().any(|l| l.contains("user:1234:rwx")) {
+        return Err(Fail::Fail(format!("no ACL inherited: {:?}", seen[1])));
+    }
+    Ok(())
+}
+
+/// An upper layer on a filesystem without what overlayfs wants of it (9p:
+/// no `RENAME_WHITEOUT`, no `O_TMPFILE`): both filesystems report the same
+/// missing features and, for a remote one, refuse it alike.
+pub fn upper_features(t: &mut T) -> TResult {
+    let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| format!("{e}"))?;
+    let Some(share) = mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 3 && f[2] == "9p" && f[3].split(',').any(|o| o == "rw"))
+            .then(|| f[1].to_string())
+    }) else {
+        return Err(Fail::Skip("no writable 9p mount in this VM".into()));
+    };
+    let base = t.dir.join("feat");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("f"), b"f")?;
+    layers::dir(&l1)?;
+    let lowers = vec![l0, l1];
+    let remote = Path::new(&share).join(format!("rovl-feat-{}", std::process::id()));
+    let mut kmsg = crate::Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
+    let mut seen = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let (u, w) = (
+            remote.join(format!("u-{fstype}")),
+            remote.join(format!("w-{fstype}")),
+        );
+        layers::dir(&u)?;
+        layers::dir(&w)?;
+        let _ = kmsg.lines();
+        let r = t.mount(fstype, &opts(&lowers, &u, &w));
+        if let Ok(m) = &r {
+            t.umount(m)?;
+        }
+        let tag = if fstype == "overlay" {
+            "overlayfs: "
+        } else {
+            "rovl: "
+        };
+        let msgs: Vec<String> = kmsg
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(tag).map(str::to_string))
+            .filter(|l| {
+                l.contains("d_type")
+                    || l.contains("tmpfile")
+                    || l.contains("RENAME_WHITEOUT")
+                    || l.contains("missing required features")
+                    || l.contains("xattr")
+            })
+            .collect();
+        seen.push((r.err(), msgs));
+    }
+    let _ = std::fs::remove_dir_all(&remote);
+    // Without xattrs on the upper filesystem overlayfs mounts with fewer
+    // features (`noxattr`); rovl refuses such an upper layer (documented).
+    let (o_noxattr, r_noxattr) = (
+        seen[0]
+            .1
+            .iter()
+            .any(|l| l.contains("failed to set xattr on upper")),
+        seen[1]
+            .1
+            .iter()
+            .any(|l| l.contains("does not support xattr")),
+    );
+    let probes = |v: &[String]| -> Vec<String> {
+        v.iter().filter(|l| !l.contains("xattr")).cloned().collect()
+    };
+    let same_result = if o_noxattr {
+        r_noxattr && seen[1].0 == Some(libc::EINVAL)
+    } else {
+        seen[0].0 == seen[1].0
+    };
+    if !same_result || probes(&seen[0].1) != probes(&seen[1].1) || probes(&seen[1].1).is_empty() {
+        return Err(Fail::Fail(format!(
+            "overlay {:?}, rovl {:?}",
+            seen[0], seen[1]
+        )));
+    }
+    Ok(())
 }
