@@ -85,8 +85,7 @@ pub(crate) fn has_upper_alias(
         Err(e) if e == ENOENT => return Ok(false),
         Err(e) => return Err(e),
     };
-    let id = |d: &Dentry| d.inode().map(|i| i.id());
-    Ok(this.inode().is_some() && id(&this) == node.upper().and_then(id))
+    Ok(node.upper().is_some_and(|u| u.same_inode(&this)))
 }
 
 fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Result {

@@ -26,14 +26,6 @@ fn is_dir_kind(kind: &Kind<'_>) -> bool {
     matches!(kind, Kind::Dir(_))
 }
 
-/// Whether two real dentries name the same inode (`ovl_matches_upper`).
-fn same_inode(a: &Dentry, b: &Dentry) -> bool {
-    match (a.inode(), b.inode()) {
-        (Some(x), Some(y)) => x.id() == y.id(),
-        _ => false,
-    }
-}
-
 fn up(fs: &Rovl) -> Result<&Upper> {
     fs.upper.as_ref().ok_or(EROFS)
 }
@@ -394,7 +386,7 @@ fn remove_locked(
     let lock = Locked::rename(mnt, &up.work, udir)?;
     let this = lock.lookup(udir, name)?;
     match &upper {
-        Some(u) if !same_inode(&this, u) => return Err(vfs::errno(bindings::ESTALE)),
+        Some(u) if !this.same_inode(u) => return Err(vfs::errno(bindings::ESTALE)),
         None if this.inode().is_some() => return Err(vfs::errno(bindings::ESTALE)),
         _ => {}
     }
@@ -629,12 +621,12 @@ fn rename_locked(
     }
     let lock = Locked::rename(mnt, new_udir, old_udir)?;
     let od = lock.lookup(old_udir, old.name())?;
-    if !onode.upper().is_some_and(|u| same_inode(u, &od)) {
+    if !onode.upper().is_some_and(|u| u.same_inode(&od)) {
         return Err(vfs::errno(bindings::ESTALE));
     }
     let nd = lock.lookup(new_udir, new.name())?;
     match &new_upper {
-        Some(u) if !same_inode(u, &nd) => return Err(vfs::errno(bindings::ESTALE)),
+        Some(u) if !u.same_inode(&nd) => return Err(vfs::errno(bindings::ESTALE)),
         Some(_) => {}
         None => {
             if nd.inode().is_some() {

@@ -13,7 +13,7 @@
 //! (the index dir's `upper`), and removes stale and orphan entries.
 
 use super::{copy_up, namei, xattrs, Rovl, RovlNode};
-use crate::vfs::{self, Cred, Dentry, File, Inode, Locked, Mount, RealPath, WriteAccess};
+use crate::vfs::{self, Dentry, Inode, Locked, Mount, WriteAccess};
 use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
@@ -94,7 +94,7 @@ pub(crate) fn lookup(
         );
         return Err(EIO);
     }
-    if upper.is_some_and(|u| u.inode().map(|i| i.id()) != Some(inode.id())) {
+    if upper.is_some_and(|u| !u.same_inode(&index)) {
         return Ok(None);
     }
     Ok(Some(index))
@@ -205,7 +205,7 @@ pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
         let name = name_of_origin(fs, &lower.dentry)?;
         let lock = Locked::dir(mnt, dir)?;
         let index = lock.lookup(dir, &name)?;
-        if index.inode().map(|i| i.id()) == Some(inode.id()) {
+        if index.same_inode(upper) {
             lock.unlink(dir, &index)?;
         }
         Ok(())
@@ -298,20 +298,7 @@ enum Verdict {
 /// interrupted operations (`#...`), stale and orphan entries are removed;
 /// an entry that is no index entry at all fails the mount.
 fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
-    let mut names: KVec<KVec<u8>> = KVec::new();
-    {
-        let path = RealPath { mnt, dentry: dir };
-        let cred = Cred::prepare()?;
-        File::open_dir(&path, &cred)?.read_dir(&mut |name, _, _| {
-            if name != b"." && name != b".." {
-                let mut n = KVec::new();
-                n.extend_from_slice(name, GFP_KERNEL)?;
-                names.push(n, GFP_KERNEL)?;
-            }
-            Ok(())
-        })?;
-    }
-    for name in names.iter() {
+    for name in super::super_::dir_names(mnt, dir)?.iter() {
         let index = Locked::dir(mnt, dir)?.lookup(dir, name)?;
         if index.inode().is_none() {
             continue;

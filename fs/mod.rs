@@ -498,14 +498,13 @@ impl FileSystem for Rovl {
     /// `ovl_verify_inode` for non-directories: the lower and upper inodes
     /// the lookup found are the ones the cached inode stacks on.
     fn same_objects(cached: &RovlNode, new: &RovlNode) -> bool {
-        let id = |d: &Dentry| d.inode().map(|i| i.id());
         let lower_ok = match (cached.stack.first(), new.stack.first()) {
-            (Some(a), Some(b)) => id(&a.dentry) == id(&b.dentry),
+            (Some(a), Some(b)) => a.dentry.same_inode(&b.dentry),
             (None, Some(_)) => false,
             _ => true,
         };
         let upper_ok = match (cached.upper(), new.upper()) {
-            (Some(a), Some(b)) => id(a) == id(b),
+            (Some(a), Some(b)) => a.same_inode(b),
             (None, Some(_)) => false,
             _ => true,
         };

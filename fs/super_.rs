@@ -455,6 +455,23 @@ fn mark_volatile(mnt: &vfs::Mount, work: &vfs::Dentry) -> Result {
     Ok(())
 }
 
+/// The names in the real directory `d`, without `.` and `..`.
+pub(crate) fn dir_names(mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<KVec<KVec<u8>>> {
+    let mut names: KVec<KVec<u8>> = KVec::new();
+    let cred = Cred::prepare()?;
+    vfs::File::open_dir(&vfs::RealPath { mnt, dentry: d }, &cred)?.read_dir(
+        &mut |name, _, _| {
+            if name != b"." && name != b".." {
+                let mut n = KVec::new();
+                n.extend_from_slice(name, GFP_KERNEL)?;
+                names.push(n, GFP_KERNEL)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(names)
+}
+
 /// Removes `d` in `parent` with everything below it.
 pub(crate) fn remove_tree(
     mnt: &vfs::Mount,
@@ -466,21 +483,7 @@ pub(crate) fn remove_tree(
         if depth > 16 {
             return Err(vfs::errno(kernel::bindings::ELOOP));
         }
-        let mut names: KVec<KVec<u8>> = KVec::new();
-        {
-            let path = vfs::RealPath { mnt, dentry: d };
-            let cred = Cred::prepare()?;
-            let f = vfs::File::open_dir(&path, &cred)?;
-            f.read_dir(&mut |name, _, _| {
-                if name != b"." && name != b".." {
-                    let mut n = KVec::new();
-                    n.extend_from_slice(name, GFP_KERNEL)?;
-                    names.push(n, GFP_KERNEL)?;
-                }
-                Ok(())
-            })?;
-        }
-        for n in names.iter() {
+        for n in dir_names(mnt, d)?.iter() {
             let child = {
                 let lock = vfs::Locked::dir(mnt, d)?;
                 lock.lookup(d, n)?

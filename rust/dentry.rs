@@ -180,6 +180,15 @@ impl Dentry {
         core::ptr::eq(self, other)
     }
 
+    /// Whether `self` and `other` are positive and name the same inode
+    /// (`ovl_matches_upper`).
+    pub(crate) fn same_inode(&self, other: &Dentry) -> bool {
+        match (self.inode(), other.inode()) {
+            (Some(x), Some(y)) => x.id() == y.id(),
+            _ => false,
+        }
+    }
+
     /// The parent dentry (the dentry itself for a root).
     pub(crate) fn parent(&self) -> ARef<Dentry> {
         // SAFETY: `dget_parent` returns a referenced, live dentry.

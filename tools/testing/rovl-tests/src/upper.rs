@@ -1279,6 +1279,7 @@ pub fn create_over_whiteout_acl(t: &mut T) -> TResult {
     )?;
     let lowers = vec![l0, l1];
     let (o, r) = writable_pair(t, &base, &lowers)?;
+    // SAFETY: umask(2) only sets the process's file mode creation mask.
     let old = unsafe { libc::umask(0o027) };
     let mut seen = Vec::new();
     let r1 = (|| -> Result<(), Fail> {
@@ -1300,6 +1301,7 @@ pub fn create_over_whiteout_acl(t: &mut T) -> TResult {
         }
         Ok(())
     })();
+    // SAFETY: As above.
     unsafe { libc::umask(old) };
     r1?;
     if seen[0] != seen[1] {
