@@ -633,6 +633,17 @@ impl FileOperations for Rovl {
     ) -> Result {
         readdir::iterate(sb, dir, state, out)
     }
+
+    fn fsync(
+        sb: &SuperBlock<Self>,
+        node: &RovlNode,
+        file: Option<&StackedFile>,
+        start: i64,
+        end: i64,
+        datasync: bool,
+    ) -> Result {
+        file::fsync(sb, node, file, start, end, datasync)
+    }
 }
 
 #[vtable]

@@ -149,6 +149,15 @@ impl File {
         to_result(unsafe { bindings::vfs_fsync(self.0.get(), 0) })
     }
 
+    /// `vfs_fsync_range` of this file: bytes `start..=end`, data only with
+    /// `datasync`.
+    pub(crate) fn fsync_range(&self, start: i64, end: i64, datasync: bool) -> Result {
+        // SAFETY: `self` is live.
+        to_result(unsafe {
+            bindings::vfs_fsync_range(self.0.get(), start, end, kernel::ffi::c_int::from(datasync))
+        })
+    }
+
     /// Reads a whole directory (`iterate_dir`), calling `f(name, ino, d_type)`
     /// for each entry in the filesystem's order.
     pub(crate) fn read_dir(&self, f: &mut dyn FnMut(&[u8], u64, u32) -> Result) -> Result {
@@ -217,6 +226,11 @@ pub(crate) struct StackedFile {
 }
 
 impl StackedFile {
+    /// The real file this rovl file forwards to.
+    pub(crate) fn real(&self) -> &File {
+        &self.real
+    }
+
     /// Opens the real file at `path` for the rovl file `user`, with `user`'s
     /// open flags less those that only matter at creation.
     pub(crate) fn open(user: &File, path: &RealPath<'_>, cred: &ARef<Cred>) -> Result<Self> {

@@ -259,6 +259,18 @@ pub(crate) trait FileOperations: FileSystem {
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `->fsync()` of an open regular file (`file` its stacked file) or
+    /// directory (`file` is `None`), for bytes `start..=end`.
+    fn fsync(
+        _sb: &SuperBlock<Self>,
+        _node: &Self::Node,
+        _file: Option<&StackedFile>,
+        _start: i64,
+        _end: i64,
+        _datasync: bool,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The xattr handlers of `rust/shim.c` (`struct xattr_handler` is opaque to
@@ -715,6 +727,11 @@ impl<T: Filesystem> Tables<T> {
         read_iter: Some(read_iter_cb),
         write_iter: Some(write_iter_cb),
         llseek: Some(llseek_file_cb),
+        fsync: if T::HAS_FSYNC {
+            Some(fsync_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -729,6 +746,11 @@ impl<T: Filesystem> Tables<T> {
         },
         llseek: Some(llseek_dir_cb),
         read: Some(bindings::generic_read_dir),
+        fsync: if T::HAS_FSYNC {
+            Some(fsync_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -1152,6 +1174,37 @@ unsafe extern "C" fn llseek_file_cb(file: *mut bindings::file, offset: i64, when
         return unsafe { bindings::vfs_setpos(file, 0, 0) };
     }
     sf.llseek(f, offset, whence)
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fsync_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    start: i64,
+    end: i64,
+    datasync: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS syncs an open rovl file or directory: its inode
+        // has a node, and a regular file's private data is its stacked
+        // file.
+        let (s, node, sf) = unsafe {
+            let inode = (*file).f_inode;
+            let sf = if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFREG {
+                Some(stacked(file))
+            } else {
+                None
+            };
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+                sf,
+            )
+        };
+        T::fsync(s, node, sf, start, end, datasync != 0)?;
+        Ok(0)
+    })
 }
 
 /// The private data of an open rovl directory.

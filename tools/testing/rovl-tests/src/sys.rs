@@ -112,6 +112,19 @@ pub fn open(p: &Path, flags: i32) -> Result<i32, Errno> {
         .map(|fd| fd as i32)
 }
 
+/// fsync(2), or fdatasync(2) with `data_only`.
+pub fn fsync(fd: i32, data_only: bool) -> Result<(), Errno> {
+    // SAFETY: Plain syscalls on a descriptor we own.
+    check(unsafe {
+        if data_only {
+            libc::fdatasync(fd)
+        } else {
+            libc::fsync(fd)
+        }
+    } as i64)
+    .map(|_| ())
+}
+
 pub fn close(fd: i32) {
     // SAFETY: Closing a descriptor we own.
     unsafe { libc::close(fd) };

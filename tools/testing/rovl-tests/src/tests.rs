@@ -77,6 +77,7 @@ pub const ALL: &[(&str, Test)] = &[
         crate::upper::create_over_whiteout_acl,
     ),
     ("upper_features", crate::upper::upper_features),
+    ("file_fsync", crate::upper::file_fsync),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {

@@ -1397,3 +1397,53 @@ pub fn upper_features(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// fsync(2) and fdatasync(2) on lower and upper files and directories,
+/// opened read-only or read-write, on a normal and a volatile mount: the
+/// same results as overlayfs (they succeed; nothing is synced on a lower
+/// layer or a volatile mount).
+pub fn file_fsync(t: &mut T) -> TResult {
+    let base = t.dir.join("fsync");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("d/f"), b"lower")?;
+    layers::dir(&l1)?;
+    let lowers = vec![l0, l1];
+    let mut d = Vec::new();
+    for extra in ["", ",volatile"] {
+        let (o, r) =
+            writable_pair_with(t, &base.join(format!("m{}", extra.len())), &lowers, extra)?;
+        let run = |m: &Path| -> Vec<String> {
+            let mut out = Vec::new();
+            for (p, flags) in [
+                ("d/f", libc::O_RDONLY),
+                ("d", libc::O_RDONLY | libc::O_DIRECTORY),
+                ("d/f", libc::O_RDWR),
+                ("d", libc::O_RDONLY | libc::O_DIRECTORY),
+                ("d/new", libc::O_RDWR | libc::O_CREAT),
+            ] {
+                let r = sys::open(&m.join(p), flags).map(|fd| {
+                    let a = sys::fsync(fd, false);
+                    let b = sys::fsync(fd, true);
+                    sys::close(fd);
+                    (a, b)
+                });
+                out.push(format!("{p} {flags:o}: {r:?}"));
+            }
+            out
+        };
+        let (a, b) = (run(&o.mnt), run(&r.mnt));
+        if a != b {
+            d.push(format!("mount{extra}: overlay {a:?} rovl {b:?}"));
+        }
+        if b.iter().any(|l| !l.ends_with("Ok((Ok(()), Ok(())))")) {
+            d.push(format!("mount{extra}: rovl {b:?}"));
+        }
+        t.umount(&o.mnt)?;
+        t.umount(&r.mnt)?;
+    }
+    if d.is_empty() {
+        Ok(())
+    } else {
+        Err(Fail::Fail(d.join("; ")))
+    }
+}
