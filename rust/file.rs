@@ -345,6 +345,49 @@ impl StackedFile {
         }
     }
 
+    /// `->fallocate()` (`ovl_fallocate`): the rovl file is open for writing,
+    /// so its real file is the upper one; set-id bits drop as on a write
+    /// and the inode's size follows the real inode's.
+    ///
+    /// # Safety
+    ///
+    /// `user` must be the rovl file that owns `self`.
+    pub(crate) unsafe fn fallocate(
+        &self,
+        user: *mut bindings::file,
+        mode: i32,
+        offset: i64,
+        len: i64,
+    ) -> i64 {
+        // SAFETY: By the safety requirements; the rovl inode lock
+        // serialises size changes as in `ovl_fallocate`.
+        unsafe {
+            let inode = (*user).f_inode;
+            ffi::rovl_inode_lock(inode);
+            Inode::from_raw(inode).copy_attr_but_nlink_from(self.real.inode());
+            let mut r = i64::from(bindings::file_remove_privs(user));
+            if r == 0 {
+                let old = bindings::override_creds(self.cred.as_ptr());
+                r = bindings::vfs_fallocate(self.real.as_ptr(), mode, offset, len) as i64;
+                bindings::revert_creds(old);
+                Inode::from_raw(inode).copy_attr_but_nlink_from(self.real.inode());
+            }
+            ffi::rovl_inode_unlock(inode);
+            r
+        }
+    }
+
+    /// `->fadvise()` (`ovl_fadvise`): advice for the real file's pages.
+    pub(crate) fn fadvise(&self, offset: i64, len: i64, advice: i32) -> i32 {
+        // SAFETY: The real file is live; the credentials are restored.
+        unsafe {
+            let old = bindings::override_creds(self.cred.as_ptr());
+            let r = bindings::vfs_fadvise(self.real.as_ptr(), offset, len, advice);
+            bindings::revert_creds(old);
+            r
+        }
+    }
+
     /// `->llseek()`: seeks the real file from the rovl file's position and
     /// mirrors the result, so SEEK_DATA/SEEK_HOLE see the real data.
     pub(crate) fn llseek(&self, user: &File, offset: i64, whence: i32) -> i64 {

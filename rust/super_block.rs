@@ -727,6 +727,8 @@ impl<T: Filesystem> Tables<T> {
         read_iter: Some(read_iter_cb),
         write_iter: Some(write_iter_cb),
         llseek: Some(llseek_file_cb),
+        fallocate: Some(fallocate_cb),
+        fadvise: Some(fadvise_cb),
         fsync: if T::HAS_FSYNC {
             Some(fsync_cb::<T>)
         } else {
@@ -1156,6 +1158,32 @@ unsafe extern "C" fn write_iter_cb(
         let file = (*iocb).ki_filp;
         stacked(file).write_iter(file, iocb, iter)
     }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fallocate_cb(
+    file: *mut bindings::file,
+    mode: c_int,
+    offset: i64,
+    len: i64,
+) -> kernel::ffi::c_long {
+    // SAFETY: The VFS allocates space in an open rovl regular file.
+    unsafe { stacked(file).fallocate(file, mode, offset, len) as _ }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fadvise_cb(
+    file: *mut bindings::file,
+    offset: i64,
+    len: i64,
+    advice: c_int,
+) -> c_int {
+    // SAFETY: The VFS advises on an open rovl regular file.
+    unsafe { stacked(file).fadvise(offset, len, advice) }
 }
 
 /// # Safety

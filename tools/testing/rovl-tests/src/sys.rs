@@ -125,6 +125,21 @@ pub fn fsync(fd: i32, data_only: bool) -> Result<(), Errno> {
     .map(|_| ())
 }
 
+/// fallocate(2).
+pub fn fallocate(fd: i32, mode: i32, off: i64, len: i64) -> Result<(), Errno> {
+    // SAFETY: Plain syscall on a descriptor we own.
+    check(unsafe { libc::fallocate(fd, mode, off, len) } as i64).map(|_| ())
+}
+
+/// posix_fadvise(2), which returns its error instead of setting errno.
+pub fn fadvise(fd: i32, off: i64, len: i64, advice: i32) -> Result<(), Errno> {
+    // SAFETY: Plain syscall on a descriptor we own.
+    match unsafe { libc::posix_fadvise(fd, off, len, advice) } {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}
+
 pub fn close(fd: i32) {
     // SAFETY: Closing a descriptor we own.
     unsafe { libc::close(fd) };

@@ -78,6 +78,7 @@ pub const ALL: &[(&str, Test)] = &[
     ),
     ("upper_features", crate::upper::upper_features),
     ("file_fsync", crate::upper::file_fsync),
+    ("file_fallocate", crate::upper::file_fallocate),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {

@@ -1447,3 +1447,70 @@ pub fn file_fsync(t: &mut T) -> TResult {
         Err(Fail::Fail(d.join("; ")))
     }
 }
+
+/// fallocate(2) in each mode tmpfs takes (and ones it refuses), and
+/// posix_fadvise(2), on lower and upper files through read-only and
+/// read-write descriptors: the same results, sizes, block counts and data
+/// as overlayfs.
+pub fn file_fallocate(t: &mut T) -> TResult {
+    use std::os::unix::fs::MetadataExt;
+    let base = t.dir.join("falloc");
+    let (l0, l1) = (base.join("l0"), base.join("l1"));
+    layers::file(&l0.join("f"), &vec![b'x'; 20000])?;
+    layers::dir(&l1)?;
+    let lowers = vec![l0, l1];
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let run = |m: &Path| -> Vec<String> {
+        let mut out = Vec::new();
+        let p = m.join("f");
+        // Read-only: no allocation (EBADF), advice still works.
+        out.push(format!(
+            "ro: {:?}",
+            sys::open(&p, libc::O_RDONLY).map(|fd| {
+                let a = sys::fallocate(fd, 0, 0, 4096);
+                let b = sys::fadvise(fd, 0, 0, libc::POSIX_FADV_WILLNEED);
+                sys::close(fd);
+                (a, b)
+            })
+        ));
+        let modes = [
+            0,
+            libc::FALLOC_FL_KEEP_SIZE,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            libc::FALLOC_FL_ZERO_RANGE,
+            libc::FALLOC_FL_COLLAPSE_RANGE,
+            libc::FALLOC_FL_INSERT_RANGE,
+            libc::FALLOC_FL_PUNCH_HOLE,
+        ];
+        match sys::open(&p, libc::O_RDWR) {
+            Ok(fd) => {
+                for (i, mode) in modes.iter().enumerate() {
+                    let r = sys::fallocate(fd, *mode, 4096 * i as i64, 8192 + 4096 * i as i64);
+                    let st = std::fs::metadata(&p).map(|s| (s.size(), s.blocks()));
+                    out.push(format!("mode {mode:#x}: {r:?} {st:?}"));
+                }
+                out.push(format!(
+                    "advice: {:?} {:?}",
+                    sys::fadvise(fd, 0, 4096, libc::POSIX_FADV_DONTNEED),
+                    sys::fadvise(fd, 0, 0, 12345)
+                ));
+                sys::close(fd);
+            }
+            Err(e) => out.push(format!("open rw: {e}")),
+        }
+        out.push(format!(
+            "data: {:?}",
+            std::fs::read(&p).map(|d| (d.len(), d.iter().filter(|&&b| b == b'x').count()))
+        ));
+        out
+    };
+    let (a, b) = (run(&o.mnt), run(&r.mnt));
+    if a != b {
+        return Err(Fail::Fail(format!("overlay {a:?} rovl {b:?}")));
+    }
+    // Allocation must have worked at all.
+    if !b.iter().any(|l| l.starts_with("mode 0x1: Ok")) {
+        return Err(Fail::Fail(format!("no allocation succeeded: {b:?}")));
+    }
+    Ok(())
+}
