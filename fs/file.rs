@@ -22,8 +22,19 @@ pub(crate) fn open(
     if acc != bindings::O_RDONLY || flags & bindings::O_TRUNC != 0 {
         copy_up::copy_up(sb, dentry)?;
     }
-    let _cred = fs.cred.override_creds();
-    StackedFile::open(file, &node.realdata(fs)?, &fs.cred)
+    StackedFile::open(file, &node.realdata(fs)?, node.upper().is_some(), &fs.cred)
+}
+
+/// Whether an `mmap` gets the rovl inode's own pages instead of the real
+/// file's. A shared mapping of a file still only on a lower layer does: the
+/// lower file's pages would never show what is written after a copy-up
+/// (overlayfs maps them anyway). Its pages are copied from the current real
+/// file's at each fault and dropped when a write through rovl changes them.
+/// Every other mapping maps the real file (a private one of a lower file
+/// too: POSIX leaves it unspecified whether it sees later writes, and
+/// executables and libraries are mapped so).
+pub(crate) fn mmap_cached(node: &RovlNode, shared: bool) -> bool {
+    shared && node.upper().is_none()
 }
 
 /// fsync and fdatasync (`ovl_fsync`, `ovl_dir_fsync`): the upper object is
@@ -32,7 +43,7 @@ pub(crate) fn open(
 pub(crate) fn fsync(
     sb: &SuperBlock<Rovl>,
     node: &RovlNode,
-    file: Option<&StackedFile>,
+    file: Option<(&StackedFile, &File)>,
     start: i64,
     end: i64,
     datasync: bool,
@@ -44,12 +55,11 @@ pub(crate) fn fsync(
     let Some(upper) = node.upper() else {
         return Ok(());
     };
-    let _cred = fs.cred.override_creds();
     match file {
-        // A file opened before its copy-up still reads the lower one.
-        Some(f) if f.real().inode().id() != upper.inode().map_or(0, |i| i.id()) => Ok(()),
-        Some(f) => f.real().fsync_range(start, end, datasync),
+        Some((sf, real)) if upper.has_inode(real.inode()) => sf.fsync(real, start, end, datasync),
+        Some(_) => Ok(()),
         None => {
+            let _cred = fs.cred.override_creds();
             let path = RealPath {
                 mnt: fs.upper_mnt()?,
                 dentry: upper,

@@ -4,7 +4,8 @@
 
 use super::{Rovl, RovlNode};
 use crate::vfs::{
-    AclArg, DelayedCall, Dentry, Iattr, Inode, Kstat, PosixAcl, SuperBlock, WriteAccess,
+    AclArg, DelayedCall, Dentry, Fiemap, FileAttrArg, Iattr, Inode, Kstat, PosixAcl, RealPath,
+    SuperBlock, WriteAccess, COPY_I_FLAGS, PROT_FS_FLAGS,
 };
 use kernel::bindings;
 use kernel::prelude::*;
@@ -191,3 +192,97 @@ pub(crate) fn set_acl(
 
 /// `ACL_TYPE_ACCESS` of linux/posix_acl.h.
 const ACL_TYPE_ACCESS: i32 = 0x8000;
+
+/// `S_APPEND | S_IMMUTABLE`: kept in `protattr` on upper objects.
+const PROT_I_FLAGS: u32 = bindings::S_APPEND | bindings::S_IMMUTABLE;
+
+/// `lsattr` (`ovl_fileattr_get`): the topmost real object's flags, with
+/// append-only and immutable as the rovl inode has them (they live in
+/// `protattr`, not on the upper inode).
+pub(crate) fn fileattr_get(
+    sb: &SuperBlock<Rovl>,
+    dentry: &Dentry,
+    node: &RovlNode,
+    fa: &mut FileAttrArg,
+) -> Result {
+    let fs = sb.data();
+    let r = {
+        let _cred = fs.cred.override_creds();
+        fa.get_from(&node.real_path(fs), &fs.cred)
+    };
+    fa.set_prot(dentry.inode().map_or(0, |i| i.flags()), true);
+    r
+}
+
+/// `chattr` (`ovl_fileattr_set`): copies up, stores append-only and
+/// immutable in `protattr` (the upper inode must stay writable for
+/// overlay's own xattrs and renames) and sets the other flags on the upper
+/// inode.
+pub(crate) fn fileattr_set(
+    sb: &SuperBlock<Rovl>,
+    dentry: &Dentry,
+    _node: &RovlNode,
+    fa: &mut FileAttrArg,
+) -> Result {
+    let fs = sb.data();
+    super::copy_up::copy_up(sb, dentry)?;
+    let node = sb.node(dentry).ok_or(ENOENT)?;
+    let (upper, inode) = (node.upper().ok_or(EIO)?, dentry.inode().ok_or(ENOENT)?);
+    let mnt = fs.upper_mnt()?;
+    let (flags, _) = fa.flags();
+    let mut prot = 0;
+    if flags & PROT_FS_FLAGS & 0x20 != 0 {
+        prot |= bindings::S_APPEND;
+    }
+    if flags & PROT_FS_FLAGS & 0x10 != 0 {
+        prot |= bindings::S_IMMUTABLE;
+    }
+    let r = {
+        let _w = WriteAccess::get(mnt)?;
+        let _cred = fs.cred.override_creds();
+        if prot != 0 {
+            super::xattrs::set_protattr(fs, upper, prot)?;
+        } else if inode.flags() & PROT_I_FLAGS != 0 {
+            super::xattrs::remove_protattr(fs, upper)?;
+        }
+        inode.set_flags(prot, PROT_I_FLAGS);
+        fa.set_prot(0, false);
+        fa.set_on(&RealPath { mnt, dentry: upper }, &fs.cred)
+    };
+    if let Some(real) = upper.inode() {
+        let keep = COPY_I_FLAGS & !PROT_I_FLAGS;
+        inode.set_flags(real.flags(), keep);
+        inode.copy_attr_but_nlink_from(real);
+    }
+    r
+}
+
+/// `FS_IOC_FIEMAP` (`ovl_fiemap`): the extents of the file's data.
+pub(crate) fn fiemap(sb: &SuperBlock<Rovl>, node: &RovlNode, fi: &mut Fiemap) -> Result {
+    let fs = sb.data();
+    let data = node.realdata(fs)?;
+    let real = data.dentry.inode().ok_or(EIO)?;
+    let _cred = fs.cred.override_creds();
+    fi.forward(real)
+}
+
+/// `->update_time()` (`ovl_update_time`): an access time update touches
+/// the upper object, whose filesystem applies its `atime` options, and
+/// mirrors the result; a lower object's time does not change.
+pub(crate) fn update_time(
+    sb: &SuperBlock<Rovl>,
+    inode: &Inode,
+    node: &RovlNode,
+    flags: i32,
+) -> Result {
+    if flags & bindings::file_time_flags_S_ATIME as i32 == 0 {
+        return Ok(());
+    }
+    if let (Some(upper), Ok(mnt)) = (node.upper(), sb.data().upper_mnt()) {
+        RealPath { mnt, dentry: upper }.touch_atime();
+        if let Some(real) = upper.inode() {
+            inode.copy_atime_from(real);
+        }
+    }
+    Ok(())
+}

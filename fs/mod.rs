@@ -16,10 +16,10 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, File, FileOperations,
-    FileSystem, Iattr, Inode, InodeOperations, Kstat, Kstatfs, Mount, NewKind, NewNode, PosixAcl,
-    PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations,
-    XattrOperations,
+    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, Fiemap, File,
+    FileAttrArg, FileOperations, FileSystem, Iattr, Inode, InodeOperations, Kstat, Kstatfs, Mount,
+    NewKind, NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile,
+    SuperBlock, SuperOperations, XattrOperations,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
@@ -531,6 +531,32 @@ impl SuperOperations for Rovl {
 
 #[vtable]
 impl InodeOperations for Rovl {
+    fn fileattr_get(
+        sb: &SuperBlock<Self>,
+        dentry: &Dentry,
+        node: &RovlNode,
+        fa: &mut FileAttrArg,
+    ) -> Result {
+        inode::fileattr_get(sb, dentry, node, fa)
+    }
+
+    fn fileattr_set(
+        sb: &SuperBlock<Self>,
+        dentry: &Dentry,
+        node: &RovlNode,
+        fa: &mut FileAttrArg,
+    ) -> Result {
+        inode::fileattr_set(sb, dentry, node, fa)
+    }
+
+    fn fiemap(sb: &SuperBlock<Self>, node: &RovlNode, fi: &mut Fiemap) -> Result {
+        inode::fiemap(sb, node, fi)
+    }
+
+    fn update_time(sb: &SuperBlock<Self>, inode: &Inode, node: &RovlNode, flags: i32) -> Result {
+        inode::update_time(sb, inode, node, flags)
+    }
+
     fn lookup(sb: &SuperBlock<Self>, dir: &RovlNode, name: &[u8]) -> Result<Option<NewNode<Self>>> {
         namei::lookup(sb.data(), dir, name)
     }
@@ -637,12 +663,27 @@ impl FileOperations for Rovl {
     fn fsync(
         sb: &SuperBlock<Self>,
         node: &RovlNode,
-        file: Option<&StackedFile>,
+        file: Option<(&StackedFile, &File)>,
         start: i64,
         end: i64,
         datasync: bool,
     ) -> Result {
         file::fsync(sb, node, file, start, end, datasync)
+    }
+
+    fn copied_up<'a>(sb: &'a SuperBlock<Self>, node: &'a RovlNode) -> Option<RealPath<'a>> {
+        Some(RealPath {
+            mnt: sb.data().upper_mnt().ok()?,
+            dentry: node.upper()?,
+        })
+    }
+
+    fn syncs(sb: &SuperBlock<Self>) -> bool {
+        sb.data().config.fsync != params::Fsync::Volatile
+    }
+
+    fn mmap_cached(_sb: &SuperBlock<Self>, node: &RovlNode, shared: bool) -> bool {
+        file::mmap_cached(node, shared)
     }
 }
 

@@ -324,6 +324,20 @@ pub(crate) fn protattr(fs: &Rovl, d: &vfs::Dentry) -> u32 {
     })
 }
 
+/// Removes the `protattr` xattr of an upper object, if it has one.
+pub(crate) fn remove_protattr(fs: &Rovl, d: &vfs::Dentry) -> Result {
+    let name = private_name(&fs.config, b"protattr")?;
+    match d.removexattr(fs.upper_mnt()?, as_cstr(&name)?) {
+        Err(e)
+            if e.to_errno() == -(bindings::ENODATA as i32)
+                || e.to_errno() == -(bindings::EOPNOTSUPP as i32) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
 /// Stores the append-only and immutable flags of a copied-up object
 /// (`ovl_set_protattr`): `a` and `i`, in that order.
 pub(crate) fn set_protattr(fs: &Rovl, d: &vfs::Dentry, flags: u32) -> Result {

@@ -180,6 +180,11 @@ impl Dentry {
         core::ptr::eq(self, other)
     }
 
+    /// Whether `self` is positive and its inode is `inode`.
+    pub(crate) fn has_inode(&self, inode: &Inode) -> bool {
+        self.inode().is_some_and(|i| i.id() == inode.id())
+    }
+
     /// Whether `self` and `other` are positive and name the same inode
     /// (`ovl_matches_upper`).
     pub(crate) fn same_inode(&self, other: &Dentry) -> bool {
@@ -321,12 +326,111 @@ const DCACHE_SYMLINK_TYPE: u32 = 6 << 20;
 #[repr(transparent)]
 pub(crate) struct Inode(Opaque<bindings::inode>);
 
+/// The extent map request of a `->fiemap()` call (`FS_IOC_FIEMAP`).
+///
+/// # Invariants
+///
+/// `fi` is the live `fiemap_extent_info` of the call in progress.
+pub(crate) struct Fiemap {
+    fi: *mut bindings::fiemap_extent_info,
+    start: u64,
+    len: u64,
+}
+
+impl Fiemap {
+    /// # Safety
+    ///
+    /// `fi` must be the request of a `->fiemap()` call in progress, and the
+    /// value must not outlive it.
+    pub(crate) unsafe fn from_raw(
+        fi: *mut bindings::fiemap_extent_info,
+        start: u64,
+        len: u64,
+    ) -> Self {
+        Self { fi, start, len }
+    }
+
+    /// Answers the request from the real inode `real` (its filesystem's
+    /// `->fiemap()`; `EOPNOTSUPP` where it has none).
+    pub(crate) fn forward(&mut self, real: &Inode) -> Result {
+        // SAFETY: `real` is live; its `i_op` is a static table; `fi` is
+        // valid by the type invariant.
+        unsafe {
+            match (*(*real.as_ptr()).i_op).fiemap {
+                None => Err(kernel::error::Error::from_errno(
+                    -(bindings::EOPNOTSUPP as i32),
+                )),
+                Some(f) => to_result(f(real.as_ptr(), self.fi, self.start, self.len)),
+            }
+        }
+    }
+}
+
+/// The write lock of an inode's `i_rwsem` (`inode_lock`).
+///
+/// # Invariants
+///
+/// The inode is locked by this guard.
+pub(crate) struct InodeLock<'a>(&'a Inode);
+
+impl Drop for InodeLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Locked by this guard (type invariant).
+        unsafe { ffi::rovl_inode_unlock(self.0 .0.get()) };
+    }
+}
+
 // SAFETY: Inodes are shared kernel objects with their own locking.
 unsafe impl Send for Inode {}
 // SAFETY: As above.
 unsafe impl Sync for Inode {}
 
 impl Inode {
+    /// Takes the inode's `i_rwsem` for writing until the guard drops.
+    pub(crate) fn lock(&self) -> InodeLock<'_> {
+        // SAFETY: `self` is live.
+        unsafe { ffi::rovl_inode_lock(self.0.get()) };
+        // INVARIANT: Locked just above.
+        InodeLock(self)
+    }
+
+    /// Drops the pages this inode's own mapping caches for bytes
+    /// `pos..pos + len`, unmapping them first, so the next fault reads them
+    /// again: only files mapped from a lower layer have such pages.
+    /// Sets the flags of `mask` (`S_APPEND`, ...) to those of `flags`.
+    pub(crate) fn set_flags(&self, flags: u32, mask: u32) {
+        // SAFETY: `self` is live; `inode_set_flags` updates atomically.
+        unsafe { bindings::inode_set_flags(self.0.get(), flags & mask, mask) };
+    }
+
+    /// Takes the access time of `real` (after `touch_atime` there).
+    pub(crate) fn copy_atime_from(&self, real: &Inode) {
+        // SAFETY: As for `copy_attr_from`.
+        unsafe {
+            let (d, s) = (&mut *self.0.get(), &*real.0.get());
+            d.i_atime_sec = s.i_atime_sec;
+            d.i_atime_nsec = s.i_atime_nsec;
+        }
+    }
+
+    pub(crate) fn invalidate_cached(&self, pos: i64, len: i64) {
+        if len <= 0 || pos < 0 {
+            return;
+        }
+        // SAFETY: `self` is live; `i_data` is its own mapping.
+        unsafe {
+            let mapping = &raw mut (*self.0.get()).i_data;
+            if (*mapping).nrpages == 0 {
+                return;
+            }
+            let first = (pos as u64) >> bindings::PAGE_SHIFT;
+            let last = (pos as u64).saturating_add(len as u64 - 1) >> bindings::PAGE_SHIFT;
+            // Clean pages (these never are dirty) always go: nothing to
+            // report.
+            let _ = ffi::invalidate_inode_pages2_range(mapping, first as _, last as _);
+        }
+    }
+
     /// # Safety
     ///
     /// `ptr` must point to a live inode that outlives `'a`.
@@ -680,6 +784,14 @@ impl RealPath<'_> {
                 bindings::vfs_getattr(&raw, stat.as_ptr(), mask, flags)
             }
         })
+    }
+
+    /// Updates the access time of the object (`touch_atime`), as the
+    /// filesystem's `atime` options say.
+    pub(crate) fn touch_atime(&self) {
+        let raw = self.raw();
+        // SAFETY: `raw` is valid while the borrows live.
+        unsafe { bindings::touch_atime(&raw) };
     }
 
     /// The longest name the filesystem of this path takes (`f_namelen`).

@@ -54,6 +54,44 @@ extern "C" {
         ctx: *mut BackingFileCtx,
     ) -> isize;
 
+    pub(crate) fn backing_file_splice_read(
+        file: *mut bindings::file,
+        ppos: *mut bindings::loff_t,
+        pipe: *mut bindings::pipe_inode_info,
+        len: usize,
+        flags: c_uint,
+        ctx: *mut BackingFileCtx,
+    ) -> isize;
+    pub(crate) fn backing_file_splice_write(
+        pipe: *mut bindings::pipe_inode_info,
+        file: *mut bindings::file,
+        ppos: *mut bindings::loff_t,
+        len: usize,
+        flags: c_uint,
+        ctx: *mut BackingFileCtx,
+    ) -> isize;
+    pub(crate) fn backing_file_mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+        ctx: *mut BackingFileCtx,
+    ) -> c_int;
+    // mm/truncate.c (linux/pagemap.h).
+    pub(crate) fn invalidate_inode_pages2_range(
+        mapping: *mut bindings::address_space,
+        start: kernel::ffi::c_ulong,
+        end: kernel::ffi::c_ulong,
+    ) -> c_int;
+    // fs/ioctl.c (linux/fileattr.h), with the struct opaque.
+    pub(crate) fn vfs_fileattr_get(
+        dentry: *mut bindings::dentry,
+        fa: *mut bindings::fileattr,
+    ) -> c_int;
+    pub(crate) fn vfs_fileattr_set(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        fa: *mut bindings::fileattr,
+    ) -> c_int;
+
     // fs/xattr.c (linux/xattr.h).
     pub(crate) fn vfs_listxattr(
         dentry: *mut bindings::dentry,
@@ -209,6 +247,21 @@ extern "C" {
     pub(crate) fn rovl_path_namelen(path: *const bindings::path) -> kernel::ffi::c_long;
     pub(crate) fn rovl_kstatfs_set(buf: *mut bindings::kstatfs, f_type: i64, f_namelen: i64);
     pub(crate) fn rovl_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
+    pub(crate) fn rovl_iov_iter_count(i: *const bindings::iov_iter) -> usize;
+    pub(crate) fn rovl_security_file_ioctl(file: *mut bindings::file, cmd: c_uint) -> c_int;
+    pub(crate) fn rovl_change_flags(file: *mut bindings::file, flags: c_uint) -> c_int;
+    pub(crate) fn rovl_page_source(real: *mut bindings::file) -> bool;
+    pub(crate) fn rovl_read_folio_from(
+        folio: *mut bindings::folio,
+        real: *mut bindings::file,
+    ) -> c_int;
+    pub(crate) fn rovl_fileattr_words(
+        fa: *const bindings::fileattr,
+        flags: *mut u32,
+        xflags: *mut u32,
+        fsx: *mut bool,
+    );
+    pub(crate) fn rovl_fileattr_set_words(fa: *mut bindings::fileattr, flags: u32, xflags: u32);
 }
 
 /// `struct backing_file_ctx` of linux/backing-file.h.

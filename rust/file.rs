@@ -4,6 +4,7 @@
 
 use super::{ffi, Cred, Inode, RealPath};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::str::CStr;
@@ -214,39 +215,93 @@ impl File {
     }
 }
 
+/// The `f_flags` that `fcntl(F_SETFL)` may change on a rovl file and that
+/// its real file must follow (`OVL_SETFL_MASK`).
+const SETFL_MASK: u32 =
+    bindings::O_APPEND | bindings::O_NONBLOCK | bindings::O_NDELAY | bindings::O_DIRECT;
+
+/// `IOCB_DSYNC` and `IOCB_SYNC` of linux/fs.h (casts of `RWF_*`, which
+/// bindgen skips).
+const IOCB_SYNC_FLAGS: i32 = 0x2 | 0x4;
+
 /// The private data of an open rovl regular file: the real file it stacks on.
+///
+/// A file opened while its data was only on a lower layer switches to the
+/// upper file at its first operation after a copy-up, and keeps that one:
+/// overlayfs opens a temporary real file for every such call instead.
 ///
 /// # Invariants
 ///
-/// `real` was opened with `backing_file_open` and `cred` is the credential
-/// set that every operation on it runs under.
+/// `real` was opened with `backing_file_open`; `upper` is NULL or a
+/// backing file of the upper object this file owns one reference to, set
+/// once and never changed; `settled` says `real` is on the upper layer (so
+/// `upper` stays NULL); `cred` is the credential set that every operation
+/// on them runs under.
 pub(crate) struct StackedFile {
     real: ARef<File>,
+    upper: AtomicPtr<bindings::file>,
+    settled: bool,
     cred: ARef<Cred>,
 }
 
+impl Drop for StackedFile {
+    fn drop(&mut self) {
+        let f = *self.upper.get_mut();
+        if !f.is_null() {
+            // SAFETY: By the type invariant we own one reference.
+            unsafe { bindings::fput(f) };
+        }
+    }
+}
+
+/// The credentials of a stacked file, in force until dropped.
+struct Override(*const bindings::cred);
+
+impl Override {
+    fn new(cred: &Cred) -> Self {
+        // SAFETY: `cred` is live and outlives the override (it is held by
+        // the stacked file that makes this guard).
+        Self(unsafe { bindings::override_creds(cred.as_ptr()) })
+    }
+}
+
+impl Drop for Override {
+    fn drop(&mut self) {
+        // SAFETY: Restores what `override_creds` returned, in this task.
+        unsafe { bindings::revert_creds(self.0) };
+    }
+}
+
 impl StackedFile {
-    /// The real file this rovl file forwards to.
-    pub(crate) fn real(&self) -> &File {
-        &self.real
+    /// Opens the real file at `path` for the rovl file `user`, with `user`'s
+    /// open flags less those that only matter at creation; `upper` says
+    /// `path` is on the upper layer.
+    pub(crate) fn open(
+        user: &File,
+        path: &RealPath<'_>,
+        upper: bool,
+        cred: &ARef<Cred>,
+    ) -> Result<Self> {
+        Ok(Self {
+            real: Self::open_real(user, path, cred)?,
+            upper: AtomicPtr::new(core::ptr::null_mut()),
+            settled: upper,
+            cred: cred.clone(),
+        })
     }
 
-    /// Opens the real file at `path` for the rovl file `user`, with `user`'s
-    /// open flags less those that only matter at creation.
-    pub(crate) fn open(user: &File, path: &RealPath<'_>, cred: &ARef<Cred>) -> Result<Self> {
+    fn open_real(user: &File, path: &RealPath<'_>, cred: &Cred) -> Result<ARef<File>> {
         let flags = user.flags()
             & !(bindings::O_CREAT | bindings::O_EXCL | bindings::O_NOCTTY | bindings::O_TRUNC);
         let raw = path.raw();
-        // SAFETY: `user` is the live file being opened, `raw` a valid path
-        // and `cred` live; the result is a new backing file or an error.
+        let _cred = Override::new(cred);
+        // SAFETY: `user` is a live rovl file, `raw` a valid path and `cred`
+        // live; the result is a new backing file or an error.
         let f = from_err_ptr(unsafe {
             ffi::backing_file_open(user.as_ptr(), flags as i32, &raw, cred.as_ptr())
         })?;
-        Ok(Self {
-            // SAFETY: `backing_file_open` returned a new reference.
-            real: unsafe { File::from_owned(f) },
-            cred: cred.clone(),
-        })
+        // SAFETY: `backing_file_open` returned a new reference.
+        Ok(unsafe { File::from_owned(f) })
     }
 
     /// Creates an unnamed real file in the directory `parent` for the rovl
@@ -273,87 +328,242 @@ impl StackedFile {
         Ok((
             Self {
                 real,
+                upper: AtomicPtr::new(core::ptr::null_mut()),
+                settled: true,
                 cred: cred.clone(),
             },
             d,
         ))
     }
 
-    /// Forwards a read to the real file (`backing_file_read_iter`), which
-    /// handles sync and async kiocbs and reports atime back through
+    /// The real file the last operation used.
+    pub(crate) fn latest(&self) -> &File {
+        let f = self.upper.load(Ordering::Acquire);
+        if f.is_null() {
+            &self.real
+        } else {
+            // SAFETY: A set `upper` lives as long as `self`.
+            unsafe { File::from_raw(f) }
+        }
+    }
+
+    /// The real file an operation of `user` goes to now: the upper file
+    /// once `copied_up` names it (opened on first use, as
+    /// `ovl_real_fdget_meta` does), carrying `user`'s `F_SETFL` flags
+    /// (`ovl_change_flags`).
+    pub(crate) fn current<'a, 'b>(
+        &'a self,
+        user: &File,
+        copied_up: impl FnOnce() -> Option<RealPath<'b>>,
+    ) -> Result<&'a File> {
+        let real = if self.settled {
+            &*self.real
+        } else {
+            let f = self.upper.load(Ordering::Acquire);
+            if !f.is_null() {
+                // SAFETY: A set `upper` lives as long as `self`.
+                unsafe { File::from_raw(f) }
+            } else {
+                match copied_up() {
+                    Some(path) if !path.dentry.has_inode(self.real.inode()) => {
+                        self.switch(user, &path)?
+                    }
+                    _ => &self.real,
+                }
+            }
+        };
+        if (user.flags() ^ real.flags()) & SETFL_MASK != 0 {
+            // SAFETY: `real` is live; the helper updates its flags under
+            // `f_lock` as `fcntl(F_SETFL)` would.
+            to_result(unsafe { ffi::rovl_change_flags(real.as_ptr(), user.flags()) })?;
+        }
+        Ok(real)
+    }
+
+    /// Opens the upper file at `path` and makes it this file's real file;
+    /// a racing opener's file wins over ours.
+    #[cold]
+    fn switch(&self, user: &File, path: &RealPath<'_>) -> Result<&File> {
+        let f = ARef::into_raw(Self::open_real(user, path, &self.cred)?)
+            .as_ptr()
+            .cast();
+        match self.upper.compare_exchange(
+            core::ptr::null_mut(),
+            f,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: `upper` now owns the reference and lives as long as
+            // `self`.
+            Ok(_) => Ok(unsafe { File::from_raw(f) }),
+            Err(won) => {
+                // SAFETY: `f` was ours and is not shared; `won` lives as
+                // long as `self`.
+                unsafe {
+                    bindings::fput(f);
+                    Ok(File::from_raw(won))
+                }
+            }
+        }
+    }
+
+    fn ctx(&self, user: *mut bindings::file, read: bool) -> ffi::BackingFileCtx {
+        ffi::BackingFileCtx {
+            cred: self.cred.as_ptr(),
+            user_file: user,
+            accessed: if read { Some(file_accessed) } else { None },
+            end_write: if read { None } else { Some(file_end_write) },
+        }
+    }
+
+    /// Forwards a read to `real` (`backing_file_read_iter`), which handles
+    /// sync and async kiocbs and reports atime back through
     /// `file_accessed`.
     ///
     /// # Safety
     ///
     /// `user`, `iocb` and `iter` must be the arguments of the `->read_iter()`
-    /// call of the rovl file that owns `self`.
+    /// call of the rovl file that owns `self`, and `real` its current file.
     pub(crate) unsafe fn read_iter(
         &self,
+        real: &File,
         user: *mut bindings::file,
         iocb: *mut bindings::kiocb,
         iter: *mut bindings::iov_iter,
     ) -> isize {
-        let mut ctx = ffi::BackingFileCtx {
-            cred: self.cred.as_ptr(),
-            user_file: user,
-            accessed: Some(file_accessed),
-            end_write: None,
-        };
+        let mut ctx = self.ctx(user, true);
         // SAFETY: By the safety requirements; `ctx` outlives the call (the
         // helper copies what async completion needs).
         unsafe {
-            ffi::backing_file_read_iter(self.real.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx)
+            ffi::backing_file_read_iter(real.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx)
         }
     }
 
-    /// Forwards a write to the real file (`backing_file_write_iter`) under
-    /// the rovl inode's lock, after dropping set-id bits as any write does;
-    /// the inode's size and times follow the real inode's.
+    /// Forwards a write to `real` (`backing_file_write_iter`) under the rovl
+    /// inode's lock, after dropping set-id bits as any write does; the
+    /// inode's size and times follow the real inode's and pages the rovl
+    /// inode caches for the range are dropped.
     ///
     /// # Safety
     ///
     /// `user`, `iocb` and `iter` must be the arguments of the `->write_iter()`
-    /// call of the rovl file that owns `self`.
+    /// call of the rovl file that owns `self`, and `real` its current file.
     pub(crate) unsafe fn write_iter(
         &self,
+        real: &File,
         user: *mut bindings::file,
         iocb: *mut bindings::kiocb,
         iter: *mut bindings::iov_iter,
+        sync: bool,
     ) -> isize {
-        let mut ctx = ffi::BackingFileCtx {
-            cred: self.cred.as_ptr(),
-            user_file: user,
-            accessed: None,
-            end_write: Some(file_end_write),
-        };
+        let mut ctx = self.ctx(user, false);
         // SAFETY: By the safety requirements; the rovl inode lock
         // serialises writers as in `ovl_write_iter`.
         unsafe {
-            let inode = (*user).f_inode;
-            ffi::rovl_inode_lock(inode);
-            Inode::from_raw(inode).copy_attr_but_nlink_from(self.real.inode());
+            let inode = Inode::from_raw((*user).f_inode);
+            let _lock = inode.lock();
+            inode.copy_attr_but_nlink_from(real.inode());
             let r = bindings::file_remove_privs(user);
-            let ret = if r != 0 {
-                r as isize
-            } else {
-                // Deferred completions are not passed through (overlayfs).
-                let flags = (*iocb).ki_flags & !(bindings::IOCB_DIO_CALLER_COMP as i32);
-                ffi::backing_file_write_iter(self.real.as_ptr(), iter, iocb, flags, &mut ctx)
-            };
-            ffi::rovl_inode_unlock(inode);
+            if r != 0 {
+                return r as isize;
+            }
+            let pos = (*iocb).ki_pos;
+            // Deferred completions are not passed through (overlayfs), nor
+            // sync flags where the mount does not sync.
+            let mut flags = (*iocb).ki_flags & !(bindings::IOCB_DIO_CALLER_COMP as i32);
+            if !sync {
+                flags &= !IOCB_SYNC_FLAGS;
+            }
+            let ret = ffi::backing_file_write_iter(real.as_ptr(), iter, iocb, flags, &mut ctx);
+            if ret > 0 {
+                inode.invalidate_cached(pos, ret as i64);
+            }
             ret
         }
     }
 
-    /// `->fallocate()` (`ovl_fallocate`): the rovl file is open for writing,
-    /// so its real file is the upper one; set-id bits drop as on a write
-    /// and the inode's size follows the real inode's.
+    /// Forwards `splice(2)` from the rovl file to `real`
+    /// (`backing_file_splice_read`).
     ///
     /// # Safety
     ///
-    /// `user` must be the rovl file that owns `self`.
+    /// The arguments must be those of the `->splice_read()` call of the rovl
+    /// file `user` that owns `self`, and `real` its current file.
+    pub(crate) unsafe fn splice_read(
+        &self,
+        real: &File,
+        user: *mut bindings::file,
+        ppos: *mut i64,
+        pipe: *mut bindings::pipe_inode_info,
+        len: usize,
+        flags: u32,
+    ) -> isize {
+        let mut ctx = self.ctx(user, true);
+        // SAFETY: By the safety requirements.
+        unsafe { ffi::backing_file_splice_read(real.as_ptr(), ppos, pipe, len, flags, &mut ctx) }
+    }
+
+    /// Forwards `splice(2)` into the rovl file to `real` under the rovl
+    /// inode's lock, as `write_iter` (`backing_file_splice_write`).
+    ///
+    /// # Safety
+    ///
+    /// The arguments must be those of the `->splice_write()` call of the rovl
+    /// file `user` that owns `self`, and `real` its current file.
+    pub(crate) unsafe fn splice_write(
+        &self,
+        real: &File,
+        pipe: *mut bindings::pipe_inode_info,
+        user: *mut bindings::file,
+        ppos: *mut i64,
+        len: usize,
+        flags: u32,
+    ) -> isize {
+        let mut ctx = self.ctx(user, false);
+        // SAFETY: By the safety requirements; the lock order (rovl inode,
+        // then the pipe in the helper) is `ovl_splice_write`'s.
+        unsafe {
+            let inode = Inode::from_raw((*user).f_inode);
+            let _lock = inode.lock();
+            inode.copy_attr_but_nlink_from(real.inode());
+            let pos = *ppos;
+            let ret =
+                ffi::backing_file_splice_write(pipe, real.as_ptr(), ppos, len, flags, &mut ctx);
+            if ret > 0 {
+                inode.invalidate_cached(pos, ret as i64);
+            }
+            ret
+        }
+    }
+
+    /// Maps `real`'s pages into `vma` (`backing_file_mmap`): the mapping
+    /// then belongs to the real file.
+    ///
+    /// # Safety
+    ///
+    /// `user` and `vma` must be the arguments of the `->mmap()` call of the
+    /// rovl file that owns `self`, and `real` its current file.
+    pub(crate) unsafe fn mmap(
+        &self,
+        real: &File,
+        user: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> i32 {
+        let mut ctx = self.ctx(user, true);
+        // SAFETY: By the safety requirements.
+        unsafe { ffi::backing_file_mmap(real.as_ptr(), vma, &mut ctx) }
+    }
+
+    /// `->fallocate()` (`ovl_fallocate`): set-id bits drop as on a write and
+    /// the inode's size follows the real inode's.
+    ///
+    /// # Safety
+    ///
+    /// `user` must be the rovl file that owns `self`, and `real` its current
+    /// file.
     pub(crate) unsafe fn fallocate(
         &self,
+        real: &File,
         user: *mut bindings::file,
         mode: i32,
         offset: i64,
@@ -362,49 +572,139 @@ impl StackedFile {
         // SAFETY: By the safety requirements; the rovl inode lock
         // serialises size changes as in `ovl_fallocate`.
         unsafe {
-            let inode = (*user).f_inode;
-            ffi::rovl_inode_lock(inode);
-            Inode::from_raw(inode).copy_attr_but_nlink_from(self.real.inode());
+            let inode = Inode::from_raw((*user).f_inode);
+            let _lock = inode.lock();
+            inode.copy_attr_but_nlink_from(real.inode());
             let mut r = i64::from(bindings::file_remove_privs(user));
             if r == 0 {
-                let old = bindings::override_creds(self.cred.as_ptr());
-                r = bindings::vfs_fallocate(self.real.as_ptr(), mode, offset, len) as i64;
-                bindings::revert_creds(old);
-                Inode::from_raw(inode).copy_attr_but_nlink_from(self.real.inode());
+                let _cred = Override::new(&self.cred);
+                r = bindings::vfs_fallocate(real.as_ptr(), mode, offset, len) as i64;
             }
-            ffi::rovl_inode_unlock(inode);
+            inode.copy_attr_but_nlink_from(real.inode());
+            // Collapse and insert move everything after `offset`.
+            inode.invalidate_cached(offset, i64::MAX - offset);
             r
         }
     }
 
     /// `->fadvise()` (`ovl_fadvise`): advice for the real file's pages.
-    pub(crate) fn fadvise(&self, offset: i64, len: i64, advice: i32) -> i32 {
-        // SAFETY: The real file is live; the credentials are restored.
+    pub(crate) fn fadvise(&self, real: &File, offset: i64, len: i64, advice: i32) -> i32 {
+        let _cred = Override::new(&self.cred);
+        // SAFETY: The real file is live.
+        unsafe { bindings::vfs_fadvise(real.as_ptr(), offset, len, advice) }
+    }
+
+    /// `->flush()` at each close of a descriptor (`ovl_flush`), for real
+    /// files whose filesystem wants it (NFS writes back there).
+    pub(crate) fn flush(&self, real: &File, id: bindings::fl_owner_t) -> i32 {
+        // SAFETY: `f_op` of a live file is a static table.
+        let Some(flush) = (unsafe { (*(*real.as_ptr()).f_op).flush }) else {
+            return 0;
+        };
+        let _cred = Override::new(&self.cred);
+        // SAFETY: The real file is live.
+        unsafe { flush(real.as_ptr(), id) }
+    }
+
+    /// `fsync`/`fdatasync` of `real` for bytes `start..=end`.
+    pub(crate) fn fsync(&self, real: &File, start: i64, end: i64, datasync: bool) -> Result {
+        let _cred = Override::new(&self.cred);
+        real.fsync_range(start, end, datasync)
+    }
+
+    /// `->llseek()`: seeks `real` from the rovl file's position and mirrors
+    /// the result, so SEEK_DATA/SEEK_HOLE see the real data.
+    pub(crate) fn llseek(&self, real: &File, user: &File, offset: i64, whence: i32) -> i64 {
+        let inode = user.inode();
+        let _lock = inode.lock();
+        let _cred = Override::new(&self.cred);
+        // SAFETY: Both files are live; the rovl inode lock serialises
+        // position updates between the two files as in `ovl_llseek`.
         unsafe {
-            let old = bindings::override_creds(self.cred.as_ptr());
-            let r = bindings::vfs_fadvise(self.real.as_ptr(), offset, len, advice);
-            bindings::revert_creds(old);
+            (*real.as_ptr()).f_pos = (*user.as_ptr()).f_pos;
+            let r = bindings::vfs_llseek(real.as_ptr(), offset, whence);
+            (*user.as_ptr()).f_pos = (*real.as_ptr()).f_pos;
             r
         }
     }
 
-    /// `->llseek()`: seeks the real file from the rovl file's position and
-    /// mirrors the result, so SEEK_DATA/SEEK_HOLE see the real data.
-    pub(crate) fn llseek(&self, user: &File, offset: i64, whence: i32) -> i64 {
-        let inode = user.inode().as_ptr();
-        // SAFETY: Both files are live; the rovl inode lock serialises
-        // position updates between the two files as in `ovl_llseek`.
+    /// `copy_file_range`, `FICLONE*` and `FIDEDUPERANGE` from `self`'s file
+    /// to the rovl file `out` (`ovl_copyfile`), under `out`'s inode lock and
+    /// its mount's credentials.
+    ///
+    /// # Safety
+    ///
+    /// `user_out` must be the rovl file that owns `out`, `real_in` and
+    /// `real_out` the current real files of the two.
+    #[expect(clippy::too_many_arguments)]
+    pub(crate) unsafe fn copy_to(
+        &self,
+        real_in: &File,
+        pos_in: i64,
+        out: &StackedFile,
+        real_out: &File,
+        user_out: *mut bindings::file,
+        pos_out: i64,
+        len: i64,
+        op: CopyOp,
+    ) -> i64 {
+        // SAFETY: By the safety requirements.
         unsafe {
-            ffi::rovl_inode_lock(inode);
-            (*self.real.as_ptr()).f_pos = (*user.as_ptr()).f_pos;
-            let old = bindings::override_creds(self.cred.as_ptr());
-            let r = bindings::vfs_llseek(self.real.as_ptr(), offset, whence);
-            bindings::revert_creds(old);
-            (*user.as_ptr()).f_pos = (*self.real.as_ptr()).f_pos;
-            ffi::rovl_inode_unlock(inode);
+            let inode = Inode::from_raw((*user_out).f_inode);
+            let _lock = inode.lock();
+            if !matches!(op, CopyOp::Dedupe(_)) {
+                inode.copy_attr_but_nlink_from(real_out.inode());
+                let r = bindings::file_remove_privs(user_out);
+                if r != 0 {
+                    return r.into();
+                }
+            }
+            // Across mounts the copy checks read access with the writer's
+            // credentials only: check it with the reader's too.
+            if !core::ptr::eq(self.cred.as_ptr(), out.cred.as_ptr()) {
+                let _cred = Override::new(&self.cred);
+                let r = bindings::rw_verify_area(
+                    bindings::READ as i32,
+                    real_in.as_ptr(),
+                    &pos_in,
+                    len as usize,
+                );
+                if r != 0 {
+                    return r.into();
+                }
+            }
+            let r = {
+                let _cred = Override::new(&out.cred);
+                let (fi, fo) = (real_in.as_ptr(), real_out.as_ptr());
+                match op {
+                    CopyOp::Copy(flags) => {
+                        bindings::vfs_copy_file_range(fi, pos_in, fo, pos_out, len as usize, flags)
+                            as i64
+                    }
+                    CopyOp::Clone(flags) => {
+                        bindings::vfs_clone_file_range(fi, pos_in, fo, pos_out, len, flags)
+                    }
+                    CopyOp::Dedupe(flags) => {
+                        bindings::vfs_dedupe_file_range_one(fi, pos_in, fo, pos_out, len, flags)
+                    }
+                }
+            };
+            inode.copy_attr_but_nlink_from(real_out.inode());
+            if r > 0 {
+                inode.invalidate_cached(pos_out, r);
+            }
             r
         }
     }
+}
+
+/// Which of the data-sharing calls `StackedFile::copy_to` makes, with the
+/// caller's flags.
+#[derive(Clone, Copy)]
+pub(crate) enum CopyOp {
+    Copy(u32),
+    Clone(u32),
+    Dedupe(u32),
 }
 
 /// `backing_file_ctx.accessed`: mirrors the real inode's times after a read.
@@ -419,7 +719,7 @@ unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
         let sf = &*(*user).private_data.cast::<StackedFile>();
         File::from_raw(user)
             .inode()
-            .copy_times_from(sf.real.inode());
+            .copy_times_from(sf.latest().inode());
     }
 }
 
@@ -438,7 +738,7 @@ unsafe extern "C" fn file_end_write(
         let sf = &*(*user).private_data.cast::<StackedFile>();
         File::from_raw(user)
             .inode()
-            .copy_attr_but_nlink_from(sf.real.inode());
+            .copy_attr_but_nlink_from(sf.latest().inode());
     }
 }
 

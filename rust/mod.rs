@@ -14,15 +14,18 @@ mod super_block;
 mod upper;
 
 pub(crate) use cred::Cred;
-pub(crate) use dentry::{Dentry, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath};
-pub(crate) use file::{DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
+pub(crate) use dentry::{
+    Dentry, Fiemap, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath,
+};
+pub(crate) use file::{CopyOp, DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
 pub(crate) use super_block::{
     sb_of, stack_depth_of, sync_attrs, AclArg, DentryOperations, FileOperations, FileSystem,
     InodeOperations, NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations,
     COPY_I_FLAGS,
 };
 pub(crate) use upper::{
-    current_umask, CreateCreds, Iattr, InUse, Locked, NewAcls, WriteAccess, COPY_FS_FLAGS,
+    current_umask, CreateCreds, FileAttrArg, Iattr, InUse, Locked, NewAcls, WriteAccess,
+    COPY_FS_FLAGS, PROT_FS_FLAGS,
 };
 
 /// Directory entry types, as `d_type` in `getdents64`.

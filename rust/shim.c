@@ -6,8 +6,9 @@
  * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file, rovl_mnt_idmap,
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
  *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed,
- *   rovl_remove_inode_hash: static inline functions that bindgen cannot
- *   call.
+ *   rovl_remove_inode_hash, rovl_iov_iter_count, rovl_security_file_ioctl:
+ *   static inline functions that bindgen cannot call (the last one is one
+ *   without CONFIG_SECURITY).
  * - rovl_inuse_trylock, rovl_inuse_unlock, rovl_is_inuse: overlayfs's
  *   exclusive-use mark on upper and work directories (I_OVL_INUSE in
  *   i_state, under i_lock, a spinlock the bindings cannot take). Using the
@@ -35,6 +36,15 @@
  * - rovl_fileattr_get, rovl_fileattr_set_masked: struct fileattr is opaque
  *   to the bindings (linux/fileattr.h is not in bindings_helper.h); they
  *   pass its flag words as plain integers.
+ * - rovl_change_flags: fcntl(F_SETFL)'s update of a file's flags for a
+ *   real file that must follow its rovl file (setfl() is static and
+ *   iocb_flags() a static inline; f_flags changes under f_lock).
+ * - rovl_page_source, rovl_read_folio_from: a rovl inode's own page cache
+ *   (a MAP_SHARED mapping of a lower file) is filled by copying the real
+ *   file's cached pages; read_mapping_folio() and shmem_mapping() are
+ *   static inlines or differ per filesystem, folio flags are macros.
+ * - rovl_fileattr_words, rovl_fileattr_set_words: struct fileattr is
+ *   opaque to the bindings; ->fileattr_get/set get and set its flag words.
  * No policy lives here: every decision is made in Rust.
  */
 #include <linux/cred.h>
@@ -46,9 +56,14 @@
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/mount.h>
+#include <linux/highmem.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
 #include <linux/moduleparam.h>
 #include <linux/posix_acl.h>
+#include <linux/security.h>
 #include <linux/statfs.h>
+#include <linux/uio.h>
 #include <linux/xattr.h>
 
 #include "shim.h"
@@ -387,4 +402,85 @@ static const struct xattr_handler * const rovl_user_xattr_handlers[] = {
 void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr)
 {
 	sb->s_xattr = userxattr ? rovl_user_xattr_handlers : rovl_trusted_xattr_handlers;
+}
+
+#define ROVL_SETFL_MASK (O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT)
+
+int rovl_change_flags(struct file *file, unsigned int flags)
+{
+	int err;
+
+	flags &= ROVL_SETFL_MASK;
+	if (((flags ^ file->f_flags) & O_APPEND) && IS_APPEND(file_inode(file)))
+		return -EPERM;
+	if ((flags & O_DIRECT) && !(file->f_mode & FMODE_CAN_ODIRECT))
+		return -EINVAL;
+	if (file->f_op->check_flags) {
+		err = file->f_op->check_flags(flags);
+		if (err)
+			return err;
+	}
+	spin_lock(&file->f_lock);
+	file->f_flags = (file->f_flags & ~ROVL_SETFL_MASK) | flags;
+	file->f_iocb_flags = iocb_flags(file);
+	spin_unlock(&file->f_lock);
+	return 0;
+}
+
+bool rovl_page_source(struct file *real)
+{
+	struct address_space *mapping = real->f_mapping;
+
+	if (IS_DAX(file_inode(real)))
+		return false;
+	return shmem_mapping(mapping) || mapping->a_ops->read_folio;
+}
+
+int rovl_read_folio_from(struct folio *folio, struct file *real)
+{
+	struct address_space *mapping;
+	struct folio *src;
+	int err = -EIO;
+
+	if (!real || !rovl_page_source(real))
+		goto out;
+	mapping = real->f_mapping;
+	if (shmem_mapping(mapping))
+		src = shmem_read_folio_gfp(mapping, folio->index, mapping_gfp_mask(mapping));
+	else
+		src = read_mapping_folio(mapping, folio->index, real);
+	if (IS_ERR(src)) {
+		err = PTR_ERR(src);
+		goto out;
+	}
+	copy_highpage(folio_page(folio, 0), folio_file_page(src, folio->index));
+	folio_put(src);
+	folio_mark_uptodate(folio);
+	err = 0;
+out:
+	folio_unlock(folio);
+	return err;
+}
+
+void rovl_fileattr_words(const struct fileattr *fa, u32 *flags, u32 *xflags, bool *fsx)
+{
+	*flags = fa->flags;
+	*xflags = fa->fsx_xflags;
+	*fsx = fa->fsx_valid;
+}
+
+void rovl_fileattr_set_words(struct fileattr *fa, u32 flags, u32 xflags)
+{
+	fa->flags = flags;
+	fa->fsx_xflags = xflags;
+}
+
+size_t rovl_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}
+
+int rovl_security_file_ioctl(struct file *file, unsigned int cmd)
+{
+	return security_file_ioctl(file, cmd, 0);
 }

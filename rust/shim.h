@@ -52,6 +52,16 @@ int rovl_can_decode_fh(struct super_block *sb);
 bool rovl_capable_sys_admin(void);
 bool rovl_ns_capable_noaudit_sys_admin(void);
 int rovl_init_fs_context(struct fs_context *fc);
+struct iov_iter;
+size_t rovl_iov_iter_count(const struct iov_iter *i);
+int rovl_security_file_ioctl(struct file *file, unsigned int cmd);
+int rovl_change_flags(struct file *file, unsigned int flags);
+struct folio;
+bool rovl_page_source(struct file *real);
+int rovl_read_folio_from(struct folio *folio, struct file *real);
+struct fileattr;
+void rovl_fileattr_words(const struct fileattr *fa, u32 *flags, u32 *xflags, bool *fsx);
+void rovl_fileattr_set_words(struct fileattr *fa, u32 flags, u32 xflags);
 void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr);
 
 extern bool rovl_param_redirect_dir;

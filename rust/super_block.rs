@@ -8,15 +8,15 @@
 //! safe wrappers of this crate and results back with `from_result`.
 
 use super::{
-    ffi, DelayedCall, Dentry, DirEmitter, File, Iattr, Inode, Kstat, Kstatfs, PosixAcl, Purpose,
-    SeqFile, StackedFile,
+    ffi, CopyOp, DelayedCall, Dentry, DirEmitter, Fiemap, File, FileAttrArg, Iattr, Inode, Kstat,
+    Kstatfs, PosixAcl, Purpose, RealPath, SeqFile, StackedFile,
 };
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr;
 use kernel::bindings;
 use kernel::build_error;
-use kernel::error::{code::*, from_result, to_result, Result, VTABLE_DEFAULT_ERROR};
+use kernel::error::{code::*, from_result, to_result, Error, Result, VTABLE_DEFAULT_ERROR};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -184,6 +184,39 @@ pub(crate) trait InodeOperations: FileSystem {
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `->fileattr_get()` (`FS_IOC_GETFLAGS`, `FS_IOC_FSGETXATTR`).
+    fn fileattr_get(
+        _sb: &SuperBlock<Self>,
+        _dentry: &Dentry,
+        _node: &Self::Node,
+        _fa: &mut FileAttrArg,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->fileattr_set()`, after the VFS checked the change against what
+    /// `fileattr_get` reported.
+    fn fileattr_set(
+        _sb: &SuperBlock<Self>,
+        _dentry: &Dentry,
+        _node: &Self::Node,
+        _fa: &mut FileAttrArg,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->fiemap()` of a regular file.
+    fn fiemap(_sb: &SuperBlock<Self>, _node: &Self::Node, _fi: &mut Fiemap) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->update_time()`: the VFS wants `flags` (`S_ATIME`, ...) of `inode`
+    /// updated.
+    fn update_time(
+        _sb: &SuperBlock<Self>,
+        _inode: &Inode,
+        _node: &Self::Node,
+        _flags: i32,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `->set_acl()`: `acl` is NULL to remove it.
     fn set_acl(
         _sb: &SuperBlock<Self>,
@@ -243,6 +276,15 @@ pub(crate) trait DentryOperations: FileSystem {
 /// directories (`iterate`).
 #[vtable]
 pub(crate) trait FileOperations: FileSystem {
+    /// The upper object a regular file opened on a lower layer now has:
+    /// its open files switch to it.
+    fn copied_up<'a>(sb: &'a SuperBlock<Self>, node: &'a Self::Node) -> Option<RealPath<'a>>;
+    /// Whether writes through open files are synchronous when asked
+    /// (`O_SYNC`, `RWF_DSYNC`): not on a volatile mount.
+    fn syncs(sb: &SuperBlock<Self>) -> bool;
+    /// Whether an `mmap` is served from the rovl inode's own pages rather
+    /// than by mapping the real file's.
+    fn mmap_cached(sb: &SuperBlock<Self>, node: &Self::Node, shared: bool) -> bool;
     fn open_file(
         _sb: &SuperBlock<Self>,
         _dentry: &Dentry,
@@ -259,12 +301,13 @@ pub(crate) trait FileOperations: FileSystem {
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// `->fsync()` of an open regular file (`file` its stacked file) or
-    /// directory (`file` is `None`), for bytes `start..=end`.
+    /// `->fsync()` of an open regular file (`file` its stacked file and
+    /// current real file) or directory (`file` is `None`), for bytes
+    /// `start..=end`.
     fn fsync(
         _sb: &SuperBlock<Self>,
         _node: &Self::Node,
-        _file: Option<&StackedFile>,
+        _file: Option<(&StackedFile, &File)>,
         _start: i64,
         _end: i64,
         _datasync: bool,
@@ -558,8 +601,9 @@ unsafe fn fill_inode<T: Filesystem>(
                 (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::DIR_FOPS;
             }
             bindings::S_IFREG => {
-                (*inode).i_op = &Tables::<T>::COMMON_IOPS;
+                (*inode).i_op = &Tables::<T>::FILE_IOPS;
                 (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::FILE_FOPS;
+                (*inode).i_data.a_ops = &Tables::<T>::FILE_AOPS;
             }
             bindings::S_IFLNK => (*inode).i_op = &Tables::<T>::LINK_IOPS,
             _ => {
@@ -650,8 +694,38 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
+        update_time: if T::HAS_UPDATE_TIME {
+            Some(update_time_cb::<T>)
+        } else {
+            None
+        },
         // SAFETY: All-zero is a valid table: every other operation is NULL.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
+        fiemap: if T::HAS_FIEMAP {
+            Some(fiemap_cb::<T>)
+        } else {
+            None
+        },
+        ..Self::ATTR_IOPS
+    };
+
+    /// Common operations plus the attribute flags, for files and
+    /// directories (`lsattr`/`chattr`).
+    const ATTR_IOPS: bindings::inode_operations = bindings::inode_operations {
+        fileattr_get: if T::HAS_FILEATTR_GET {
+            Some(fileattr_get_cb::<T>)
+        } else {
+            None
+        },
+        fileattr_set: if T::HAS_FILEATTR_SET {
+            Some(fileattr_set_cb::<T>)
+        } else {
+            None
+        },
+        ..Self::COMMON_IOPS
     };
 
     const DIR_IOPS: bindings::inode_operations = bindings::inode_operations {
@@ -705,7 +779,7 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
-        ..Self::COMMON_IOPS
+        ..Self::ATTR_IOPS
     };
 
     const LINK_IOPS: bindings::inode_operations = bindings::inode_operations {
@@ -724,16 +798,32 @@ impl<T: Filesystem> Tables<T> {
             None
         },
         release: Some(release_file_cb),
-        read_iter: Some(read_iter_cb),
-        write_iter: Some(write_iter_cb),
-        llseek: Some(llseek_file_cb),
-        fallocate: Some(fallocate_cb),
-        fadvise: Some(fadvise_cb),
+        read_iter: Some(read_iter_cb::<T>),
+        write_iter: Some(write_iter_cb::<T>),
+        splice_read: Some(splice_read_cb::<T>),
+        splice_write: Some(splice_write_cb::<T>),
+        llseek: Some(llseek_file_cb::<T>),
+        mmap: Some(mmap_cb::<T>),
+        flush: Some(flush_cb::<T>),
+        fallocate: Some(fallocate_cb::<T>),
+        fadvise: Some(fadvise_cb::<T>),
+        copy_file_range: Some(copy_file_range_cb::<T>),
+        remap_file_range: Some(remap_file_range_cb::<T>),
         fsync: if T::HAS_FSYNC {
             Some(fsync_cb::<T>)
         } else {
             None
         },
+        // SAFETY: As above.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+
+    /// The rovl inode's own mapping: pages only for a `MAP_SHARED` mapping
+    /// of a lower file (`mmap_cb`); `direct_IO` so that `O_DIRECT` opens
+    /// reach the real file, which decides (as `ovl_aops`).
+    const FILE_AOPS: bindings::address_space_operations = bindings::address_space_operations {
+        read_folio: Some(read_folio_cb::<T>),
+        direct_IO: Some(bindings::noop_direct_IO),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -1132,66 +1222,213 @@ unsafe fn stacked<'a>(file: *mut bindings::file) -> &'a StackedFile {
     unsafe { <KBox<StackedFile> as ForeignOwnable>::borrow((*file).private_data) }
 }
 
+/// The stacked file of `file` and the real file its operations go to now.
+///
+/// # Safety
+///
+/// `file` must be an open rovl regular file of a `T` mount.
+unsafe fn current<'a, T: Filesystem>(
+    file: *mut bindings::file,
+) -> Result<(&'a StackedFile, &'a File)> {
+    // SAFETY: An open rovl file has a live inode of ours with its node.
+    let (sf, s, node, user) = unsafe {
+        let inode = (*file).f_inode;
+        (
+            stacked(file),
+            SuperBlock::<T>::from_raw((*inode).i_sb),
+            node_of::<T>(inode),
+            File::from_raw(file),
+        )
+    };
+    let real = sf.current(user, || T::copied_up(s, node))?;
+    Ok((sf, real))
+}
+
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn read_iter_cb(
+unsafe extern "C" fn read_iter_cb<T: Filesystem>(
     iocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: The VFS reads from an open rovl regular file.
     unsafe {
+        if ffi::rovl_iov_iter_count(iter) == 0 {
+            return 0;
+        }
         let file = (*iocb).ki_filp;
-        stacked(file).read_iter(file, iocb, iter)
+        match current::<T>(file) {
+            Ok((sf, real)) => sf.read_iter(real, file, iocb, iter),
+            Err(e) => e.to_errno() as isize,
+        }
     }
 }
 
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn write_iter_cb(
+unsafe extern "C" fn write_iter_cb<T: Filesystem>(
     iocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: The VFS writes to an open rovl regular file.
     unsafe {
+        if ffi::rovl_iov_iter_count(iter) == 0 {
+            return 0;
+        }
         let file = (*iocb).ki_filp;
-        stacked(file).write_iter(file, iocb, iter)
+        let s = SuperBlock::<T>::from_raw((*(*file).f_inode).i_sb);
+        match current::<T>(file) {
+            Ok((sf, real)) => sf.write_iter(real, file, iocb, iter, T::syncs(s)),
+            Err(e) => e.to_errno() as isize,
+        }
     }
 }
 
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn fallocate_cb(
+unsafe extern "C" fn splice_read_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    ppos: *mut i64,
+    pipe: *mut bindings::pipe_inode_info,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: The VFS splices from an open rovl regular file.
+    unsafe {
+        match current::<T>(file) {
+            Ok((sf, real)) => sf.splice_read(real, file, ppos, pipe, len, flags),
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn splice_write_cb<T: Filesystem>(
+    pipe: *mut bindings::pipe_inode_info,
+    file: *mut bindings::file,
+    ppos: *mut i64,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: The VFS splices into an open rovl regular file.
+    unsafe {
+        match current::<T>(file) {
+            Ok((sf, real)) => sf.splice_write(real, pipe, file, ppos, len, flags),
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn mmap_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS maps an open rovl regular file into `vma`.
+        unsafe {
+            let (sf, real) = current::<T>(file)?;
+            let inode = (*file).f_inode;
+            // A read-only `MAP_SHARED` mapping has `VM_MAYSHARE` only.
+            let shared = (*vma).__bindgen_anon_2.vm_flags & bindings::VM_MAYSHARE as usize != 0;
+            let (s, node) = (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+            );
+            if T::mmap_cached(s, node, shared) && ffi::rovl_page_source(real.as_ptr()) {
+                // The rovl inode's own pages, filled from whichever real
+                // file is current at each fault (`read_folio_cb`).
+                to_result(bindings::generic_file_readonly_mmap(file, vma))?;
+            } else {
+                to_result(sf.mmap(real, file, vma))?;
+            }
+            Ok(0)
+        }
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the address space operations of this module, with the arguments the C prototype documents, on a folio of a rovl regular file's own mapping.
+unsafe extern "C" fn read_folio_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    folio: *mut bindings::folio,
+) -> c_int {
+    // SAFETY: A rovl inode's own pages are only read by faults on a
+    // mapping `mmap_cb` made, which pass the rovl file; the helper unlocks
+    // the folio whatever happens.
+    unsafe {
+        let real = if file.is_null() {
+            None
+        } else {
+            current::<T>(file).ok().map(|(_, real)| real.as_ptr())
+        };
+        ffi::rovl_read_folio_from(folio, real.unwrap_or(ptr::null_mut()))
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fallocate_cb<T: Filesystem>(
     file: *mut bindings::file,
     mode: c_int,
     offset: i64,
     len: i64,
 ) -> kernel::ffi::c_long {
     // SAFETY: The VFS allocates space in an open rovl regular file.
-    unsafe { stacked(file).fallocate(file, mode, offset, len) as _ }
+    unsafe {
+        match current::<T>(file) {
+            Ok((sf, real)) => sf.fallocate(real, file, mode, offset, len) as _,
+            Err(e) => e.to_errno() as _,
+        }
+    }
 }
 
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn fadvise_cb(
+unsafe extern "C" fn fadvise_cb<T: Filesystem>(
     file: *mut bindings::file,
     offset: i64,
     len: i64,
     advice: c_int,
 ) -> c_int {
     // SAFETY: The VFS advises on an open rovl regular file.
-    unsafe { stacked(file).fadvise(offset, len, advice) }
+    match unsafe { current::<T>(file) } {
+        Ok((sf, real)) => sf.fadvise(real, offset, len, advice),
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn llseek_file_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
-    // SAFETY: The VFS seeks an open rovl regular file.
-    let (sf, f) = unsafe { (stacked(file), File::from_raw(file)) };
+unsafe extern "C" fn flush_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    id: bindings::fl_owner_t,
+) -> c_int {
+    // SAFETY: The VFS flushes an open rovl regular file at a close.
+    match unsafe { current::<T>(file) } {
+        Ok((sf, real)) => sf.flush(real, id),
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn llseek_file_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    offset: i64,
+    whence: c_int,
+) -> i64 {
     // Both cases below need nothing of the real file (as `ovl_llseek`).
     if offset == 0 && whence == bindings::SEEK_CUR as c_int {
         // SAFETY: `f_pos` of a live file.
@@ -1201,7 +1438,108 @@ unsafe extern "C" fn llseek_file_cb(file: *mut bindings::file, offset: i64, when
         // SAFETY: `file` is live.
         return unsafe { bindings::vfs_setpos(file, 0, 0) };
     }
-    sf.llseek(f, offset, whence)
+    // SAFETY: The VFS seeks an open rovl regular file.
+    match unsafe { current::<T>(file) } {
+        // SAFETY: As above.
+        Ok((sf, real)) => sf.llseek(real, unsafe { File::from_raw(file) }, offset, whence),
+        Err(e) => e.to_errno().into(),
+    }
+}
+
+/// The shared part of `copy_file_range_cb` and `remap_file_range_cb`.
+///
+/// # Safety
+///
+/// `file_in` and `file_out` must be open rovl regular files of `T`
+/// mounts, passed by the VFS to one of those calls.
+unsafe fn copy_file<T: Filesystem>(
+    file_in: *mut bindings::file,
+    pos_in: i64,
+    file_out: *mut bindings::file,
+    pos_out: i64,
+    len: i64,
+    op: CopyOp,
+) -> Result<i64> {
+    // SAFETY: By the safety requirements.
+    unsafe {
+        if let CopyOp::Dedupe(_) = op {
+            // Deduplicating data by copying it up first would duplicate it
+            // (`ovl_remap_file_range`).
+            for f in [file_in, file_out] {
+                let inode = (*f).f_inode;
+                if T::copied_up(
+                    SuperBlock::<T>::from_raw((*inode).i_sb),
+                    node_of::<T>(inode),
+                )
+                .is_none()
+                {
+                    return Err(EPERM);
+                }
+            }
+        }
+        let (out, real_out) = current::<T>(file_out)?;
+        let (sin, real_in) = current::<T>(file_in)?;
+        let r = sin.copy_to(real_in, pos_in, out, real_out, file_out, pos_out, len, op);
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn copy_file_range_cb<T: Filesystem>(
+    file_in: *mut bindings::file,
+    pos_in: i64,
+    file_out: *mut bindings::file,
+    pos_out: i64,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // The VFS calls this only with both files of this `f_op`, that is ours.
+    // SAFETY: As above.
+    match unsafe {
+        copy_file::<T>(
+            file_in,
+            pos_in,
+            file_out,
+            pos_out,
+            len as i64,
+            CopyOp::Copy(flags),
+        )
+    } {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn remap_file_range_cb<T: Filesystem>(
+    file_in: *mut bindings::file,
+    pos_in: i64,
+    file_out: *mut bindings::file,
+    pos_out: i64,
+    len: i64,
+    flags: c_uint,
+) -> i64 {
+    let op = if flags & !(bindings::REMAP_FILE_DEDUP | bindings::REMAP_FILE_ADVISORY) != 0 {
+        return EINVAL.to_errno().into();
+    } else if flags & bindings::REMAP_FILE_DEDUP != 0 {
+        CopyOp::Dedupe(flags)
+    } else {
+        CopyOp::Clone(flags)
+    };
+    // The VFS remaps only within one superblock, here one of ours.
+    // SAFETY: As above.
+    match unsafe { copy_file::<T>(file_in, pos_in, file_out, pos_out, len, op) } {
+        Ok(n) => n,
+        Err(e) => e.to_errno().into(),
+    }
 }
 
 /// # Safety
@@ -1217,20 +1555,21 @@ unsafe extern "C" fn fsync_cb<T: Filesystem>(
         // SAFETY: The VFS syncs an open rovl file or directory: its inode
         // has a node, and a regular file's private data is its stacked
         // file.
-        let (s, node, sf) = unsafe {
+        let (s, node, real) = unsafe {
             let inode = (*file).f_inode;
-            let sf = if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFREG {
-                Some(stacked(file))
+            let real = if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFREG {
+                let (sf, real) = current::<T>(file)?;
+                Some((sf, real))
             } else {
                 None
             };
             (
                 SuperBlock::<T>::from_raw((*inode).i_sb),
                 node_of::<T>(inode),
-                sf,
+                real,
             )
         };
-        T::fsync(s, node, sf, start, end, datasync != 0)?;
+        T::fsync(s, node, real, start, end, datasync != 0)?;
         Ok(0)
     })
 }
@@ -1731,6 +2070,99 @@ unsafe extern "C" fn rename_cb<T: Filesystem>(
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fileattr_get_cb<T: Filesystem>(
+    dentry: *mut bindings::dentry,
+    fa: *mut bindings::fileattr,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a positive dentry of ours and the
+        // fileattr of the call.
+        let (s, d, node, mut fa) = unsafe {
+            let inode = (*dentry).d_inode;
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                Dentry::from_raw(dentry),
+                node_of::<T>(inode),
+                FileAttrArg::from_raw(fa),
+            )
+        };
+        T::fileattr_get(s, d, node, &mut fa)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fileattr_set_cb<T: Filesystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    fa: *mut bindings::fileattr,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: As for `fileattr_get_cb`.
+        let (s, d, node, mut fa) = unsafe {
+            let inode = (*dentry).d_inode;
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                Dentry::from_raw(dentry),
+                node_of::<T>(inode),
+                FileAttrArg::from_raw(fa),
+            )
+        };
+        T::fileattr_set(s, d, node, &mut fa)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn fiemap_cb<T: Filesystem>(
+    inode: *mut bindings::inode,
+    fi: *mut bindings::fiemap_extent_info,
+    start: u64,
+    len: u64,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS maps extents of a live inode of ours.
+        let (s, node) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+            )
+        };
+        // SAFETY: `fi` is the call's and outlives the `Fiemap`.
+        let mut f = unsafe { Fiemap::from_raw(fi, start, len) };
+        T::fiemap(s, node, &mut f)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn update_time_cb<T: Filesystem>(
+    inode: *mut bindings::inode,
+    flags: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS updates times of a live inode of ours.
+        let (s, i, node) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                Inode::from_raw(inode),
+                node_of::<T>(inode),
+            )
+        };
+        T::update_time(s, i, node, flags)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn setattr_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dentry: *mut bindings::dentry,
@@ -1754,9 +2186,15 @@ unsafe extern "C" fn setattr_cb<T: Filesystem>(
         };
         // SAFETY: A positive dentry of ours keeps its inode and node.
         let node = unsafe { node_of::<T>(inode) };
+        let size = (a.valid() & bindings::ATTR_SIZE != 0).then(|| a.size());
         T::setattr(s, d, node, a)?;
         // SAFETY: `inode` is live.
-        sync_attrs::<T>(unsafe { Inode::from_raw(inode) }, node);
+        let i = unsafe { Inode::from_raw(inode) };
+        sync_attrs::<T>(i, node);
+        if let Some(size) = size {
+            // Cached pages past the new end (and the one it cuts) go.
+            i.invalidate_cached(size, i64::MAX - size);
+        }
         Ok(0)
     })
 }

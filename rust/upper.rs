@@ -10,7 +10,7 @@
 //! (`lock_rename`), and only hands out operations on the dentries it
 //! looked up in them.
 
-use super::{ffi, Dentry, Inode, Kstat, Mount, PosixAcl};
+use super::{ffi, Cred, Dentry, File, Inode, Kstat, Mount, PosixAcl, RealPath};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::{code::*, from_err_ptr, to_result, Result};
@@ -265,6 +265,11 @@ impl Iattr {
 
     pub(crate) fn valid(&self) -> u32 {
         self.0.ia_valid
+    }
+
+    /// The new size of an `ATTR_SIZE` change.
+    pub(crate) fn size(&self) -> i64 {
+        self.0.ia_size
     }
 
     pub(crate) fn set_valid(&mut self, v: u32) {
@@ -613,6 +618,105 @@ impl Drop for InUse {
 pub(crate) struct FileAttr {
     flags: u32,
     xflags: u32,
+}
+
+/// The `struct fileattr` of a `->fileattr_get()`/`->fileattr_set()` call,
+/// borrowed for the call (`FS_IOC_GETFLAGS`, `FS_IOC_FSGETXATTR`, ...).
+///
+/// # Invariants
+///
+/// Points to the live fileattr of the call in progress.
+pub(crate) struct FileAttrArg(*mut bindings::fileattr);
+
+/// `FS_APPEND_FL | FS_IMMUTABLE_FL` and `FS_XFLAG_APPEND |
+/// FS_XFLAG_IMMUTABLE`: the flags kept in `protattr` on upper objects.
+pub(crate) const PROT_FS_FLAGS: u32 = 0x20 | 0x10;
+const PROT_FSX_FLAGS: u32 = 0x10 | 0x8;
+
+impl FileAttrArg {
+    /// # Safety
+    ///
+    /// `fa` must be the fileattr of a `->fileattr_get/set()` call in
+    /// progress, and the value must not outlive it.
+    pub(crate) unsafe fn from_raw(fa: *mut bindings::fileattr) -> Self {
+        Self(fa)
+    }
+
+    /// The `FS_*_FL` flags, and whether the call is the `FS_IOC_FS*XATTR`
+    /// form.
+    pub(crate) fn flags(&self) -> (u32, bool) {
+        let (mut flags, mut xflags, mut fsx) = (0, 0, false);
+        // SAFETY: By the type invariant; the out pointers are valid.
+        unsafe { ffi::rovl_fileattr_words(self.0, &mut flags, &mut xflags, &mut fsx) };
+        (flags, fsx)
+    }
+
+    fn words(&self) -> (u32, u32) {
+        let (mut flags, mut xflags, mut fsx) = (0, 0, false);
+        // SAFETY: By the type invariant; the out pointers are valid.
+        unsafe { ffi::rovl_fileattr_words(self.0, &mut flags, &mut xflags, &mut fsx) };
+        (flags, xflags)
+    }
+
+    /// Adds (`on`) or removes the append-only and immutable flags of
+    /// `inode_flags` (`S_APPEND`, `S_IMMUTABLE`) in both flag words.
+    pub(crate) fn set_prot(&mut self, inode_flags: u32, on: bool) {
+        let (mut flags, mut xflags) = self.words();
+        if on {
+            if inode_flags & bindings::S_APPEND != 0 {
+                flags |= 0x20;
+                xflags |= 0x10;
+            }
+            if inode_flags & bindings::S_IMMUTABLE != 0 {
+                flags |= 0x10;
+                xflags |= 0x8;
+            }
+        } else {
+            flags &= !PROT_FS_FLAGS;
+            xflags &= !PROT_FSX_FLAGS;
+        }
+        // SAFETY: By the type invariant.
+        unsafe { ffi::rovl_fileattr_set_words(self.0, flags, xflags) };
+    }
+
+    /// Fills this fileattr from the real object at `path`
+    /// (`ovl_real_fileattr_get`), after the LSM check an ioctl on it would
+    /// get.
+    pub(crate) fn get_from(&mut self, path: &RealPath<'_>, cred: &Cred) -> Result {
+        self.security(path, false, cred)?;
+        // SAFETY: By the type invariant; `path` holds a positive dentry.
+        match to_result(unsafe { ffi::vfs_fileattr_get(path.dentry.as_ptr(), self.0) }) {
+            Err(e) if e.to_errno() == -(bindings::ENOIOCTLCMD as i32) => Err(ENOTTY),
+            r => r,
+        }
+    }
+
+    /// Sets this fileattr on the real object at `path`
+    /// (`ovl_real_fileattr_set`).
+    pub(crate) fn set_on(&self, path: &RealPath<'_>, cred: &Cred) -> Result {
+        self.security(path, true, cred)?;
+        // SAFETY: By the type invariant; `path` holds a positive dentry.
+        to_result(unsafe { ffi::vfs_fileattr_set(path.mnt.idmap(), path.dentry.as_ptr(), self.0) })
+    }
+
+    /// `security_file_ioctl` on the real object, which needs a file
+    /// (`ovl_security_fileattr`).
+    fn security(&self, path: &RealPath<'_>, set: bool, cred: &Cred) -> Result {
+        const GETFLAGS: u32 = 0x8008_6601;
+        const SETFLAGS: u32 = 0x4008_6602;
+        const FSGETXATTR: u32 = 0x801c_581f;
+        const FSSETXATTR: u32 = 0x401c_5820;
+        let fsx = self.flags().1;
+        let cmd = match (set, fsx) {
+            (false, false) => GETFLAGS,
+            (false, true) => FSGETXATTR,
+            (true, false) => SETFLAGS,
+            (true, true) => FSSETXATTR,
+        };
+        let f = File::open_path(path, bindings::O_RDONLY, cred)?;
+        // SAFETY: `f` is a live file.
+        to_result(unsafe { ffi::rovl_security_file_ioctl(f.as_ptr(), cmd) })
+    }
 }
 
 /// `FS_SYNC_FL` and `FS_NOATIME_FL`, with their `FS_XFLAG_*` twins: the

@@ -10,6 +10,7 @@
 
 mod layers;
 mod snapshot;
+mod stacked;
 mod sys;
 mod tests;
 mod upper;

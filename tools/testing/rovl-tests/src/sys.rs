@@ -8,11 +8,11 @@ use std::path::Path;
 
 pub type Errno = i32;
 
-fn cstr(p: &Path) -> CString {
+pub fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("path with NUL")
 }
 
-fn check(r: i64) -> Result<i64, Errno> {
+pub fn check(r: i64) -> Result<i64, Errno> {
     if r < 0 {
         Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
     } else {

@@ -79,6 +79,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("upper_features", crate::upper::upper_features),
     ("file_fsync", crate::upper::file_fsync),
     ("file_fallocate", crate::upper::file_fallocate),
+    ("ro_rw_consistency", crate::stacked::ro_rw_consistency),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
