@@ -30,11 +30,13 @@ pub(crate) fn open(
 /// lower file's pages would never show what is written after a copy-up
 /// (overlayfs maps them anyway). Its pages are copied from the current real
 /// file's at each fault and dropped when a write through rovl changes them.
-/// Every other mapping maps the real file (a private one of a lower file
-/// too: POSIX leaves it unspecified whether it sees later writes, and
-/// executables and libraries are mapped so).
-pub(crate) fn mmap_cached(node: &RovlNode, shared: bool) -> bool {
-    shared && node.upper().is_none()
+/// While such a mapping lives, every shared mapping of the file uses the
+/// same pages (written back to the upper file when stored to), so all see
+/// each other's stores. Every other mapping maps the real file: a private
+/// one of a lower file too (POSIX leaves it unspecified whether it sees
+/// later writes; executables and libraries are mapped so).
+pub(crate) fn mmap_cached(node: &RovlNode, shared: bool, own_mapped: bool) -> bool {
+    shared && (own_mapped || node.upper().is_none())
 }
 
 /// fsync and fdatasync (`ovl_fsync`, `ovl_dir_fsync`): the upper object is

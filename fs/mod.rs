@@ -682,8 +682,19 @@ impl FileOperations for Rovl {
         sb.data().config.fsync != params::Fsync::Volatile
     }
 
-    fn mmap_cached(_sb: &SuperBlock<Self>, node: &RovlNode, shared: bool) -> bool {
-        file::mmap_cached(node, shared)
+    fn mmap_cached(
+        _sb: &SuperBlock<Self>,
+        node: &RovlNode,
+        shared: bool,
+        own_mapped: bool,
+    ) -> bool {
+        file::mmap_cached(node, shared, own_mapped)
+    }
+
+    fn open_for_writeback(sb: &SuperBlock<Self>, path: &RealPath<'_>) -> Result<ARef<File>> {
+        let fs = sb.data();
+        let _cred = fs.cred.override_creds();
+        File::open_path(path, kernel::bindings::O_WRONLY, &fs.cred)
     }
 }
 

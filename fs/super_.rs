@@ -40,6 +40,7 @@ pub(crate) fn fill_super(
             pr_warn!("lowerdir is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n");
         }
         let mnt = PrivateMount::clone_of(&l.path)?;
+        mnt.make_lower();
         let root = vfs::RealPath {
             mnt: &mnt,
             dentry: mnt.root(),
@@ -254,6 +255,7 @@ fn setup_upper(
         return Err(EINVAL);
     }
     let mnt = PrivateMount::clone_of(&path)?;
+    mnt.make_upper();
     let upper_lock = in_use(mnt.root(), "upperdir", ctx.config.index)?;
     let work_lock = in_use(work.dentry(), "workdir", ctx.config.index)?;
     let _cred = cred.override_creds();

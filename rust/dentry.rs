@@ -397,6 +397,27 @@ impl Inode {
     /// Drops the pages this inode's own mapping caches for bytes
     /// `pos..pos + len`, unmapping them first, so the next fault reads them
     /// again: only files mapped from a lower layer have such pages.
+    /// Writes this inode's dirty own pages (stores through a shared
+    /// mapping of them) back to the upper file, so the real file has them
+    /// before it is read, written or synced.
+    pub(crate) fn write_back_cached(&self) -> Result {
+        // SAFETY: `self` is live; `i_data` is its own mapping.
+        to_result(unsafe { ffi::rovl_write_back_cached(&raw mut (*self.0.get()).i_data) })
+    }
+
+    /// Whether this inode caches pages of its own or some mapping uses them.
+    pub(crate) fn has_own_pages(&self) -> bool {
+        // SAFETY: A racy read of `nrpages`, as `mapping_empty()` in C.
+        let n = unsafe { core::ptr::read_volatile(&(*self.0.get()).i_data.nrpages) };
+        n > 0 || self.own_pages_mapped()
+    }
+
+    /// Whether some mapping uses this inode's own pages.
+    pub(crate) fn own_pages_mapped(&self) -> bool {
+        // SAFETY: As above.
+        unsafe { ffi::rovl_mapping_mapped(&raw mut (*self.0.get()).i_data) }
+    }
+
     /// Sets the flags of `mask` (`S_APPEND`, ...) to those of `flags`.
     pub(crate) fn set_flags(&self, flags: u32, mask: u32) {
         // SAFETY: `self` is live; `inode_set_flags` updates atomically.
@@ -654,6 +675,30 @@ impl PrivateMount {
             // SAFETY: Success never returns NULL.
             mnt: unsafe { NonNull::new_unchecked(m.cast()) },
         })
+    }
+}
+
+impl PrivateMount {
+    /// Makes a lower layer's clone read-only and `noatime` (`ovl_get_layers`):
+    /// a stray `fchmod` fails instead of changing the layer, and reads do
+    /// not dirty it.
+    pub(crate) fn make_lower(&self) {
+        // SAFETY: The clone is private to this mount and not yet in use;
+        // `mnt_flags` is a plain field.
+        unsafe {
+            (*self.as_ptr()).mnt_flags |= (bindings::MNT_READONLY | bindings::MNT_NOATIME) as i32
+        };
+    }
+
+    /// Drops the atime flags the upper layer's clone inherited
+    /// (`ovl_get_upper`): rovl's own mount options apply.
+    pub(crate) fn make_upper(&self) {
+        // SAFETY: As for `make_lower`.
+        unsafe {
+            (*self.as_ptr()).mnt_flags &= !((bindings::MNT_NOATIME
+                | bindings::MNT_NODIRATIME
+                | bindings::MNT_RELATIME) as i32)
+        };
     }
 }
 

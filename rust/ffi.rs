@@ -255,6 +255,13 @@ extern "C" {
         folio: *mut bindings::folio,
         real: *mut bindings::file,
     ) -> c_int;
+    pub(crate) fn rovl_writepages(
+        mapping: *mut bindings::address_space,
+        wbc: *mut bindings::writeback_control,
+        real: *mut bindings::file,
+    ) -> c_int;
+    pub(crate) fn rovl_write_back_cached(mapping: *mut bindings::address_space) -> c_int;
+    pub(crate) fn rovl_mapping_mapped(mapping: *mut bindings::address_space) -> bool;
     pub(crate) fn rovl_fileattr_words(
         fa: *const bindings::fileattr,
         flags: *mut u32,

@@ -43,6 +43,10 @@
  *   (a MAP_SHARED mapping of a lower file) is filled by copying the real
  *   file's cached pages; read_mapping_folio() and shmem_mapping() are
  *   static inlines or differ per filesystem, folio flags are macros.
+ * - rovl_writepages, rovl_write_back_cached, rovl_mapping_mapped: the same
+ *   own pages made writable by a shared mapping are written back to the
+ *   upper file; writeback_iter() drives folio flags and locks, which are
+ *   macros and static inlines.
  * - rovl_fileattr_words, rovl_fileattr_set_words: struct fileattr is
  *   opaque to the bindings; ->fileattr_get/set get and set its flag words.
  * No policy lives here: every decision is made in Rust.
@@ -64,6 +68,7 @@
 #include <linux/security.h>
 #include <linux/statfs.h>
 #include <linux/uio.h>
+#include <linux/writeback.h>
 #include <linux/xattr.h>
 
 #include "shim.h"
@@ -483,4 +488,50 @@ size_t rovl_iov_iter_count(const struct iov_iter *i)
 int rovl_security_file_ioctl(struct file *file, unsigned int cmd)
 {
 	return security_file_ioctl(file, cmd, 0);
+}
+
+int rovl_writepages(struct address_space *mapping, struct writeback_control *wbc,
+		    struct file *real)
+{
+	struct folio *folio = NULL;
+	int err = 0;
+
+	while ((folio = writeback_iter(mapping, wbc, folio, &err))) {
+		loff_t isize = i_size_read(mapping->host);
+		loff_t pos = folio_pos(folio);
+		size_t len = folio_size(folio);
+		ssize_t n;
+		void *kaddr;
+
+		/* Truncated meanwhile: nothing left to write. */
+		if (pos >= isize) {
+			folio_unlock(folio);
+			continue;
+		}
+		if (pos + len > isize)
+			len = isize - pos;
+		folio_start_writeback(folio);
+		folio_unlock(folio);
+		kaddr = kmap_local_folio(folio, 0);
+		n = kernel_write(real, kaddr, len, &pos);
+		kunmap_local(kaddr);
+		if (n != len) {
+			err = n < 0 ? n : -EIO;
+			mapping_set_error(mapping, err);
+		}
+		folio_end_writeback(folio);
+	}
+	return err;
+}
+
+int rovl_write_back_cached(struct address_space *mapping)
+{
+	if (!mapping->nrpages)
+		return 0;
+	return filemap_write_and_wait(mapping);
+}
+
+bool rovl_mapping_mapped(struct address_space *mapping)
+{
+	return mapping_mapped(mapping);
 }

@@ -59,6 +59,12 @@ int rovl_change_flags(struct file *file, unsigned int flags);
 struct folio;
 bool rovl_page_source(struct file *real);
 int rovl_read_folio_from(struct folio *folio, struct file *real);
+struct address_space;
+struct writeback_control;
+int rovl_writepages(struct address_space *mapping, struct writeback_control *wbc,
+		    struct file *real);
+int rovl_write_back_cached(struct address_space *mapping);
+bool rovl_mapping_mapped(struct address_space *mapping);
 struct fileattr;
 void rovl_fileattr_words(const struct fileattr *fa, u32 *flags, u32 *xflags, bool *fsx);
 void rovl_fileattr_set_words(struct fileattr *fa, u32 flags, u32 xflags);

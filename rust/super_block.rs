@@ -21,7 +21,7 @@ use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Mutex;
-use kernel::types::{ForeignOwnable, Opaque};
+use kernel::types::{ARef, ForeignOwnable, Opaque};
 
 /// `SB_RDONLY` of linux/fs.h (a `BIT()` macro bindgen skips).
 const SB_RDONLY: usize = 1 << 0;
@@ -283,8 +283,16 @@ pub(crate) trait FileOperations: FileSystem {
     /// (`O_SYNC`, `RWF_DSYNC`): not on a volatile mount.
     fn syncs(sb: &SuperBlock<Self>) -> bool;
     /// Whether an `mmap` is served from the rovl inode's own pages rather
-    /// than by mapping the real file's.
-    fn mmap_cached(sb: &SuperBlock<Self>, node: &Self::Node, shared: bool) -> bool;
+    /// than by mapping the real file's; `own_mapped` says some mapping
+    /// already uses them.
+    fn mmap_cached(
+        sb: &SuperBlock<Self>,
+        node: &Self::Node,
+        shared: bool,
+        own_mapped: bool,
+    ) -> bool;
+    /// Opens the upper file at `path` for writing back the own pages.
+    fn open_for_writeback(sb: &SuperBlock<Self>, path: &RealPath<'_>) -> Result<ARef<File>>;
     fn open_file(
         _sb: &SuperBlock<Self>,
         _dentry: &Dentry,
@@ -818,11 +826,14 @@ impl<T: Filesystem> Tables<T> {
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
 
-    /// The rovl inode's own mapping: pages only for a `MAP_SHARED` mapping
-    /// of a lower file (`mmap_cb`); `direct_IO` so that `O_DIRECT` opens
-    /// reach the real file, which decides (as `ovl_aops`).
+    /// The rovl inode's own mapping: pages only for shared mappings of a
+    /// file mapped while on a lower layer (`mmap_cb`), written back to the
+    /// upper file once stored to; `direct_IO` so that `O_DIRECT` opens reach
+    /// the real file, which decides (as `ovl_aops`).
     const FILE_AOPS: bindings::address_space_operations = bindings::address_space_operations {
         read_folio: Some(read_folio_cb::<T>),
+        dirty_folio: Some(bindings::filemap_dirty_folio),
+        writepages: Some(writepages_cb::<T>),
         direct_IO: Some(bindings::noop_direct_IO),
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
@@ -975,6 +986,10 @@ unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mu
         let s = unsafe { SuperBlock::<Fs>::from_raw(sb) };
         let (data, root) = Fs::fill_super(ctx, s)?;
         let data = KBox::new(data, GFP_KERNEL)?;
+        // A writeback-capable bdi: stores through shared mappings of own
+        // pages are flushed and throttled like any file's.
+        // SAFETY: The superblock is being set up by us.
+        to_result(unsafe { bindings::super_setup_bdi(sb) })?;
         // SAFETY: The superblock is ours until `fill_super` returns; on error
         // `kill_sb_cb` frees `s_fs_info`.
         unsafe {
@@ -1040,6 +1055,8 @@ unsafe extern "C" fn kill_sb_cb<T: Filesystem>(sb: *mut bindings::super_block) {
 unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) {
     // SAFETY: The VFS evicts an inode of ours that nothing references.
     unsafe {
+        // Normally clean by now (`release_file_cb`); the last chance.
+        let _ = Inode::from_raw(inode).write_back_cached();
         bindings::truncate_inode_pages_final(&mut (*inode).i_data);
         bindings::clear_inode(inode);
         // `iget_test` reads the node of hashed inodes: unhash first.
@@ -1209,9 +1226,16 @@ unsafe extern "C" fn release_file_cb(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
+    // Stores through mappings of this file reach the upper file by the last
+    // close, in the closer's context (never later, from an eviction).
+    // SAFETY: A releasing file has a live inode.
+    let r = unsafe { Inode::from_raw((*file).f_inode) }.write_back_cached();
     // SAFETY: `open_file_cb` stored a `KBox<StackedFile>`; this is the last use.
     drop(unsafe { <KBox<StackedFile> as ForeignOwnable>::from_foreign((*file).private_data) });
-    0
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// # Safety
@@ -1244,6 +1268,21 @@ unsafe fn current<'a, T: Filesystem>(
     Ok((sf, real))
 }
 
+/// As `current`, after writing back the rovl inode's dirty own pages so
+/// the real file holds every store made through a shared mapping.
+///
+/// # Safety
+///
+/// As for `current`; not from a page fault.
+unsafe fn synced<'a, T: Filesystem>(
+    file: *mut bindings::file,
+) -> Result<(&'a StackedFile, &'a File)> {
+    // SAFETY: An open rovl file has a live inode.
+    unsafe { Inode::from_raw((*file).f_inode) }.write_back_cached()?;
+    // SAFETY: By the safety requirements.
+    unsafe { current::<T>(file) }
+}
+
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
@@ -1257,7 +1296,7 @@ unsafe extern "C" fn read_iter_cb<T: Filesystem>(
             return 0;
         }
         let file = (*iocb).ki_filp;
-        match current::<T>(file) {
+        match synced::<T>(file) {
             Ok((sf, real)) => sf.read_iter(real, file, iocb, iter),
             Err(e) => e.to_errno() as isize,
         }
@@ -1278,7 +1317,7 @@ unsafe extern "C" fn write_iter_cb<T: Filesystem>(
         }
         let file = (*iocb).ki_filp;
         let s = SuperBlock::<T>::from_raw((*(*file).f_inode).i_sb);
-        match current::<T>(file) {
+        match synced::<T>(file) {
             Ok((sf, real)) => sf.write_iter(real, file, iocb, iter, T::syncs(s)),
             Err(e) => e.to_errno() as isize,
         }
@@ -1297,6 +1336,13 @@ unsafe extern "C" fn splice_read_cb<T: Filesystem>(
 ) -> isize {
     // SAFETY: The VFS splices from an open rovl regular file.
     unsafe {
+        // With the pipe locked, own pages cannot be written back first (the
+        // write-back path takes the upper layer's freeze protection, which
+        // `splice_write_cb` holds when it locks a pipe): splice from them
+        // instead, which holds every store made through a mapping.
+        if Inode::from_raw((*file).f_inode).has_own_pages() {
+            return bindings::filemap_splice_read(file, ppos, pipe, len, flags);
+        }
         match current::<T>(file) {
             Ok((sf, real)) => sf.splice_read(real, file, ppos, pipe, len, flags),
             Err(e) => e.to_errno() as isize,
@@ -1316,7 +1362,7 @@ unsafe extern "C" fn splice_write_cb<T: Filesystem>(
 ) -> isize {
     // SAFETY: The VFS splices into an open rovl regular file.
     unsafe {
-        match current::<T>(file) {
+        match synced::<T>(file) {
             Ok((sf, real)) => sf.splice_write(real, pipe, file, ppos, len, flags),
             Err(e) => e.to_errno() as isize,
         }
@@ -1334,18 +1380,29 @@ unsafe extern "C" fn mmap_cb<T: Filesystem>(
         // SAFETY: The VFS maps an open rovl regular file into `vma`.
         unsafe {
             let (sf, real) = current::<T>(file)?;
-            let inode = (*file).f_inode;
+            let inode = Inode::from_raw((*file).f_inode);
+            let flags = (*vma).__bindgen_anon_2.vm_flags;
             // A read-only `MAP_SHARED` mapping has `VM_MAYSHARE` only.
-            let shared = (*vma).__bindgen_anon_2.vm_flags & bindings::VM_MAYSHARE as usize != 0;
+            let shared = flags & bindings::VM_MAYSHARE as usize != 0;
+            let writable = flags & bindings::VM_SHARED as usize != 0;
             let (s, node) = (
-                SuperBlock::<T>::from_raw((*inode).i_sb),
-                node_of::<T>(inode),
+                SuperBlock::<T>::from_raw((*inode.as_ptr()).i_sb),
+                node_of::<T>(inode.as_ptr()),
             );
-            if T::mmap_cached(s, node, shared) && ffi::rovl_page_source(real.as_ptr()) {
+            let own = T::mmap_cached(s, node, shared, inode.own_pages_mapped());
+            if own && ffi::rovl_page_source(real.as_ptr()) {
                 // The rovl inode's own pages, filled from whichever real
                 // file is current at each fault (`read_folio_cb`).
-                to_result(bindings::generic_file_readonly_mmap(file, vma))?;
+                if writable {
+                    to_result(bindings::generic_file_mmap(file, vma))?;
+                } else {
+                    to_result(bindings::generic_file_readonly_mmap(file, vma))?;
+                }
             } else {
+                // The real file's pages from now on: own pages left from
+                // earlier mappings must not hide what is stored there.
+                inode.write_back_cached()?;
+                inode.invalidate_cached(0, i64::MAX);
                 to_result(sf.mmap(real, file, vma))?;
             }
             Ok(0)
@@ -1375,6 +1432,33 @@ unsafe extern "C" fn read_folio_cb<T: Filesystem>(
 
 /// # Safety
 ///
+/// Only called by the VFS through the address space operations of this module, with the arguments the C prototype documents, on a rovl regular file's own mapping.
+unsafe extern "C" fn writepages_cb<T: Filesystem>(
+    mapping: *mut bindings::address_space,
+    wbc: *mut bindings::writeback_control,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The mapping's host is a live rovl inode with its node.
+        let (s, node) = unsafe {
+            let inode = (*mapping).host;
+            (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+            )
+        };
+        // Stores only happen through writable shared mappings, which need
+        // a file open for writing: copied up.
+        let path = T::copied_up(s, node).ok_or(EIO)?;
+        let real = T::open_for_writeback(s, &path)?;
+        // SAFETY: `real` is open for writing; the helper drives the folios
+        // `writeback_iter` hands out as `write_cache_pages` callers do.
+        to_result(unsafe { ffi::rovl_writepages(mapping, wbc, real.as_ptr()) })?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fallocate_cb<T: Filesystem>(
     file: *mut bindings::file,
@@ -1384,7 +1468,7 @@ unsafe extern "C" fn fallocate_cb<T: Filesystem>(
 ) -> kernel::ffi::c_long {
     // SAFETY: The VFS allocates space in an open rovl regular file.
     unsafe {
-        match current::<T>(file) {
+        match synced::<T>(file) {
             Ok((sf, real)) => sf.fallocate(real, file, mode, offset, len) as _,
             Err(e) => e.to_errno() as _,
         }
@@ -1439,7 +1523,7 @@ unsafe extern "C" fn llseek_file_cb<T: Filesystem>(
         return unsafe { bindings::vfs_setpos(file, 0, 0) };
     }
     // SAFETY: The VFS seeks an open rovl regular file.
-    match unsafe { current::<T>(file) } {
+    match unsafe { synced::<T>(file) } {
         // SAFETY: As above.
         Ok((sf, real)) => sf.llseek(real, unsafe { File::from_raw(file) }, offset, whence),
         Err(e) => e.to_errno().into(),
@@ -1477,8 +1561,8 @@ unsafe fn copy_file<T: Filesystem>(
                 }
             }
         }
-        let (out, real_out) = current::<T>(file_out)?;
-        let (sin, real_in) = current::<T>(file_in)?;
+        let (out, real_out) = synced::<T>(file_out)?;
+        let (sin, real_in) = synced::<T>(file_in)?;
         let r = sin.copy_to(real_in, pos_in, out, real_out, file_out, pos_out, len, op);
         if r < 0 {
             Err(Error::from_errno(r as i32))
@@ -1558,7 +1642,7 @@ unsafe extern "C" fn fsync_cb<T: Filesystem>(
         let (s, node, real) = unsafe {
             let inode = (*file).f_inode;
             let real = if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFREG {
-                let (sf, real) = current::<T>(file)?;
+                let (sf, real) = synced::<T>(file)?;
                 Some((sf, real))
             } else {
                 None
@@ -2187,6 +2271,10 @@ unsafe extern "C" fn setattr_cb<T: Filesystem>(
         // SAFETY: A positive dentry of ours keeps its inode and node.
         let node = unsafe { node_of::<T>(inode) };
         let size = (a.valid() & bindings::ATTR_SIZE != 0).then(|| a.size());
+        if size.is_some() {
+            // SAFETY: `inode` is live.
+            unsafe { Inode::from_raw(inode) }.write_back_cached()?;
+        }
         T::setattr(s, d, node, a)?;
         // SAFETY: `inode` is live.
         let i = unsafe { Inode::from_raw(inode) };

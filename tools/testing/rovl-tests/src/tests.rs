@@ -80,6 +80,13 @@ pub const ALL: &[(&str, Test)] = &[
     ("file_fsync", crate::upper::file_fsync),
     ("file_fallocate", crate::upper::file_fallocate),
     ("ro_rw_consistency", crate::stacked::ro_rw_consistency),
+    ("file_splice_copy", crate::stacked::file_splice_copy),
+    ("file_ioctls", crate::stacked::file_ioctls),
+    ("xfs_data_path", crate::stacked::xfs_data_path),
+    ("locks_notify_atime", crate::stacked::locks_notify_atime),
+    ("mmap_shared_write", crate::stacked::mmap_shared_write),
+    ("stacked_stress", crate::stacked::stacked_stress),
+    ("open_file_memory", crate::stacked::open_file_memory),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
