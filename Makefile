@@ -31,8 +31,11 @@ modules: kernel
 	$(MAKE) -C "$(KDIR_OF)" M=$(CURDIR) LLVM=1 modules
 
 tests: bootstrap
-	cd $(TESTS_DIR) && cargo build --release --locked --offline 2>/dev/null || \
-		(cd $(TESTS_DIR) && cargo build --release --locked)
+	cargo build --manifest-path $(TESTS_DIR)/Cargo.toml --release --locked --offline 2>/dev/null || \
+		cargo build --manifest-path $(TESTS_DIR)/Cargo.toml --release --locked
+	mkdir -p $(TESTS_DIR)/target
+	clang -m32 -O2 -nostdlib -static -ffreestanding -fno-stack-protector -fuse-ld=lld \
+		-o $(TESTS_DIR)/target/compat32 $(TESTS_DIR)/compat32.c
 
 run: modules
 	tools/vm/run -k "$(KDIR_OF)" -- tools/demo.sh

@@ -41,7 +41,8 @@ pub(crate) fn mmap_cached(node: &RovlNode, shared: bool, own_mapped: bool) -> bo
 
 /// fsync and fdatasync (`ovl_fsync`, `ovl_dir_fsync`): the upper object is
 /// synced; a lower one never is (its filesystem may be read-only), and a
-/// volatile mount syncs nothing.
+/// volatile mount syncs nothing but reports the upper filesystem's
+/// writeback errors since the mount (`ovl_sync_status`).
 pub(crate) fn fsync(
     sb: &SuperBlock<Rovl>,
     node: &RovlNode,
@@ -52,7 +53,11 @@ pub(crate) fn fsync(
 ) -> Result {
     let fs = sb.data();
     if fs.config.fsync == super::params::Fsync::Volatile {
-        return Ok(());
+        // Nothing is synced; what writeback already failed is reported.
+        return match fs.upper.as_ref() {
+            Some(u) => u.mnt.wb_err_since(u.errseq),
+            None => Ok(()),
+        };
     }
     let Some(upper) = node.upper() else {
         return Ok(());

@@ -51,6 +51,8 @@ pub(crate) struct Upper {
     /// `index/` in the workdir with `index=on` (then also where temporary
     /// objects are built, as overlayfs).
     pub(crate) index: Option<ARef<Dentry>>,
+    /// The upper filesystem's writeback error sequence at mount time.
+    pub(crate) errseq: u32,
     /// Exclusive-use marks of the upper and work directories, where this
     /// mount got them.
     pub(crate) _in_use: (Option<crate::vfs::InUse>, Option<crate::vfs::InUse>),
@@ -526,6 +528,10 @@ impl SuperOperations for Rovl {
     fn show_options(sb: &SuperBlock<Self>, m: &SeqFile) -> Result {
         super_::show_options(sb.data(), m);
         Ok(())
+    }
+
+    fn sync_fs(sb: &SuperBlock<Self>, wait: bool) -> Result {
+        super_::sync_fs(sb, wait)
     }
 }
 

@@ -256,6 +256,13 @@ fn setup_upper(
     }
     let mnt = PrivateMount::clone_of(&path)?;
     mnt.make_upper();
+    // A volatile mount never syncs: it reports the upper filesystem's
+    // writeback errors since the mount instead (`ovl_sync_status`).
+    let errseq = mnt.wb_err_sample();
+    if ctx.config.fsync == params::Fsync::Volatile && mnt.wb_err_since(errseq).is_err() {
+        pr_err!("Cannot mount volatile when upperdir has an unseen error. Sync upperdir fs to clear state.\n");
+        return Err(EIO);
+    }
     let upper_lock = in_use(mnt.root(), "upperdir", ctx.config.index)?;
     let work_lock = in_use(work.dentry(), "workdir", ctx.config.index)?;
     let _cred = cred.override_creds();
@@ -293,6 +300,7 @@ fn setup_upper(
         copy_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
         temp_id: core::sync::atomic::AtomicU64::new(0),
         index: None,
+        errseq,
         _in_use: (upper_lock, work_lock),
     })
 }
@@ -604,4 +612,22 @@ fn layer_traps(layers: &[Layer]) -> Result<KVec<usize>> {
         }
     }
     Ok(traps)
+}
+
+/// `syncfs` of a rovl mount (`ovl_sync_fs`): syncs the upper filesystem
+/// when waiting (`sync(2)` syncs it on its own: the mount skips that);
+/// on a volatile mount, reports an upper writeback error since the mount
+/// instead.
+pub(crate) fn sync_fs(sb: &SuperBlock<Rovl>, wait: bool) -> Result {
+    let fs = sb.data();
+    let Some(upper) = fs.upper.as_ref() else {
+        return Ok(());
+    };
+    if fs.config.fsync == params::Fsync::Volatile {
+        return upper.mnt.wb_err_since(upper.errseq).map_err(|_| EIO);
+    }
+    if !wait {
+        return Ok(());
+    }
+    upper.mnt.sync_filesystem()
 }

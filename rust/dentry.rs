@@ -690,6 +690,35 @@ impl PrivateMount {
         };
     }
 
+    /// The writeback error sequence of the layer's filesystem now
+    /// (`errseq_sample` of `s_wb_err`).
+    pub(crate) fn wb_err_sample(&self) -> u32 {
+        // SAFETY: A live mount's superblock is live.
+        unsafe { bindings::errseq_sample(&raw mut (*(*self.as_ptr()).mnt_sb).s_wb_err) }
+    }
+
+    /// The writeback error the layer's filesystem saw since `since`, if any
+    /// (`errseq_check`).
+    pub(crate) fn wb_err_since(&self, since: u32) -> Result {
+        // SAFETY: As above.
+        to_result(unsafe {
+            bindings::errseq_check(&raw mut (*(*self.as_ptr()).mnt_sb).s_wb_err, since)
+        })
+    }
+
+    /// `sync_filesystem` of the layer's filesystem, under its `s_umount`
+    /// read lock as `syncfs(2)` takes it.
+    pub(crate) fn sync_filesystem(&self) -> Result {
+        // SAFETY: As above; the lock is released before returning.
+        unsafe {
+            let sb = (*self.as_ptr()).mnt_sb;
+            bindings::down_read(&raw mut (*sb).s_umount);
+            let r = bindings::sync_filesystem(sb);
+            bindings::up_read(&raw mut (*sb).s_umount);
+            to_result(r)
+        }
+    }
+
     /// Drops the atime flags the upper layer's clone inherited
     /// (`ovl_get_upper`): rovl's own mount options apply.
     pub(crate) fn make_upper(&self) {

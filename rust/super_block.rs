@@ -90,6 +90,10 @@ pub(crate) trait SuperOperations: FileSystem {
     fn show_options(_sb: &SuperBlock<Self>, _m: &SeqFile) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `->sync_fs()` (`syncfs(2)`; `sync(2)` skips rovl mounts).
+    fn sync_fs(_sb: &SuperBlock<Self>, _wait: bool) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// `struct inode_operations`, shared by every kind of inode; the tables
@@ -648,6 +652,11 @@ impl<T: Filesystem> Tables<T> {
             None
         },
         evict_inode: Some(evict_inode_cb::<T>),
+        sync_fs: if T::HAS_SYNC_FS {
+            Some(sync_fs_cb::<T>)
+        } else {
+            None
+        },
         // Evict at the last reference, as overlayfs: a cached stacked inode
         // would pin its real dentries.
         drop_inode: Some(bindings::generic_delete_inode),
@@ -999,6 +1008,8 @@ unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mu
             (*sb).s_d_op = &Tables::<Fs>::DENTRY_OPS;
             (*sb).s_maxbytes = i64::MAX;
             (*sb).s_time_gran = 1;
+            // `sync(2)` syncs the layers' filesystems itself.
+            (*sb).s_iflags |= bindings::SB_I_SKIP_SYNC as usize;
             let inode = new_inode(s, root)?;
             // `d_make_root` drops the inode on failure.
             let root = bindings::d_make_root(inode);
@@ -1067,6 +1078,20 @@ unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) 
             drop(<KBox<T::Node> as ForeignOwnable>::from_foreign(node));
         }
     }
+}
+
+/// # Safety
+///
+/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+unsafe extern "C" fn sync_fs_cb<T: Filesystem>(
+    sb: *mut bindings::super_block,
+    wait: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS syncs a live superblock of ours.
+        T::sync_fs(unsafe { SuperBlock::<T>::from_raw(sb) }, wait != 0)?;
+        Ok(0)
+    })
 }
 
 /// # Safety

@@ -123,6 +123,47 @@ fn fstat(fd: i32) -> Result<libc::stat, Errno> {
     check(unsafe { libc::fstat(fd, &mut st) } as i64).map(|_| st)
 }
 
+/// One asynchronous read through Linux AIO (`io_submit`), waited for.
+fn aio_pread(fd: i32, len: usize, off: i64) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len];
+    let mut ctx: libc::c_ulong = 0;
+    // SAFETY: `ctx` is written by the kernel.
+    check(unsafe { libc::syscall(libc::SYS_io_setup, 1, &mut ctx) })?;
+    // struct iocb: data, key + rw_flags, opcode + reqprio + fildes, buf,
+    // nbytes, offset, reserved, flags + resfd.
+    let mut iocb = [0u64; 8];
+    iocb[2] = (fd as u64) << 32; // IOCB_CMD_PREAD (0), prio 0, fildes
+    iocb[3] = buf.as_mut_ptr() as u64;
+    iocb[4] = len as u64;
+    iocb[5] = off as u64;
+    let list = [iocb.as_mut_ptr()];
+    let mut ev = [0i64; 4];
+    // SAFETY: `iocb` and `buf` outlive the request, which is waited for.
+    let r = check(unsafe { libc::syscall(libc::SYS_io_submit, ctx, 1, list.as_ptr()) }).and_then(
+        |_| {
+            // SAFETY: `ev` holds one io_event.
+            check(unsafe {
+                libc::syscall(
+                    libc::SYS_io_getevents,
+                    ctx,
+                    1,
+                    1,
+                    ev.as_mut_ptr(),
+                    std::ptr::null::<u8>(),
+                )
+            })
+        },
+    );
+    // SAFETY: Our context.
+    unsafe { libc::syscall(libc::SYS_io_destroy, ctx) };
+    r?;
+    if ev[2] < 0 {
+        return Err(-ev[2] as i32);
+    }
+    buf.truncate(ev[2] as usize);
+    Ok(buf)
+}
+
 fn show(r: Result<Vec<u8>, Errno>) -> String {
     match r {
         Ok(d) => format!(
@@ -139,6 +180,7 @@ const METHODS: &[&str] = &[
     "read",
     "pread",
     "preadv",
+    "aio",
     "splice",
     "sendfile",
     "mmap-shared",
@@ -150,12 +192,30 @@ const METHODS: &[&str] = &[
 /// What copies the file up and changes it after the first descriptor opened.
 const TRIGGERS: &[&str] = &["rw-fd", "truncate", "chmod", "o-trunc"];
 
+/// How the first descriptor is opened: read-only, plus `O_DIRECT` or
+/// `O_NONBLOCK`.
+const MODES: &[&str] = &["plain", "direct", "nonblock"];
+
+/// Every (open mode, read method, trigger) of the matrix.
+fn matrix() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    MODES.iter().flat_map(|&mode| {
+        METHODS
+            .iter()
+            .flat_map(move |&m| TRIGGERS.iter().map(move |&tr| (mode, m, tr)))
+    })
+}
+
 /// Opens the file read-only while it is only on the lower layer, reads it
 /// one way, lets another descriptor copy it up and rewrite it, and reads
 /// again through the first descriptor: what the second read saw.
-fn consistency(mnt: &Path, method: &str, trigger: &str, scratch: &Path) -> String {
-    let p = mnt.join(format!("m-{method}-{trigger}"));
-    let fd = match sys::open(&p, libc::O_RDONLY) {
+fn consistency(mnt: &Path, mode: &str, method: &str, trigger: &str, scratch: &Path) -> String {
+    let p = mnt.join(format!("m-{mode}-{method}-{trigger}"));
+    let flags = match mode {
+        "direct" => libc::O_RDONLY | libc::O_DIRECT,
+        "nonblock" => libc::O_RDONLY | libc::O_NONBLOCK,
+        _ => libc::O_RDONLY,
+    };
+    let fd = match sys::open(&p, flags) {
         Ok(fd) => fd,
         Err(e) => return format!("open: errno {e}"),
     };
@@ -195,6 +255,7 @@ fn consistency(mnt: &Path, method: &str, trigger: &str, scratch: &Path) -> Strin
         "read" => sys::lseek(fd, 0, libc::SEEK_SET).and_then(|_| sys::read(fd, 3 * PAGE)),
         "pread" => sys::pread(fd, 3 * PAGE, 0),
         "preadv" => sys::lseek(fd, 0, libc::SEEK_SET).and_then(|_| sys::readv(fd, &[10, 3 * PAGE])),
+        "aio" => aio_pread(fd, 3 * PAGE, 0),
         "splice" => splice_out(fd, 0, 3 * PAGE),
         "sendfile" => sendfile_out(fd, 0, 3 * PAGE, scratch),
         "mmap-shared" | "mmap-private" => {
@@ -228,9 +289,9 @@ fn consistency(mnt: &Path, method: &str, trigger: &str, scratch: &Path) -> Strin
 pub fn ro_rw_consistency(t: &mut T) -> TResult {
     let base = t.dir.join("rorw");
     let l0 = base.join("l0");
-    for m in METHODS {
-        for tr in TRIGGERS {
-            let p = l0.join(format!("m-{m}-{tr}"));
+    for (mode, m, tr) in matrix() {
+        {
+            let p = l0.join(format!("m-{mode}-{m}-{tr}"));
             layers::file(&p, &vec![b'A'; 2 * PAGE])?;
             // An old mtime, so a change shows.
             let c = cstr(&p);
@@ -245,15 +306,17 @@ pub fn ro_rw_consistency(t: &mut T) -> TResult {
     let (o, r) = writable_pair(t, &base, &[l0])?;
     let scratch = base.join("scratch");
     let mut diffs = Vec::new();
-    for m in METHODS {
-        for tr in TRIGGERS {
-            let a = consistency(&o.mnt, m, tr, &scratch);
+    for (mode, m, tr) in matrix() {
+        {
+            let tr = &tr;
+            let m = &m;
+            let a = consistency(&o.mnt, mode, m, tr, &scratch);
             if std::env::var_os("ROVL_TRACE").is_some() {
-                eprintln!("{m}/{tr}: overlay [{a}]");
+                eprintln!("{mode}/{m}/{tr}: overlay [{a}]");
             }
-            let b = consistency(&r.mnt, m, tr, &scratch);
+            let b = consistency(&r.mnt, mode, m, tr, &scratch);
             if std::env::var_os("ROVL_TRACE").is_some() {
-                eprintln!("{m}/{tr}: rovl [{b}]");
+                eprintln!("{mode}/{m}/{tr}: rovl [{b}]");
             }
             // rovl: every method sees the new data and size.
             let fresh = match *m {
@@ -268,19 +331,23 @@ pub fn ro_rw_consistency(t: &mut T) -> TResult {
                 // Unspecified by POSIX; rovl maps the lower file as
                 // overlay does.
                 if a != b {
-                    diffs.push(format!("{m}/{tr}: overlay [{a}] rovl [{b}]"));
+                    diffs.push(format!("{mode}/{m}/{tr}: overlay [{a}] rovl [{b}]"));
                 }
                 continue;
             }
             if !fresh {
-                diffs.push(format!("{m}/{tr}: rovl stale: [{b}] (overlay [{a}])"));
+                diffs.push(format!(
+                    "{mode}/{m}/{tr}: rovl stale: [{b}] (overlay [{a}])"
+                ));
             } else if beyond {
                 // overlayfs maps the stale lower file: the gap rovl closes.
                 if !a.ends_with("after 8:AAAA") {
-                    diffs.push(format!("{m}/{tr}: overlay not stale as documented: [{a}]"));
+                    diffs.push(format!(
+                        "{mode}/{m}/{tr}: overlay not stale as documented: [{a}]"
+                    ));
                 }
             } else if a != b {
-                diffs.push(format!("{m}/{tr}: overlay [{a}] rovl [{b}]"));
+                diffs.push(format!("{mode}/{m}/{tr}: overlay [{a}] rovl [{b}]"));
             }
         }
     }
@@ -689,6 +756,25 @@ fn xfs_run(m: &Path) -> Vec<String> {
     out.push(format!("copy fiemap {:?}", fiemap(dst3)));
     out.push(format!("copy data {}", contents(&m.join("copy"))));
     out.push(format!("lower fiemap {:?}", fiemap(src).map(|(n, _)| n)));
+    // Every fallocate mode xfs has, on a copied-up file.
+    for (i, mode) in [
+        0,
+        libc::FALLOC_FL_KEEP_SIZE,
+        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+        libc::FALLOC_FL_ZERO_RANGE,
+        libc::FALLOC_FL_COLLAPSE_RANGE,
+        libc::FALLOC_FL_INSERT_RANGE,
+        libc::FALLOC_FL_UNSHARE_RANGE,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = sys::fallocate(up, mode, 65536 * (i as i64 + 1), 65536);
+        out.push(format!(
+            "fallocate {mode:#x} {r:?} {}",
+            contents(&m.join("big"))
+        ));
+    }
     for fd in [src, dst, dst2, dst3, up] {
         sys::close(fd);
     }
@@ -759,6 +845,8 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
             digest(&big[4096..4096 + 65536])
         ))
         || !ok("FIDEDUPERANGE upper src Ok(()) deduped 65536 status 0")
+        || !ok("fallocate 0x8 Ok(())")
+        || !ok("fallocate 0x20 Ok(())")
     {
         return Err(Fail::Fail(format!("unexpected results {b:#?}")));
     }
@@ -1324,6 +1412,145 @@ pub fn open_file_memory(t: &mut T) -> TResult {
         return Err(Fail::Fail(format!(
             "rovl {} B per open file, overlay {} B",
             per[1], per[0]
+        )));
+    }
+    Ok(())
+}
+
+/// The attribute-flag ioctls from a 32-bit process (`compat32`, built next
+/// to this binary), through the kernel's compat ioctl paths.
+pub fn compat_ioctls(t: &mut T) -> TResult {
+    let helper = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("compat32"))
+        .ok_or_else(|| Fail::Fail("no helper directory".into()))?;
+    if !helper.exists() {
+        return Err(Fail::Fail(format!(
+            "{} not built (make tests)",
+            helper.display()
+        )));
+    }
+    let base = t.dir.join("compat");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("f"), b"lower")?;
+    let (o, r) = writable_pair(t, &base, &[l0])?;
+    let run = |m: &Path| -> Result<String, Fail> {
+        let out = std::process::Command::new(&helper)
+            .arg(m.join("f"))
+            .output()
+            .map_err(|e| format!("{}: {e}", helper.display()))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let (a, b) = (run(&o.mnt)?, run(&r.mnt)?);
+    if a != b {
+        return Err(Fail::Fail(format!("overlay [{a}] rovl [{b}]")));
+    }
+    // The set must have worked, through a copy-up, and unknown calls fail.
+    if !b.contains(" set=0 get=0:128 ") || !b.ends_with("unknown=-25") {
+        return Err(Fail::Fail(format!("unexpected: [{b}]")));
+    }
+    Ok(())
+}
+
+fn run_ok(cmd: &str, args: &[&str]) -> Result<(), Fail> {
+    let st = std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(Fail::Fail(format!("{cmd} {args:?}: {st}")))
+    }
+}
+
+fn syncfs_of(p: &Path) -> Result<(), Errno> {
+    let fd = sys::open(p, libc::O_RDONLY)?;
+    // SAFETY: Plain syscall on a descriptor we own.
+    let r = check(unsafe { libc::syncfs(fd) } as i64).map(|_| ());
+    sys::close(fd);
+    r
+}
+
+/// Volatile mounts never sync, but `fsync` and `syncfs` report the upper
+/// filesystem's writeback errors since the mount (`ovl_sync_status`): an
+/// xfs upper on a loop device whose backing tmpfs is full.
+pub fn volatile_writeback_errors(t: &mut T) -> TResult {
+    let base = t.dir.join("wberr");
+    let (small, xfs) = (base.join("small"), base.join("xfs"));
+    layers::dir(&small)?;
+    layers::dir(&xfs)?;
+    sys::mount("tmpfs", &small, "size=400M", 0).map_err(|e| format!("tmpfs: errno {e}"))?;
+    t.adopt(&small);
+    let img = small.join("img");
+    let f = std::fs::File::create(&img).map_err(|e| e.to_string())?;
+    f.set_len(320 << 20).map_err(|e| e.to_string())?;
+    drop(f);
+    run_ok("mkfs.xfs", &["-q", "-f", img.to_str().unwrap()])?;
+    // `-o loop` detaches the loop device at the unmount.
+    run_ok(
+        "mount",
+        &["-o", "loop", img.to_str().unwrap(), xfs.to_str().unwrap()],
+    )?;
+    t.adopt(&xfs);
+    let l0 = xfs.join("l0");
+    layers::file(&l0.join("f"), b"lower")?;
+    let mut sides = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let (u, w) = (
+            xfs.join(format!("u-{fstype}")),
+            xfs.join(format!("w-{fstype}")),
+        );
+        layers::dir(&u)?;
+        layers::dir(&w)?;
+        let o = format!("{},volatile", crate::upper::opts(&[l0.clone()], &u, &w));
+        sides.push(
+            t.mount(fstype, &o)
+                .map_err(|e| format!("mount {fstype}: errno {e}"))?,
+        );
+    }
+    let mut fds = Vec::new();
+    let mut out = Vec::new();
+    for m in &sides {
+        let fd = sys::open(&m.join("new"), libc::O_RDWR | libc::O_CREAT)
+            .map_err(|e| format!("create: errno {e}"))?;
+        pwrite(fd, &vec![b'd'; 4 << 20], 0).map_err(|e| format!("write: errno {e}"))?;
+        out.push(format!("fsync before {:?}", sys::fsync(fd, false)));
+        fds.push(fd);
+    }
+    // Fill the loop device's backing store, then make xfs write back.
+    let _ = std::process::Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", small.join("filler").display()),
+            "bs=1M",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let xfs_sync = syncfs_of(&xfs);
+    for (m, fd) in sides.iter().zip(&fds) {
+        out.push(format!("fsync after {:?}", sys::fsync(*fd, false)));
+        out.push(format!("syncfs after {:?}", syncfs_of(m)));
+        sys::close(*fd);
+    }
+    let _ = std::fs::remove_file(small.join("filler"));
+    // out: fsync before (overlay, rovl), then fsync and syncfs after for
+    // overlay, then for rovl.
+    let ov = [out[0].clone(), out[2].clone(), out[3].clone()];
+    let rv = [out[1].clone(), out[4].clone(), out[5].clone()];
+    if ov != rv {
+        return Err(Fail::Fail(format!(
+            "overlay {ov:?} rovl {rv:?} (xfs syncfs {xfs_sync:?})"
+        )));
+    }
+    // The error writeback met (ENOSPC from the loop device), and EIO from
+    // syncfs, as overlayfs returns them.
+    if rv[1] != "fsync after Err(28)" || rv[2] != "syncfs after Err(5)" {
+        return Err(Fail::Fail(format!(
+            "no error reported: {rv:?} (xfs syncfs {xfs_sync:?})"
         )));
     }
     Ok(())

@@ -82,10 +82,15 @@ pub const ALL: &[(&str, Test)] = &[
     ("ro_rw_consistency", crate::stacked::ro_rw_consistency),
     ("file_splice_copy", crate::stacked::file_splice_copy),
     ("file_ioctls", crate::stacked::file_ioctls),
+    ("compat_ioctls", crate::stacked::compat_ioctls),
     ("xfs_data_path", crate::stacked::xfs_data_path),
     ("locks_notify_atime", crate::stacked::locks_notify_atime),
     ("mmap_shared_write", crate::stacked::mmap_shared_write),
     ("stacked_stress", crate::stacked::stacked_stress),
+    (
+        "volatile_writeback_errors",
+        crate::stacked::volatile_writeback_errors,
+    ),
     ("open_file_memory", crate::stacked::open_file_memory),
 ];
 
