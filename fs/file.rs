@@ -3,7 +3,7 @@
 //! Stacked regular files (file.c): each open rovl file owns a real file.
 
 use super::{copy_up, Rovl, RovlNode};
-use crate::vfs::{Dentry, File, RealPath, StackedFile, SuperBlock};
+use crate::vfs::{Dentry, File, StackedFile, SuperBlock};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -59,19 +59,17 @@ pub(crate) fn fsync(
             None => Ok(()),
         };
     }
-    let Some(upper) = node.upper() else {
+    let Some(upper) = node.upper_path(fs) else {
         return Ok(());
     };
     match file {
-        Some((sf, real)) if upper.has_inode(real.inode()) => sf.fsync(real, start, end, datasync),
+        Some((sf, real)) if upper.dentry.has_inode(real.inode()) => {
+            sf.fsync(real, start, end, datasync)
+        }
         Some(_) => Ok(()),
         None => {
             let _cred = fs.cred.override_creds();
-            let path = RealPath {
-                mnt: fs.upper_mnt()?,
-                dentry: upper,
-            };
-            File::open_path(&path, bindings::O_RDONLY, &fs.cred)?.fsync_range(start, end, datasync)
+            File::open_path(&upper, bindings::O_RDONLY, &fs.cred)?.fsync_range(start, end, datasync)
         }
     }
 }

@@ -278,9 +278,9 @@ pub(crate) fn update_time(
     if flags & bindings::file_time_flags_S_ATIME as i32 == 0 {
         return Ok(());
     }
-    if let (Some(upper), Ok(mnt)) = (node.upper(), sb.data().upper_mnt()) {
-        RealPath { mnt, dentry: upper }.touch_atime();
-        if let Some(real) = upper.inode() {
+    if let Some(upper) = node.upper_path(sb.data()) {
+        upper.touch_atime();
+        if let Some(real) = upper.dentry.inode() {
             inode.copy_atime_from(real);
         }
     }

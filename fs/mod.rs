@@ -400,6 +400,14 @@ impl RovlNode {
         }
     }
 
+    /// The path of the upper object, once there is one.
+    pub(crate) fn upper_path<'a>(&'a self, fs: &'a Rovl) -> Option<RealPath<'a>> {
+        Some(RealPath {
+            mnt: fs.upper_mnt().ok()?,
+            dentry: self.upper()?,
+        })
+    }
+
     /// A regular file whose data is on a lower layer than its metadata.
     pub(crate) fn is_metacopy(&self) -> bool {
         self.upper.get().is_none()
@@ -678,10 +686,7 @@ impl FileOperations for Rovl {
     }
 
     fn copied_up<'a>(sb: &'a SuperBlock<Self>, node: &'a RovlNode) -> Option<RealPath<'a>> {
-        Some(RealPath {
-            mnt: sb.data().upper_mnt().ok()?,
-            dentry: node.upper()?,
-        })
+        node.upper_path(sb.data())
     }
 
     fn syncs(sb: &SuperBlock<Self>) -> bool {

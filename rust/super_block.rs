@@ -2176,6 +2176,27 @@ unsafe extern "C" fn rename_cb<T: Filesystem>(
     })
 }
 
+/// The superblock, dentry and node of a positive rovl dentry.
+///
+/// # Safety
+///
+/// `dentry` must be a positive dentry of a `T` mount that stays live for
+/// `'a`.
+unsafe fn dentry_args<'a, T: Filesystem>(
+    dentry: *mut bindings::dentry,
+) -> (&'a SuperBlock<T>, &'a Dentry, &'a T::Node) {
+    // SAFETY: By the safety requirements the inode and its node are ours
+    // and live as long as the dentry.
+    unsafe {
+        let inode = (*dentry).d_inode;
+        (
+            SuperBlock::<T>::from_raw((*inode).i_sb),
+            Dentry::from_raw(dentry),
+            node_of::<T>(inode),
+        )
+    }
+}
+
 /// # Safety
 ///
 /// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
@@ -2186,15 +2207,8 @@ unsafe extern "C" fn fileattr_get_cb<T: Filesystem>(
     from_result(|| {
         // SAFETY: The VFS passes a positive dentry of ours and the
         // fileattr of the call.
-        let (s, d, node, mut fa) = unsafe {
-            let inode = (*dentry).d_inode;
-            (
-                SuperBlock::<T>::from_raw((*inode).i_sb),
-                Dentry::from_raw(dentry),
-                node_of::<T>(inode),
-                FileAttrArg::from_raw(fa),
-            )
-        };
+        let ((s, d, node), mut fa) =
+            unsafe { (dentry_args::<T>(dentry), FileAttrArg::from_raw(fa)) };
         T::fileattr_get(s, d, node, &mut fa)?;
         Ok(0)
     })
@@ -2210,15 +2224,8 @@ unsafe extern "C" fn fileattr_set_cb<T: Filesystem>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: As for `fileattr_get_cb`.
-        let (s, d, node, mut fa) = unsafe {
-            let inode = (*dentry).d_inode;
-            (
-                SuperBlock::<T>::from_raw((*inode).i_sb),
-                Dentry::from_raw(dentry),
-                node_of::<T>(inode),
-                FileAttrArg::from_raw(fa),
-            )
-        };
+        let ((s, d, node), mut fa) =
+            unsafe { (dentry_args::<T>(dentry), FileAttrArg::from_raw(fa)) };
         T::fileattr_set(s, d, node, &mut fa)?;
         Ok(0)
     })

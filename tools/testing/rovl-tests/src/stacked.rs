@@ -1512,6 +1512,18 @@ pub fn volatile_writeback_errors(t: &mut T) -> TResult {
                 .map_err(|e| format!("mount {fstype}: errno {e}"))?,
         );
     }
+    // Fill the loop device's backing store once what is there is written:
+    // what xfs writes back from now on to blocks it had not written yet
+    // fails.
+    run_ok("sync", &[])?;
+    let _ = std::process::Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", small.join("filler").display()),
+            "bs=1M",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
     let mut fds = Vec::new();
     let mut out = Vec::new();
     for m in &sides {
@@ -1521,15 +1533,7 @@ pub fn volatile_writeback_errors(t: &mut T) -> TResult {
         out.push(format!("fsync before {:?}", sys::fsync(fd, false)));
         fds.push(fd);
     }
-    // Fill the loop device's backing store, then make xfs write back.
-    let _ = std::process::Command::new("dd")
-        .args([
-            "if=/dev/zero",
-            &format!("of={}", small.join("filler").display()),
-            "bs=1M",
-        ])
-        .stderr(std::process::Stdio::null())
-        .status();
+    // Make xfs write back into the full backing store.
     let xfs_sync = syncfs_of(&xfs);
     for (m, fd) in sides.iter().zip(&fds) {
         out.push(format!("fsync after {:?}", sys::fsync(*fd, false)));
