@@ -405,6 +405,12 @@ impl Inode {
         to_result(unsafe { ffi::rovl_write_back_cached(&raw mut (*self.0.get()).i_data) })
     }
 
+    /// The inode's page cache (`i_mapping`).
+    pub(crate) fn mapping_ptr(&self) -> *mut bindings::address_space {
+        // SAFETY: `i_mapping` of a live inode is set for its life.
+        unsafe { (*self.0.get()).i_mapping }
+    }
+
     /// Whether this inode caches pages of its own or some mapping uses them.
     pub(crate) fn has_own_pages(&self) -> bool {
         // SAFETY: A racy read of `nrpages`, as `mapping_empty()` in C.

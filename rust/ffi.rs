@@ -253,6 +253,7 @@ extern "C" {
     pub(crate) fn rovl_page_source(real: *mut bindings::file) -> bool;
     pub(crate) fn rovl_read_folio_from(
         folio: *mut bindings::folio,
+        src: *mut bindings::address_space,
         real: *mut bindings::file,
     ) -> c_int;
     pub(crate) fn rovl_writepages(

@@ -441,25 +441,23 @@ bool rovl_page_source(struct file *real)
 	return shmem_mapping(mapping) || mapping->a_ops->read_folio;
 }
 
-int rovl_read_folio_from(struct folio *folio, struct file *real)
+int rovl_read_folio_from(struct folio *folio, struct address_space *src, struct file *real)
 {
-	struct address_space *mapping;
-	struct folio *src;
+	struct folio *from;
 	int err = -EIO;
 
-	if (!real || !rovl_page_source(real))
+	if (!src || !(shmem_mapping(src) || src->a_ops->read_folio))
 		goto out;
-	mapping = real->f_mapping;
-	if (shmem_mapping(mapping))
-		src = shmem_read_folio_gfp(mapping, folio->index, mapping_gfp_mask(mapping));
+	if (shmem_mapping(src))
+		from = shmem_read_folio_gfp(src, folio->index, mapping_gfp_mask(src));
 	else
-		src = read_mapping_folio(mapping, folio->index, real);
-	if (IS_ERR(src)) {
-		err = PTR_ERR(src);
+		from = read_mapping_folio(src, folio->index, real);
+	if (IS_ERR(from)) {
+		err = PTR_ERR(from);
 		goto out;
 	}
-	copy_highpage(folio_page(folio, 0), folio_file_page(src, folio->index));
-	folio_put(src);
+	copy_highpage(folio_page(folio, 0), folio_file_page(from, folio->index));
+	folio_put(from);
 	folio_mark_uptodate(folio);
 	err = 0;
 out:

@@ -58,7 +58,7 @@ int rovl_security_file_ioctl(struct file *file, unsigned int cmd);
 int rovl_change_flags(struct file *file, unsigned int flags);
 struct folio;
 bool rovl_page_source(struct file *real);
-int rovl_read_folio_from(struct folio *folio, struct file *real);
+int rovl_read_folio_from(struct folio *folio, struct address_space *src, struct file *real);
 struct address_space;
 struct writeback_control;
 int rovl_writepages(struct address_space *mapping, struct writeback_control *wbc,

@@ -1443,15 +1443,28 @@ unsafe extern "C" fn read_folio_cb<T: Filesystem>(
     folio: *mut bindings::folio,
 ) -> c_int {
     // SAFETY: A rovl inode's own pages are only read by faults on a
-    // mapping `mmap_cb` made, which pass the rovl file; the helper unlocks
-    // the folio whatever happens.
+    // mapping `mmap_cb` made, and by `filemap_splice_read`, which pass the
+    // rovl file; the helper unlocks the folio whatever happens.
     unsafe {
-        let real = if file.is_null() {
-            None
+        let (src, real) = if file.is_null() {
+            (ptr::null_mut(), ptr::null_mut())
         } else {
-            current::<T>(file).ok().map(|(_, real)| real.as_ptr())
+            let inode = (*file).f_inode;
+            let (s, node, sf) = (
+                SuperBlock::<T>::from_raw((*inode).i_sb),
+                node_of::<T>(inode),
+                stacked(file),
+            );
+            // The current data's page cache, found without opening a file
+            // (not with `mmap_lock` held): the upper inode's once copied
+            // up, else the lower file's this file opened.
+            let latest = sf.latest();
+            match T::copied_up(s, node).and_then(|p| p.dentry.inode()) {
+                Some(up) if up.id() != latest.inode().id() => (up.mapping_ptr(), ptr::null_mut()),
+                _ => (latest.inode().mapping_ptr(), latest.as_ptr()),
+            }
         };
-        ffi::rovl_read_folio_from(folio, real.unwrap_or(ptr::null_mut()))
+        ffi::rovl_read_folio_from(folio, src, real)
     }
 }
 
