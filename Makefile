@@ -6,6 +6,8 @@
 #   make            build rovl.ko (and the test kernel if KDIR is not given)
 #   make run        boot the guest, load rovl, mount a sample tree, show it
 #   make check      run the differential test suite in the guest
+#   make bench      benchmarks on the release kernel: native, overlay, rovl
+#                   and fuse-overlayfs side by side (tools/bench/run)
 #   make clean
 
 FLAVOUR ?= debug
@@ -17,7 +19,7 @@ KDIR_OF = $(if $(KDIR),$(KDIR),$$(tools/kernel/dir $(FLAVOUR)))
 TESTS_DIR := tools/testing/rovl-tests
 TESTS_BIN := $(TESTS_DIR)/target/release/rovl-tests
 
-.PHONY: all modules bootstrap kernel run check tests clean
+.PHONY: all modules bootstrap kernel run check tests bench clean
 
 all: modules
 
@@ -43,6 +45,9 @@ run: modules
 check: modules tests
 	tools/testing/check "$(KDIR_OF)" $(CURDIR)/rovl.ko $(if $(FILTER),--filter $(FILTER))
 
+bench: bootstrap
+	tools/bench/run $(BENCH_ARGS)
+
 clean:
 	$(MAKE) -C "$(KDIR_OF)" M=$(CURDIR) LLVM=1 clean 2>/dev/null || true
-	rm -rf $(TESTS_DIR)/target
+	rm -rf $(TESTS_DIR)/target tools/bench/rovl-bench/target

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Benchmarks in the bench VM: every workload on native, overlay, rovl and
+//! fuse-overlayfs over the same base filesystem, interleaved, several
+//! repetitions each. Prints one JSON object per measurement on stdout:
+//! `{"base":..,"workload":..,"fs":..,"rep":..,"seconds":..}`.
+//!
+//! Usage: rovl-bench --kdir KDIR --module rovl.ko [--reps N] [--only SUBSTR]
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const FSES: [&str; 4] = ["native", "overlay", "rovl", "fuse-overlayfs"];
+const MIB: usize = 1 << 20;
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).expect("path with NUL")
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("rovl-bench: {msg}");
+    std::process::exit(1);
+}
+
+fn sh(cmd: &str, args: &[&str]) {
+    let st = Command::new(cmd).args(args).status();
+    if !st.map(|s| s.success()).unwrap_or(false) {
+        die(&format!("{cmd} {args:?} failed"));
+    }
+}
+
+fn mkdirs(p: &Path) {
+    fs::create_dir_all(p).unwrap_or_else(|e| die(&format!("mkdir {}: {e}", p.display())));
+}
+
+fn mount(fstype: &str, target: &Path, data: &str) {
+    let (t, s, d) = (cstr(target), CString::new(fstype).unwrap(), CString::new(data).unwrap());
+    let src = CString::new("none").unwrap();
+    // SAFETY: Valid NUL-terminated strings.
+    let r = unsafe { libc::mount(src.as_ptr(), t.as_ptr(), s.as_ptr(), 0, d.as_ptr().cast()) };
+    if r != 0 {
+        die(&format!("mount -t {fstype} {}: {}", target.display(), std::io::Error::last_os_error()));
+    }
+}
+
+fn umount(target: &Path) {
+    let t = cstr(target);
+    // SAFETY: A valid path.
+    if unsafe { libc::umount2(t.as_ptr(), 0) } != 0 {
+        // fuse-overlayfs may still be settling: try lazily.
+        // SAFETY: As above.
+        unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+fn drop_caches() {
+    // SAFETY: Plain syscall.
+    unsafe { libc::sync() };
+    let _ = fs::write("/proc/sys/vm/drop_caches", "3");
+}
+
+/// A merged view for one measurement: the directory to work in and how to
+/// take it down.
+struct View {
+    dir: PathBuf,
+    mounted: Option<PathBuf>,
+    /// Upper, work and mount point of the view, removed at the end.
+    base: Option<PathBuf>,
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        if let Some(m) = &self.mounted {
+            umount(m);
+        }
+        if let Some(b) = &self.base {
+            let _ = fs::remove_dir_all(b);
+        }
+    }
+}
+
+/// Sets up `fs` over `lowers` (topmost first) with a fresh upper layer
+/// under `scratch`; for native, `native` is the directory holding the
+/// same files.
+fn view(fs: &str, lowers: &[PathBuf], native: &Path, scratch: &Path, n: usize) -> View {
+    if fs == "native" {
+        return View {
+            dir: native.to_path_buf(),
+            mounted: None,
+            base: None,
+        };
+    }
+    let base = scratch.join(format!("{fs}-{n}"));
+    let (u, w, m) = (base.join("u"), base.join("w"), base.join("m"));
+    for d in [&u, &w, &m] {
+        mkdirs(d);
+    }
+    let l: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        l.join(":"),
+        u.display(),
+        w.display()
+    );
+    if fs == "fuse-overlayfs" {
+        sh("fuse-overlayfs", &["-o", &opts, m.to_str().unwrap()]);
+    } else {
+        mount(fs, &m, &opts);
+    }
+    View {
+        dir: m.clone(),
+        mounted: Some(m),
+        base: Some(base),
+    }
+}
+
+/// fio's job runtime in seconds (its JSON `runtime`, milliseconds), for
+/// `args` on `file`.
+fn fio(file: &Path, args: &[&str]) -> f64 {
+    let out = Command::new("fio")
+        .args(["--name=b", "--output-format=json", "--thread"])
+        .arg(format!("--filename={}", file.display()))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| die(&format!("fio: {e}")));
+    let s = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        die(&format!("fio {args:?} on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr)));
+    }
+    // The job's elapsed time, the largest of read and write runtimes.
+    let mut best = 0u64;
+    for part in s.split("\"runtime\" : ").skip(1) {
+        let v: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
+        best = best.max(v.parse().unwrap_or(0));
+    }
+    best as f64 / 1000.0
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+fn write_file(p: &Path, len: usize, seed: u8) {
+    let mut f = fs::File::create(p).unwrap_or_else(|e| die(&format!("create {}: {e}", p.display())));
+    let chunk: Vec<u8> = (0..MIB).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(MIB);
+        f.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+}
+
+fn many_files(dir: &Path, prefix: &str, n: usize) {
+    mkdirs(dir);
+    for i in 0..n {
+        fs::write(dir.join(format!("{prefix}{i}")), b"x").unwrap();
+    }
+}
+
+struct Bench {
+    base: String,
+    reps: usize,
+    only: Option<String>,
+    scratch: PathBuf,
+    seq: usize,
+}
+
+impl Bench {
+    fn report(&self, workload: &str, fs: &str, rep: usize, secs: f64) {
+        println!(
+            "{{\"base\":\"{}\",\"workload\":\"{workload}\",\"fs\":\"{fs}\",\"rep\":{rep},\"seconds\":{secs:.6}}}",
+            self.base
+        );
+    }
+
+    fn wanted(&self, workload: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| workload.contains(o))
+    }
+
+    /// Runs `run(view)` for every filesystem, `reps` times, interleaved.
+    fn each(
+        &mut self,
+        workload: &str,
+        fses: &[&str],
+        lowers: &[PathBuf],
+        native: &Path,
+        mut run: impl FnMut(&View, &str) -> f64,
+    ) {
+        if !self.wanted(workload) {
+            return;
+        }
+        eprintln!("rovl-bench: {} {workload}", self.base);
+        for rep in 0..self.reps {
+            for fs in fses {
+                self.seq += 1;
+                let v = view(fs, lowers, native, &self.scratch, self.seq);
+                let secs = run(&v, fs);
+                drop(v);
+                self.report(workload, fs, rep, secs);
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mut base_dir = None;
+    let mut base = None;
+    let (mut reps, mut only, mut scale) = (3usize, None, 1.0f64);
+    let mut i = 1;
+    while i + 1 < args.len() {
+        match args[i].as_str() {
+            "--dir" => base_dir = Some(PathBuf::from(&args[i + 1])),
+            "--base" => base = Some(args[i + 1].clone()),
+            "--reps" => reps = args[i + 1].parse().unwrap_or(3),
+            "--only" => only = Some(args[i + 1].clone()),
+            "--scale" => scale = args[i + 1].parse().unwrap_or(1.0),
+            a => die(&format!("unknown argument {a}")),
+        }
+        i += 2;
+    }
+    let (Some(dir), Some(base)) = (base_dir, base) else {
+        die("usage: rovl-bench --dir DIR --base NAME [--reps N] [--only SUBSTR] [--scale F]");
+    };
+    let n = |x: usize| ((x as f64 * scale) as usize).max(1);
+    let direct = base == "xfs";
+    let lay = dir.join("layers");
+    let scratch = dir.join("scratch");
+    mkdirs(&scratch);
+    let mut b = Bench {
+        base,
+        reps,
+        only,
+        scratch,
+        seq: 0,
+    };
+
+    // Data path: a lower file read through each view (warm page cache),
+    // new files written to the upper layer.
+    let l0 = lay.join("data");
+    mkdirs(&l0);
+    let size = n(256 * MIB);
+    write_file(&l0.join("big"), size, 1);
+    let lowers = vec![l0.clone()];
+    let sz = format!("--size={size}");
+    for (name, args) in [
+        ("seq-read-1m", vec!["--rw=read", "--bs=1M", "--readonly"]),
+        ("rand-read-4k-psync", vec!["--rw=randread", "--bs=4k", "--ioengine=psync", "--readonly"]),
+        (
+            "rand-read-4k-io_uring",
+            vec!["--rw=randread", "--bs=4k", "--ioengine=io_uring", "--iodepth=16", "--readonly"],
+        ),
+        ("mmap-read", vec!["--rw=read", "--bs=1M", "--ioengine=mmap", "--readonly"]),
+    ] {
+        let args: Vec<&str> = args.into_iter().chain([sz.as_str(), "--invalidate=0"]).collect();
+        b.each(name, &FSES, &lowers, &l0, |v, _| {
+            let f = v.dir.join("big");
+            // The first run warms the page cache; the second is measured.
+            fio(&f, &args);
+            fio(&f, &args)
+        });
+    }
+    if direct {
+        b.each("seq-read-1m-direct", &FSES, &lowers, &l0, |v, _| {
+            fio(&v.dir.join("big"), &["--rw=read", "--bs=1M", "--direct=1", "--readonly", &sz])
+        });
+    }
+    let wsize = format!("--size={}", n(128 * MIB));
+    for (name, args) in [
+        ("seq-write-1m", vec!["--rw=write", "--bs=1M", "--end_fsync=1"]),
+        ("rand-write-4k-psync", vec!["--rw=randwrite", "--bs=4k", "--ioengine=psync", "--end_fsync=1"]),
+        (
+            "rand-write-4k-io_uring",
+            vec!["--rw=randwrite", "--bs=4k", "--ioengine=io_uring", "--iodepth=16", "--end_fsync=1"],
+        ),
+    ] {
+        let native = b.scratch.join("native-w");
+        mkdirs(&native);
+        b.each(name, &FSES, &lowers, &native, |v, _| {
+            let f = v.dir.join("new");
+            let t = fio(&f, &args.iter().copied().chain([wsize.as_str()]).collect::<Vec<_>>());
+            let _ = fs::remove_file(&f);
+            t
+        });
+    }
+    if direct {
+        let native = b.scratch.join("native-w");
+        b.each("seq-write-1m-direct", &FSES, &lowers, &native, |v, _| {
+            let f = v.dir.join("new");
+            let t = fio(&f, &["--rw=write", "--bs=1M", "--direct=1", &wsize]);
+            let _ = fs::remove_file(&f);
+            t
+        });
+    }
+
+    // Copy-up of a big lower file (reflinked where the base can).
+    let cu = lay.join("copyup");
+    mkdirs(&cu);
+    write_file(&cu.join("big"), n(1024 * MIB), 2);
+    b.each("copy-up-1g", &FSES[1..], &[cu.clone()], &cu, |v, _| {
+        let p = v.dir.join("big");
+        timed(|| {
+            let f = fs::OpenOptions::new().write(true).open(&p).unwrap_or_else(|e| die(&format!("copy-up: {e}")));
+            drop(f);
+        })
+    });
+    let _ = fs::remove_file(cu.join("big"));
+
+    // Metadata: create, stat and unlink in a new directory.
+    let files = n(100_000);
+    let native_m = b.scratch.join("native-m");
+    mkdirs(&native_m);
+    b.each("create-stat-unlink", &FSES, &lowers, &native_m, |v, _| {
+        let d = v.dir.join("meta");
+        timed(|| {
+            mkdirs(&d);
+            for i in 0..files {
+                fs::File::create(d.join(format!("f{i}"))).unwrap();
+            }
+            for i in 0..files {
+                fs::metadata(d.join(format!("f{i}"))).unwrap();
+            }
+            for i in 0..files {
+                fs::remove_file(d.join(format!("f{i}"))).unwrap();
+            }
+            fs::remove_dir(&d).unwrap();
+        })
+    });
+
+    // Open/close rate of lower files (cached dentries after the first rep).
+    let oc = lay.join("openclose");
+    let nfiles = n(10_000);
+    many_files(&oc, "f", nfiles);
+    b.each("open-close-lower", &FSES, &[oc.clone()], &oc, |v, _| {
+        for i in 0..nfiles {
+            drop(fs::File::open(v.dir.join(format!("f{i}"))));
+        }
+        timed(|| {
+            for _ in 0..5 {
+                for i in 0..nfiles {
+                    drop(fs::File::open(v.dir.join(format!("f{i}"))).unwrap());
+                }
+            }
+        })
+    });
+
+    // Readdir of a big merged directory over 2 and 50 layers.
+    for layers in [2usize, 50] {
+        let entries = n(100_000);
+        let mut lowers = Vec::new();
+        let native = lay.join(format!("rd{layers}-native"));
+        mkdirs(&native.join("d"));
+        for l in 0..layers {
+            let d = lay.join(format!("rd{layers}-{l}"));
+            let per = entries / layers;
+            many_files(&d.join("d"), &format!("l{l}-"), per);
+            for i in 0..per {
+                fs::write(native.join("d").join(format!("l{l}-{i}")), b"x").unwrap();
+            }
+            lowers.push(d);
+        }
+        // fuse-overlayfs takes minutes per listing over 50 layers under
+        // TCG: only over 2.
+        let fses = if layers > 2 { &FSES[..3] } else { &FSES[..] };
+        b.each(&format!("readdir-{layers}-layers"), fses, &lowers, &native, |v, _| {
+            drop_caches();
+            timed(|| {
+                let c = fs::read_dir(v.dir.join("d")).unwrap().count();
+                assert!(c >= entries - layers);
+            })
+        });
+    }
+
+    // Lookup through 500 layers: names only in the bottom one.
+    let deep = n(2_000);
+    let mut lowers = Vec::new();
+    for l in 0..500 {
+        let d = lay.join(format!("deep-{l}"));
+        mkdirs(&d);
+        if l == 499 {
+            many_files(&d, "f", deep);
+        }
+        lowers.push(d);
+    }
+    let bottom = lowers[499].clone();
+    b.each("lookup-500-layers", &FSES[..3], &lowers, &bottom, |v, _| {
+        timed(|| {
+            for i in 0..deep {
+                fs::metadata(v.dir.join(format!("f{i}"))).unwrap();
+            }
+        })
+    });
+}
