@@ -440,9 +440,8 @@ impl StackedFile {
     }
 
     /// Forwards a write to `real` (`backing_file_write_iter`) under the rovl
-    /// inode's lock, after dropping set-id bits as any write does; the
-    /// inode's size and times follow the real inode's and pages the rovl
-    /// inode caches for the range are dropped.
+    /// inode's lock; the inode's mode, size and times follow the real
+    /// inode's and pages the rovl inode caches for the range are dropped.
     ///
     /// # Safety
     ///
@@ -458,15 +457,14 @@ impl StackedFile {
     ) -> isize {
         let mut ctx = self.ctx(user, false);
         // SAFETY: By the safety requirements; the rovl inode lock
-        // serialises writers as in `ovl_write_iter`.
+        // serialises writers as in `ovl_write_iter`. The real filesystem's
+        // write drops set-id bits on the real inode, and the mode follows
+        // from there: checking the rovl inode too would look up its
+        // security xattrs on every write (rovl inodes never get S_NOSEC).
         unsafe {
             let inode = Inode::from_raw((*user).f_inode);
             let _lock = inode.lock();
             inode.copy_attr_but_nlink_from(real.inode());
-            let r = bindings::file_remove_privs(user);
-            if r != 0 {
-                return r as isize;
-            }
             let pos = (*iocb).ki_pos;
             // Deferred completions are not passed through (overlayfs), nor
             // sync flags where the mount does not sync.

@@ -99,7 +99,18 @@ fn view(fs: &str, lowers: &[PathBuf], native: &Path, scratch: &Path, n: usize) -
     for d in [&u, &w, &m] {
         mkdirs(d);
     }
-    let l: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    // Many layers: names relative to their common parent, made the working
+    // directory, so the options fit in the one page that mount(2) passes.
+    let l: Vec<String> = if lowers.len() > 20 {
+        let parent = lowers[0].parent().unwrap_or(Path::new("/"));
+        std::env::set_current_dir(parent).unwrap_or_else(|e| die(&format!("chdir: {e}")));
+        lowers
+            .iter()
+            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect()
+    } else {
+        lowers.iter().map(|p| p.display().to_string()).collect()
+    };
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         l.join(":"),
@@ -382,7 +393,7 @@ fn main() {
     let deep = n(2_000);
     let mut lowers = Vec::new();
     for l in 0..500 {
-        let d = lay.join(format!("deep-{l}"));
+        let d = lay.join(format!("d{l}"));
         mkdirs(&d);
         if l == 499 {
             many_files(&d, "f", deep);

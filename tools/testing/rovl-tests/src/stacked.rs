@@ -1559,3 +1559,48 @@ pub fn volatile_writeback_errors(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// A write by an unprivileged user drops set-user-ID and set-group-ID bits,
+/// on a lower file (copied up by the write) and on an upper one.
+pub fn write_drops_setid(t: &mut T) -> TResult {
+    use std::os::unix::fs::PermissionsExt;
+    let base = t.dir.join("setid");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("f"), b"lower")?;
+    layers::chmod(&l0.join("f"), 0o6777)?;
+    let (o, r) = writable_pair(t, &base, &[l0])?;
+    let run = |m: &Path| -> Vec<String> {
+        let mut out = Vec::new();
+        for name in ["f", "g"] {
+            let p = m.join(name);
+            if name == "g" {
+                let _ = std::fs::write(&p, b"upper");
+                let _ = layers::chmod(&p, 0o6777);
+            }
+            let c = cstr(&p);
+            let st = sys::as_user(1000, 1000, || {
+                // SAFETY: A valid path; plain syscalls.
+                let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_APPEND) };
+                if fd < 0 {
+                    return 1;
+                }
+                // SAFETY: As above.
+                let n = unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+                i32::from(n != 1)
+            });
+            let mode = std::fs::metadata(&p)
+                .map(|m| format!("{:o}", m.permissions().mode() & 0o7777))
+                .unwrap_or_else(|e| e.to_string());
+            out.push(format!("{name}: write {st} mode {mode}"));
+        }
+        out
+    };
+    let (a, b) = (run(&o.mnt), run(&r.mnt));
+    if a != b {
+        return Err(Fail::Fail(format!("overlay {a:?} rovl {b:?}")));
+    }
+    if b.iter().any(|l| !l.ends_with("write 0 mode 777")) {
+        return Err(Fail::Fail(format!("set-id bits kept: {b:?}")));
+    }
+    Ok(())
+}

@@ -86,6 +86,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("xfs_data_path", crate::stacked::xfs_data_path),
     ("locks_notify_atime", crate::stacked::locks_notify_atime),
     ("mmap_shared_write", crate::stacked::mmap_shared_write),
+    ("write_drops_setid", crate::stacked::write_drops_setid),
     ("stacked_stress", crate::stacked::stacked_stress),
     (
         "volatile_writeback_errors",
