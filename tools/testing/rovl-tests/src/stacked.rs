@@ -358,6 +358,24 @@ pub fn ro_rw_consistency(t: &mut T) -> TResult {
     }
 }
 
+/// Fails with the differing lines unless overlay's (`a`) and rovl's (`b`)
+/// results are equal.
+fn same_lines(a: &[String], b: &[String]) -> TResult {
+    if a == b {
+        return Ok(());
+    }
+    let mut d: Vec<String> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("overlay {x} / rovl {y}"))
+        .collect();
+    if a.len() != b.len() {
+        d.push(format!("overlay {} lines, rovl {}", a.len(), b.len()));
+    }
+    Err(Fail::Fail(d.join("\n")))
+}
+
 fn digest(d: &[u8]) -> String {
     // FNV-1a: enough to tell contents apart in a message.
     let h = d.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -603,15 +621,7 @@ pub fn file_ioctls(t: &mut T) -> TResult {
     std::fs::write(r.mnt.join("g"), b"upper").map_err(|e| e.to_string())?;
     let a = ioctl_run(&o.mnt, &o.upper);
     let b = ioctl_run(&r.mnt, &r.upper);
-    if a != b {
-        let d: Vec<String> = a
-            .iter()
-            .zip(&b)
-            .filter(|(x, y)| x != y)
-            .map(|(x, y)| format!("overlay {x} / rovl {y}"))
-            .collect();
-        return Err(Fail::Fail(d.join("\n")));
-    }
+    same_lines(&a, &b)?;
     // The flags must really have been set: append-only refused a write.
     if !b.iter().any(|l| l == "f: open for write Err(1)")
         || !b.iter().any(|l| l == "f: upper protattr Ok(\"a\")")
@@ -647,6 +657,15 @@ fn ioctl_ptr<V>(fd: i32, req: u64, v: &mut V) -> Result<(), Errno> {
     // SAFETY: `v` is the structure `req` expects.
     check(unsafe { libc::ioctl(fd, req as _, v as *mut V) } as i64).map(|_| ())
 }
+
+/// The fio jobs of `xfs_data_path`: engine, O_DIRECT, pattern.
+const FIO_JOBS: &[(&str, bool, &str)] = &[
+    ("libaio", true, "randwrite"),
+    ("io_uring", true, "randwrite"),
+    ("io_uring", false, "write"),
+    ("psync", true, "write"),
+    ("pvsync2", false, "randwrite"),
+];
 
 /// fio with `engine` writing then verifying a file that starts on the lower
 /// layer: its exit status and error lines.
@@ -695,13 +714,7 @@ fn direct_read(p: &Path, off: i64, len: usize) -> Result<Vec<u8>, Errno> {
 
 fn xfs_run(m: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for (engine, direct, rw) in [
-        ("libaio", true, "randwrite"),
-        ("io_uring", true, "randwrite"),
-        ("io_uring", false, "write"),
-        ("psync", true, "write"),
-        ("pvsync2", false, "randwrite"),
-    ] {
+    for &(engine, direct, rw) in FIO_JOBS {
         let f = m.join(format!("fio-{engine}-{direct}-{rw}"));
         out.push(format!(
             "fio {engine} direct={direct} {rw}: {}",
@@ -811,27 +824,13 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     let mut rng = Rng::new(7);
     let big: Vec<u8> = (0..(2 << 20)).map(|_| (rng.next() % 256) as u8).collect();
     layers::file(&l0.join("big"), &big)?;
-    for (engine, direct, rw) in [
-        ("libaio", true, "randwrite"),
-        ("io_uring", true, "randwrite"),
-        ("io_uring", false, "write"),
-        ("psync", true, "write"),
-        ("pvsync2", false, "randwrite"),
-    ] {
+    for &(engine, direct, rw) in FIO_JOBS {
         layers::file(&l0.join(format!("fio-{engine}-{direct}-{rw}")), &big)?;
     }
     let (o, r) = writable_pair(t, &mnt, &[l0])?;
     let a = xfs_run(&o.mnt);
     let b = xfs_run(&r.mnt);
-    if a != b {
-        let d: Vec<String> = a
-            .iter()
-            .zip(&b)
-            .filter(|(x, y)| x != y)
-            .map(|(x, y)| format!("overlay {x} / rovl {y}"))
-            .collect();
-        return Err(Fail::Fail(d.join("\n")));
-    }
+    same_lines(&a, &b)?;
     let ok = |p: &str| b.iter().any(|l| l.starts_with(p));
     let fio_ok = b
         .iter()
@@ -1047,15 +1046,7 @@ pub fn locks_notify_atime(t: &mut T) -> TResult {
     let (o, r) = writable_pair(t, &base, &[l0])?;
     let a = locks_run(&o.mnt);
     let b = locks_run(&r.mnt);
-    if a != b {
-        let d: Vec<String> = a
-            .iter()
-            .zip(&b)
-            .filter(|(x, y)| x != y)
-            .map(|(x, y)| format!("overlay {x} / rovl {y}"))
-            .collect();
-        return Err(Fail::Fail(d.join("\n")));
-    }
+    same_lines(&a, &b)?;
     let need = [
         "flock sh b Err(11)",
         "posix from child 11",
