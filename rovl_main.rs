@@ -30,8 +30,15 @@ struct RovlModule {
 
 impl kernel::Module for RovlModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(Self {
-            _fs: vfs::Registration::new::<RovlFs>(module)?,
-        })
+        let also_overlay = vfs::ModuleParams::read().register_overlay;
+        let fs = vfs::Registration::new::<RovlFs>(module, also_overlay).inspect_err(|e| {
+            if also_overlay && *e == EBUSY {
+                pr_err!("register_overlay=1 but filesystem type overlay is taken: unload overlay first\n");
+            }
+        })?;
+        if also_overlay {
+            pr_info!("also registered as filesystem type overlay\n");
+        }
+        Ok(Self { _fs: fs })
     }
 }

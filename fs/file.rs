@@ -34,9 +34,15 @@ pub(crate) fn open(
 /// same pages (written back to the upper file when stored to), so all see
 /// each other's stores. Every other mapping maps the real file: a private
 /// one of a lower file too (POSIX leaves it unspecified whether it sees
-/// later writes; executables and libraries are mapped so).
-pub(crate) fn mmap_cached(node: &RovlNode, shared: bool, own_mapped: bool) -> bool {
-    shared && (own_mapped || node.upper().is_none())
+/// later writes; executables and libraries are mapped so), and any mapping
+/// on a mount without an upper layer, where nothing is ever copied up.
+pub(crate) fn mmap_cached(
+    node: &RovlNode,
+    has_upper_layer: bool,
+    shared: bool,
+    own_mapped: bool,
+) -> bool {
+    shared && has_upper_layer && (own_mapped || node.upper().is_none())
 }
 
 /// fsync and fdatasync (`ovl_fsync`, `ovl_dir_fsync`): the upper object is

@@ -693,13 +693,8 @@ impl FileOperations for Rovl {
         sb.data().config.fsync != params::Fsync::Volatile
     }
 
-    fn mmap_cached(
-        _sb: &SuperBlock<Self>,
-        node: &RovlNode,
-        shared: bool,
-        own_mapped: bool,
-    ) -> bool {
-        file::mmap_cached(node, shared, own_mapped)
+    fn mmap_cached(sb: &SuperBlock<Self>, node: &RovlNode, shared: bool, own_mapped: bool) -> bool {
+        file::mmap_cached(node, sb.data().upper.is_some(), shared, own_mapped)
     }
 
     fn open_for_writeback(sb: &SuperBlock<Self>, path: &RealPath<'_>) -> Result<ARef<File>> {

@@ -16,29 +16,63 @@ use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
+#[derive(Clone, Copy)]
 pub(crate) struct Entry {
-    name: KVec<u8>,
     ino: u64,
-    d_type: u32,
-    /// Index into the directory's layer stack.
-    level: usize,
+    /// The name: `len` bytes at `off` in the listing's names.
+    off: u32,
+    len: u16,
+    /// Index into the directory's layer stack (at most 500 layers).
+    level: u16,
+    d_type: u8,
     hidden: bool,
 }
 
-/// Per open directory listing.
-pub(crate) struct DirCache {
-    // Directories can be huge: vectors of entries use kvmalloc.
+/// Entries and, in one buffer, their names: one allocation per listing
+/// rather than one per name.
+pub(crate) struct Listing {
+    // Directories can be huge: these use kvmalloc.
+    names: KVVec<u8>,
     entries: KVVec<Entry>,
-    valid: bool,
 }
 
-impl Default for DirCache {
+impl Default for Listing {
     fn default() -> Self {
         Self {
+            names: KVVec::new(),
             entries: KVVec::new(),
-            valid: false,
         }
     }
+}
+
+impl Listing {
+    fn name(&self, e: &Entry) -> &[u8] {
+        &self.names[e.off as usize..e.off as usize + e.len as usize]
+    }
+
+    fn push(&mut self, name: &[u8], ino: u64, d_type: u32, level: usize) -> Result {
+        let off = u32::try_from(self.names.len()).map_err(|_| ENOMEM)?;
+        self.names.extend_from_slice(name, GFP_KERNEL)?;
+        self.entries.push(
+            Entry {
+                ino,
+                off,
+                len: u16::try_from(name.len()).map_err(|_| EINVAL)?,
+                level: u16::try_from(level).map_err(|_| EINVAL)?,
+                d_type: d_type as u8,
+                hidden: false,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    }
+}
+
+/// Per open directory listing.
+#[derive(Default)]
+pub(crate) struct DirCache {
+    listing: Listing,
+    valid: bool,
 }
 
 pub(crate) fn iterate(
@@ -50,12 +84,13 @@ pub(crate) fn iterate(
     let node = sb.node(dir).ok_or(ENOENT)?;
     if out.pos() == 0 || !cache.valid {
         cache.valid = false;
-        cache.entries = read_merged(sb, dir, node, node.may_have_whiteouts())?;
+        cache.listing = read_merged(sb, dir, node, node.may_have_whiteouts())?;
         cache.valid = true;
     }
+    let l = &cache.listing;
     let mut i = usize::try_from(out.pos()).map_err(|_| EINVAL)?;
-    while let Some(e) = cache.entries.get(i) {
-        if !e.hidden && !out.emit(&e.name, e.ino, e.d_type) {
+    while let Some(e) = l.entries.get(i) {
+        if !e.hidden && !out.emit(l.name(e), e.ino, u32::from(e.d_type)) {
             break;
         }
         i += 1;
@@ -65,27 +100,13 @@ pub(crate) fn iterate(
 }
 
 /// Reads one real directory in its own order.
-fn read_layer(fs: &Rovl, e: &RealEntry, level: usize, into: &mut KVVec<Entry>) -> Result {
+fn read_layer(fs: &Rovl, e: &RealEntry, level: usize, into: &mut Listing) -> Result {
     let path = vfs::RealPath {
         mnt: fs.mnt(e.layer),
         dentry: &e.dentry,
     };
     let f = vfs::File::open_dir(&path, &fs.cred)?;
-    f.read_dir(&mut |name, ino, d_type| {
-        let mut n = KVec::with_capacity(name.len(), GFP_KERNEL)?;
-        n.extend_from_slice(name, GFP_KERNEL)?;
-        into.push(
-            Entry {
-                name: n,
-                ino,
-                d_type,
-                level,
-                hidden: false,
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
-    })
+    f.read_dir(&mut |name, ino, d_type| into.push(name, ino, d_type, level))
 }
 
 /// The listing of `dir`; `merged` filters whiteouts and duplicate names.
@@ -94,7 +115,7 @@ fn read_merged(
     dir: &Dentry,
     node: &RovlNode,
     merged: bool,
-) -> Result<KVVec<Entry>> {
+) -> Result<Listing> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
     let mut dirs: KVec<&RealEntry> = KVec::new();
@@ -105,10 +126,11 @@ fn read_merged(
     let parent_ino = sb.node(&parent).map(|p| p.ino);
     let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());
 
-    let mut raw = KVVec::new();
+    let mut listing = Listing::default();
     for (level, e) in dirs.iter().enumerate() {
-        read_layer(fs, e, level, &mut raw)?;
+        read_layer(fs, e, level, &mut listing)?;
     }
+    let names = &listing.names;
 
     // Entries keep the real d_ino of their topmost layer, folded into the
     // overlay's st_ino space with xino (`ovl_remap_lower_ino`); `..` of an
@@ -119,9 +141,10 @@ fn read_merged(
     let parent_origin = sb.node(&parent).and_then(|p| p.origin_ino(fs));
     let has_upper = node.upper().is_some();
     let impure = has_upper && node.impure.load(Ordering::Acquire);
-    for e in raw.iter_mut() {
-        let dotdot = &e.name[..] == b"..";
-        let dot = &e.name[..] == b".";
+    for e in listing.entries.iter_mut() {
+        let name = &names[e.off as usize..e.off as usize + e.len as usize];
+        let dotdot = name == b"..";
+        let dot = name == b".";
         // Copied-up objects show their origin's number (`ovl_cache_update`,
         // `ovl_fill_real`): `..`, `.` and, in an impure directory, every
         // upper entry.
@@ -139,7 +162,7 @@ fn read_merged(
             } else if impure && !dot && !dotdot {
                 // What overlayfs's lookup would find: the cached inode if
                 // any, else the upper entry's origin.
-                if let Some(child) = dir.lookup_cached(&e.name) {
+                if let Some(child) = dir.lookup_cached(name) {
                     if let Some(n) = sb.node(&child) {
                         if let Some(ino) = n.origin_ino(fs) {
                             e.ino = ino;
@@ -147,7 +170,7 @@ fn read_merged(
                         continue;
                     }
                 }
-                if let Some(ino) = super::namei::origin_ino_of(fs, dirs[0], &e.name)? {
+                if let Some(ino) = super::namei::origin_ino_of(fs, dirs[0], name)? {
                     e.ino = ino;
                     continue;
                 }
@@ -158,47 +181,54 @@ fn read_merged(
         } else if fs.xino_bits > 0 {
             let layer = match parent_layer {
                 Some(l) if dotdot && merged => l,
-                _ => dirs[e.level].layer,
+                _ => dirs[usize::from(e.level)].layer,
             };
             e.ino = fs.xino_map(e.ino, layer).unwrap_or(e.ino);
         }
     }
     if !merged {
-        return Ok(raw);
+        return Ok(listing);
     }
+    let raw = &listing.entries;
+    let name = |i: usize| listing.name(&raw[i]);
 
-    // Keep each name's topmost occurrence: sort indices by (name, level).
-    let mut idx: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
+    // winner[i]: the topmost entry with raw[i]'s name. Entries are in layer
+    // order, top first, so that is the first one seen; an open-addressing
+    // table of first occurrences finds it in one pass.
+    let slots = raw.len().saturating_mul(2).next_power_of_two().max(16);
+    let mut first: KVVec<u32> = KVVec::from_elem(u32::MAX, slots, GFP_KERNEL)?;
+    let mut winner: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
     for i in 0..raw.len() {
-        idx.push(i, GFP_KERNEL)?;
-    }
-    idx.sort_unstable_by(|&a, &b| {
-        raw[a]
-            .name
-            .cmp(&raw[b].name)
-            .then(raw[a].level.cmp(&raw[b].level))
-    });
-    // winner[i]: the topmost entry with raw[i]'s name.
-    let mut winner = KVVec::from_elem(0usize, raw.len(), GFP_KERNEL)?;
-    let mut first = 0;
-    for (k, &i) in idx.iter().enumerate() {
-        if k == 0 || raw[idx[k - 1]].name != raw[i].name {
-            first = i;
+        let mut h = name_hash(name(i)) as usize & (slots - 1);
+        loop {
+            let f = first[h];
+            if f == u32::MAX {
+                first[h] = u32::try_from(i).map_err(|_| ENOMEM)?;
+                winner.push(i, GFP_KERNEL)?;
+                break;
+            }
+            if name(f as usize) == name(i) {
+                winner.push(f as usize, GFP_KERNEL)?;
+                break;
+            }
+            h = (h + 1) & (slots - 1);
         }
-        winner[i] = first;
     }
+    drop(first);
 
     // Whiteouts hide names: character devices, and in directories marked
     // for them, regular files that are xattr whiteouts.
+    let mut hidden = KVVec::from_elem(false, raw.len(), GFP_KERNEL)?;
     for i in 0..raw.len() {
-        let e = dirs[raw[i].level];
+        let e = dirs[usize::from(raw[i].level)];
+        let d_type = u32::from(raw[i].d_type);
         let xwh = node.xwhiteouts
-            && raw[i].d_type == vfs::DT_REG
+            && d_type == vfs::DT_REG
             && fs.layers[e.layer].has_xwhiteouts.load(Ordering::Acquire);
-        if winner[i] == i && (raw[i].d_type == vfs::DT_CHR || xwh) {
+        if winner[i] == i && (d_type == vfs::DT_CHR || xwh) {
             let mnt = fs.mnt(e.layer);
-            let this = e.dentry.lookup_one(mnt, &raw[i].name)?;
-            raw[i].hidden = xattrs::is_whiteout(fs, mnt, &this);
+            let this = e.dentry.lookup_one(mnt, name(i))?;
+            hidden[i] = xattrs::is_whiteout(fs, mnt, &this);
         }
     }
 
@@ -206,7 +236,7 @@ fn read_merged(
     let mut order: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
     let mut placed = KVVec::from_elem(false, raw.len(), GFP_KERNEL)?;
     for i in 0..raw.len() {
-        if raw[i].level == lowest && !placed[winner[i]] {
+        if usize::from(raw[i].level) == lowest && !placed[winner[i]] {
             placed[winner[i]] = true;
             order.push(winner[i], GFP_KERNEL)?;
         }
@@ -218,17 +248,27 @@ fn read_merged(
         }
     }
 
-    let mut slots: KVVec<Option<Entry>> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
-    for e in raw {
-        slots.push(Some(e), GFP_KERNEL)?;
-    }
     let mut out = KVVec::with_capacity(order.len(), GFP_KERNEL)?;
-    for i in order.iter() {
-        if let Some(e) = slots[*i].take() {
-            out.push(e, GFP_KERNEL)?;
-        }
+    for &i in order.iter() {
+        let e = &raw[i];
+        out.push(
+            Entry {
+                hidden: hidden[i],
+                ..*e
+            },
+            GFP_KERNEL,
+        )?;
     }
-    Ok(out)
+    // The names stay where they are; only the order of entries changes.
+    listing.entries = out;
+    Ok(listing)
+}
+
+/// FNV-1a: a cheap, well-spread hash of a name.
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Whether a directory is empty as seen through the mount, and whether its
@@ -240,10 +280,11 @@ pub(crate) fn check_empty(
 ) -> Result<(bool, bool)> {
     // Whiteouts never count, whatever the listing shows (overlayfs reads
     // every directory merged here).
-    let entries = read_merged(sb, dir, node, true)?;
+    let listing = read_merged(sb, dir, node, true)?;
     let mut whiteouts = false;
-    for e in entries.iter() {
-        if &e.name[..] == b"." || &e.name[..] == b".." {
+    for e in listing.entries.iter() {
+        let name = listing.name(e);
+        if name == b"." || name == b".." {
             continue;
         }
         if !e.hidden {

@@ -82,6 +82,16 @@ pub(crate) fn fill_super(
     if upper.is_none() {
         sb.set_read_only();
     }
+    // As overlayfs: writes skip the set-id/security xattr check (a lookup
+    // through every layer) once the VFS marked an inode S_NOSEC, if the
+    // upper filesystem allows that for its own inodes. A security attribute
+    // changed on a layer directly is not noticed then, as on overlayfs.
+    if upper
+        .as_ref()
+        .is_some_and(|u| vfs::sb_nosec_of(u.mnt.root()))
+    {
+        sb.set_nosec();
+    }
     sb.set_xattr_handlers(ctx.config.userxattr);
 
     // One fsid per distinct lower filesystem (`ovl_get_fsid`); fsid 0 and

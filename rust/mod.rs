@@ -19,9 +19,9 @@ pub(crate) use dentry::{
 };
 pub(crate) use file::{CopyOp, DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
 pub(crate) use super_block::{
-    sb_of, stack_depth_of, sync_attrs, AclArg, DentryOperations, FileOperations, FileSystem,
-    InodeOperations, NewKind, NewNode, Registration, SuperBlock, SuperOperations, XattrOperations,
-    COPY_I_FLAGS,
+    sb_nosec_of, sb_of, stack_depth_of, sync_attrs, AclArg, DentryOperations, FileOperations,
+    FileSystem, InodeOperations, NewKind, NewNode, Registration, SuperBlock, SuperOperations,
+    XattrOperations, COPY_I_FLAGS,
 };
 pub(crate) use upper::{
     current_umask, CreateCreds, FileAttrArg, Iattr, InUse, Locked, NewAcls, WriteAccess,
@@ -41,6 +41,8 @@ pub(crate) struct ModuleParams {
     pub(crate) index: bool,
     pub(crate) nfs_export: bool,
     pub(crate) metacopy: bool,
+    /// Also register the filesystem type as `overlay`.
+    pub(crate) register_overlay: bool,
 }
 
 impl ModuleParams {
@@ -58,6 +60,9 @@ impl ModuleParams {
                 index: core::ptr::read_volatile(&raw const ffi::rovl_param_index),
                 nfs_export: core::ptr::read_volatile(&raw const ffi::rovl_param_nfs_export),
                 metacopy: core::ptr::read_volatile(&raw const ffi::rovl_param_metacopy),
+                register_overlay: core::ptr::read_volatile(
+                    &raw const ffi::rovl_param_register_overlay,
+                ),
             }
         }
     }

@@ -31,6 +31,7 @@
  *   that read /sys/module/<fs>/parameters find them; module_param is a
  *   macro and the 6.12 `module!` has no parameters. Their defaults follow
  *   the kernel's CONFIG_OVERLAY_FS_* choices, as overlayfs's do.
+ *   rovl_param_register_overlay is rovl's own (read once, at load).
  * - rovl_xattr_handlers_*: struct xattr_handler is opaque to the bindings;
  *   the handlers pass each call to rovl_rs_xattr_get/set.
  * - rovl_fileattr_get, rovl_fileattr_set_masked: struct fileattr is opaque
@@ -259,6 +260,10 @@ MODULE_PARM_DESC(metacopy, "Default to on or off for the metadata only copy up f
 unsigned short rovl_param_redirect_max = 256;
 module_param_named(redirect_max, rovl_param_redirect_max, ushort, 0644);
 MODULE_PARM_DESC(redirect_max, "Maximum length of absolute redirect xattr value");
+bool rovl_param_register_overlay;
+module_param_named(register_overlay, rovl_param_register_overlay, bool, 0444);
+MODULE_PARM_DESC(register_overlay,
+		 "Also register as filesystem type \"overlay\" (fails if the overlay module is loaded)");
 static bool rovl_param_check_copy_up;
 module_param_named(check_copy_up, rovl_param_check_copy_up, bool, 0644);
 MODULE_PARM_DESC(check_copy_up, "Obsolete; does nothing");

@@ -16,6 +16,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 use kernel::bindings;
 use kernel::build_error;
+use kernel::c_str;
 use kernel::error::{code::*, from_result, to_result, Error, Result, VTABLE_DEFAULT_ERROR};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
@@ -29,6 +30,8 @@ const SB_RDONLY: usize = 1 << 0;
 const FS_USERNS_MOUNT: kernel::ffi::c_int = 8;
 /// `SB_POSIXACL` of linux/fs.h.
 const SB_POSIXACL: usize = 1 << 16;
+/// `SB_NOSEC` of linux/fs.h.
+const SB_NOSEC: usize = 1 << 28;
 /// `MAY_NOT_BLOCK` of linux/fs.h: the caller is in RCU walk mode.
 const MAY_NOT_BLOCK: i32 = 0x80;
 /// `ACL_DONT_CACHE` of linux/fs.h: always ask `->get_inode_acl()`.
@@ -411,6 +414,13 @@ impl<T: FileSystem> SuperBlock<T> {
         unsafe { (*self.0.get()).s_dev }
     }
 
+    /// Lets the VFS mark inodes `S_NOSEC` once it has seen they have no
+    /// set-id bits or security xattrs, so writes skip looking for them.
+    pub(crate) fn set_nosec(&self) {
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe { (*self.0.get()).s_flags |= SB_NOSEC };
+    }
+
     pub(crate) fn set_read_only(&self) {
         // SAFETY: Only called from `fill_super`, before the sb is visible.
         unsafe { (*self.0.get()).s_flags |= SB_RDONLY };
@@ -455,6 +465,13 @@ impl<T: FileSystem> SuperBlock<T> {
 pub(crate) fn stack_depth_of(d: &Dentry) -> i32 {
     // SAFETY: `d_sb` of a live dentry is a live superblock.
     unsafe { (*d.sb_ptr()).s_stack_depth }
+}
+
+/// Whether the filesystem of `d` marks inodes without set-id bits or
+/// security xattrs `S_NOSEC` (`SB_NOSEC`).
+pub(crate) fn sb_nosec_of(d: &Dentry) -> bool {
+    // SAFETY: `d_sb` of a live dentry is a live superblock.
+    unsafe { (*d.sb_ptr()).s_flags & SB_NOSEC != 0 }
 }
 
 /// Maximum file name length of the filesystem a real path lives on.
@@ -868,7 +885,7 @@ impl<T: Filesystem> Tables<T> {
     };
 }
 
-/// The module's one `file_system_type`.
+/// A `file_system_type` of the module.
 ///
 /// It must be static: it embeds lockdep class keys, which lockdep only
 /// accepts in static (module) memory.
@@ -878,41 +895,70 @@ struct FsType(Opaque<bindings::file_system_type>);
 // by the VFS afterwards; module init and exit are serialised.
 unsafe impl Sync for FsType {}
 
+/// The type under the filesystem's own name.
 static FS_TYPE: FsType = FsType(Opaque::uninit());
+/// The same filesystem under the name `overlay` (`register_overlay=1`).
+static FS_TYPE_OVERLAY: FsType = FsType(Opaque::uninit());
 
 /// Registers filesystem `T` with the VFS for as long as it lives.
 ///
 /// # Invariants
 ///
-/// `FS_TYPE` is registered with `register_filesystem` while this exists;
-/// there is at most one `Registration`.
-pub(crate) struct Registration(());
+/// `types[..count]` are registered with `register_filesystem` while this
+/// exists; there is at most one `Registration`.
+pub(crate) struct Registration {
+    types: [&'static FsType; 2],
+    count: usize,
+}
 
 impl Registration {
-    pub(crate) fn new<T: Filesystem>(module: &'static ThisModule) -> Result<Self> {
-        let t = FS_TYPE.0.get();
-        // SAFETY: Module init runs once, before anything can see `FS_TYPE`;
-        // it is zeroed first, so every field not set is NULL or zero.
-        unsafe {
-            t.write(MaybeUninit::zeroed().assume_init());
-            (*t).owner = module.as_ptr();
-            (*t).name = T::NAME.as_char_ptr();
-            (*t).init_fs_context = Some(ffi::rovl_init_fs_context);
-            (*t).kill_sb = Some(kill_sb_cb::<T>);
-            if T::USERNS_MOUNT {
-                (*t).fs_flags |= FS_USERNS_MOUNT;
+    /// Registers `T` under `T::NAME` and, with `also_overlay`, under
+    /// `overlay` too; fails with `EBUSY` if `overlay` is taken (by
+    /// overlayfs), so the two are never both registered under that name.
+    pub(crate) fn new<T: Filesystem>(
+        module: &'static ThisModule,
+        also_overlay: bool,
+    ) -> Result<Self> {
+        let mut this = Self {
+            types: [&FS_TYPE, &FS_TYPE_OVERLAY],
+            count: 0,
+        };
+        let names = [T::NAME, c_str!("overlay")];
+        for (i, name) in names
+            .iter()
+            .enumerate()
+            .take(if also_overlay { 2 } else { 1 })
+        {
+            let t = this.types[i].0.get();
+            // SAFETY: Module init runs once, before anything can see the
+            // static types; each is zeroed first, so every field not set is
+            // NULL or zero.
+            unsafe {
+                t.write(MaybeUninit::zeroed().assume_init());
+                (*t).owner = module.as_ptr();
+                (*t).name = name.as_char_ptr();
+                (*t).init_fs_context = Some(ffi::rovl_init_fs_context);
+                (*t).kill_sb = Some(kill_sb_cb::<T>);
+                if T::USERNS_MOUNT {
+                    (*t).fs_flags |= FS_USERNS_MOUNT;
+                }
             }
-            to_result(bindings::register_filesystem(t))?;
+            // SAFETY: `t` is initialised above and static; on failure the
+            // ones registered so far are unregistered by `Drop`.
+            to_result(unsafe { bindings::register_filesystem(t) })?;
+            // INVARIANT: Registered above.
+            this.count = i + 1;
         }
-        // INVARIANT: Registered above.
-        Ok(Self(()))
+        Ok(this)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant it was registered.
-        unsafe { bindings::unregister_filesystem(FS_TYPE.0.get()) };
+        for t in &self.types[..self.count] {
+            // SAFETY: By the type invariant it was registered.
+            unsafe { bindings::unregister_filesystem(t.0.get()) };
+        }
     }
 }
 
@@ -939,9 +985,6 @@ extern "C" fn rovl_rs_ctx_new() -> *mut c_void {
 ///
 /// `ctx` is NULL or came from `rovl_rs_ctx_new` and is not used afterwards.
 #[no_mangle]
-/// # Safety
-///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rovl_rs_ctx_free(ctx: *mut c_void) {
     if !ctx.is_null() {
         // SAFETY: By the safety requirements.
@@ -954,9 +997,6 @@ unsafe extern "C" fn rovl_rs_ctx_free(ctx: *mut c_void) {
 /// `ctx` came from `rovl_rs_ctx_new`; `key` is a C string and `value` NULL
 /// or a C string, all valid for the call.
 #[no_mangle]
-/// # Safety
-///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rovl_rs_ctx_param(
     ctx: *mut c_void,
     key: *const c_char,
@@ -984,9 +1024,6 @@ unsafe extern "C" fn rovl_rs_ctx_param(
 ///
 /// Called by `get_tree_nodev` with a new superblock and our context.
 #[no_mangle]
-/// # Safety
-///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mut c_void) -> c_int {
     from_result(|| {
         // SAFETY: By the safety requirements.
@@ -1028,9 +1065,6 @@ unsafe extern "C" fn rovl_rs_fill_super(sb: *mut bindings::super_block, ctx: *mu
 ///
 /// Called by the VFS for a remount of a live superblock of ours.
 #[no_mangle]
-/// # Safety
-///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rovl_rs_reconfigure(
     sb: *mut bindings::super_block,
     ctx: *mut c_void,
@@ -1046,7 +1080,8 @@ unsafe extern "C" fn rovl_rs_reconfigure(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn kill_sb_cb<T: Filesystem>(sb: *mut bindings::super_block) {
     // SAFETY: The VFS tears down a superblock of ours; after
     // `kill_anon_super` no inode or dentry of it is left, so the data goes.
@@ -1062,7 +1097,8 @@ unsafe extern "C" fn kill_sb_cb<T: Filesystem>(sb: *mut bindings::super_block) {
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) {
     // SAFETY: The VFS evicts an inode of ours that nothing references.
     unsafe {
@@ -1082,7 +1118,8 @@ unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) 
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn sync_fs_cb<T: Filesystem>(
     sb: *mut bindings::super_block,
     wait: c_int,
@@ -1096,7 +1133,8 @@ unsafe extern "C" fn sync_fs_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn statfs_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     buf: *mut bindings::kstatfs,
@@ -1116,7 +1154,8 @@ unsafe extern "C" fn statfs_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn show_options_cb<T: Filesystem>(
     m: *mut bindings::seq_file,
     root: *mut bindings::dentry,
@@ -1136,7 +1175,8 @@ unsafe extern "C" fn show_options_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn lookup_cb<T: Filesystem>(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
@@ -1173,7 +1213,8 @@ unsafe extern "C" fn lookup_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn getattr_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     path: *const bindings::path,
@@ -1198,7 +1239,8 @@ unsafe extern "C" fn getattr_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn get_link_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     inode: *mut bindings::inode,
@@ -1221,7 +1263,8 @@ unsafe extern "C" fn get_link_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn open_file_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -1246,7 +1289,8 @@ unsafe extern "C" fn open_file_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn release_file_cb(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -1310,7 +1354,8 @@ unsafe fn synced<'a, T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn read_iter_cb<T: Filesystem>(
     iocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
@@ -1330,7 +1375,8 @@ unsafe extern "C" fn read_iter_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn write_iter_cb<T: Filesystem>(
     iocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
@@ -1351,7 +1397,8 @@ unsafe extern "C" fn write_iter_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn splice_read_cb<T: Filesystem>(
     file: *mut bindings::file,
     ppos: *mut i64,
@@ -1377,7 +1424,8 @@ unsafe extern "C" fn splice_read_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn splice_write_cb<T: Filesystem>(
     pipe: *mut bindings::pipe_inode_info,
     file: *mut bindings::file,
@@ -1396,7 +1444,8 @@ unsafe extern "C" fn splice_write_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn mmap_cb<T: Filesystem>(
     file: *mut bindings::file,
     vma: *mut bindings::vm_area_struct,
@@ -1497,7 +1546,8 @@ unsafe extern "C" fn writepages_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fallocate_cb<T: Filesystem>(
     file: *mut bindings::file,
     mode: c_int,
@@ -1515,7 +1565,8 @@ unsafe extern "C" fn fallocate_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fadvise_cb<T: Filesystem>(
     file: *mut bindings::file,
     offset: i64,
@@ -1531,7 +1582,8 @@ unsafe extern "C" fn fadvise_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn flush_cb<T: Filesystem>(
     file: *mut bindings::file,
     id: bindings::fl_owner_t,
@@ -1545,7 +1597,8 @@ unsafe extern "C" fn flush_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn llseek_file_cb<T: Filesystem>(
     file: *mut bindings::file,
     offset: i64,
@@ -1612,7 +1665,8 @@ unsafe fn copy_file<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn copy_file_range_cb<T: Filesystem>(
     file_in: *mut bindings::file,
     pos_in: i64,
@@ -1640,7 +1694,8 @@ unsafe extern "C" fn copy_file_range_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn remap_file_range_cb<T: Filesystem>(
     file_in: *mut bindings::file,
     pos_in: i64,
@@ -1666,7 +1721,8 @@ unsafe extern "C" fn remap_file_range_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fsync_cb<T: Filesystem>(
     file: *mut bindings::file,
     start: i64,
@@ -1705,7 +1761,8 @@ struct DirFile<S> {
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn open_dir_cb<T: Filesystem>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -1723,7 +1780,8 @@ unsafe extern "C" fn open_dir_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn release_dir_cb<T: Filesystem>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -1737,7 +1795,8 @@ unsafe extern "C" fn release_dir_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn iterate_cb<T: Filesystem>(
     file: *mut bindings::file,
     ctx: *mut bindings::dir_context,
@@ -1763,7 +1822,8 @@ unsafe extern "C" fn iterate_cb<T: Filesystem>(
 ///
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn llseek_dir_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: The VFS seeks an open rovl directory under `f_pos_lock`.
     unsafe {
@@ -1856,7 +1916,8 @@ unsafe fn buf_of<'a>(buffer: *mut c_void, size: usize) -> &'a mut [u8] {
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn listxattr_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     list: *mut c_char,
@@ -1892,7 +1953,8 @@ unsafe extern "C" fn listxattr_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn permission_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     inode: *mut bindings::inode,
@@ -1919,7 +1981,8 @@ unsafe extern "C" fn permission_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn get_inode_acl_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     acl_type: c_int,
@@ -1948,7 +2011,8 @@ const LOOKUP_RCU: c_uint = 0x0040;
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn revalidate_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     flags: c_uint,
@@ -1959,7 +2023,8 @@ unsafe extern "C" fn revalidate_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn weak_revalidate_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     flags: c_uint,
@@ -2053,7 +2118,8 @@ unsafe fn create_common<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn create_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dir: *mut bindings::inode,
@@ -2067,7 +2133,8 @@ unsafe extern "C" fn create_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn mkdir_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dir: *mut bindings::inode,
@@ -2080,7 +2147,8 @@ unsafe extern "C" fn mkdir_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn mknod_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dir: *mut bindings::inode,
@@ -2094,7 +2162,8 @@ unsafe extern "C" fn mknod_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn symlink_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dir: *mut bindings::inode,
@@ -2109,7 +2178,8 @@ unsafe extern "C" fn symlink_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn link_cb<T: Filesystem>(
     old: *mut bindings::dentry,
     dir: *mut bindings::inode,
@@ -2123,7 +2193,8 @@ unsafe extern "C" fn link_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn unlink_cb<T: Filesystem>(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
@@ -2134,7 +2205,8 @@ unsafe extern "C" fn unlink_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rmdir_cb<T: Filesystem>(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
@@ -2166,7 +2238,8 @@ unsafe fn remove_common<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn rename_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     olddir: *mut bindings::inode,
@@ -2212,7 +2285,8 @@ unsafe fn dentry_args<'a, T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fileattr_get_cb<T: Filesystem>(
     dentry: *mut bindings::dentry,
     fa: *mut bindings::fileattr,
@@ -2229,7 +2303,8 @@ unsafe extern "C" fn fileattr_get_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fileattr_set_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dentry: *mut bindings::dentry,
@@ -2246,7 +2321,8 @@ unsafe extern "C" fn fileattr_set_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn fiemap_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     fi: *mut bindings::fiemap_extent_info,
@@ -2270,7 +2346,8 @@ unsafe extern "C" fn fiemap_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn update_time_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     flags: c_int,
@@ -2291,7 +2368,8 @@ unsafe extern "C" fn update_time_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn setattr_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dentry: *mut bindings::dentry,
@@ -2334,7 +2412,8 @@ unsafe extern "C" fn setattr_cb<T: Filesystem>(
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn set_acl_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dentry: *mut bindings::dentry,
@@ -2375,7 +2454,8 @@ unsafe extern "C" fn dummy_open(_inode: *mut bindings::inode, _file: *mut bindin
 
 /// # Safety
 ///
-/// Only called by the VFS through the operation tables of this module, with the arguments the C prototype documents, on objects of a rovl mount.
+/// Only called by the VFS through this module's operation tables, with the
+/// arguments the C prototype documents, on objects of a rovl mount.
 unsafe extern "C" fn tmpfile_cb<T: Filesystem>(
     _idmap: *mut bindings::mnt_idmap,
     dir: *mut bindings::inode,
