@@ -9,6 +9,7 @@
 //! with `N passed, N failed, N skipped`.
 
 mod layers;
+mod samples;
 mod snapshot;
 mod stacked;
 mod sys;
@@ -216,6 +217,79 @@ fn autoload(module: &Path, scratch: &Path) -> Result<(), String> {
     r
 }
 
+/// `register_overlay=1`: rovl also registers as `overlay`, for test suites
+/// that hard-code `mount -t overlay`, and never while overlayfs holds the
+/// name (nor can overlayfs load while rovl holds it). Starts and ends with
+/// overlay loaded and rovl not.
+fn register_overlay(kdir: &Path, module: &Path, scratch: &Path) -> Result<(), String> {
+    let overlay_ko = kdir.join("fs/overlayfs/overlay.ko");
+    let filesystems = || fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    let has = |name: &str| {
+        filesystems()
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some(name))
+    };
+    if Path::new("/sys/module/rovl").exists() {
+        run("rmmod", &["rovl"])?;
+    }
+    let mut kmsg = Kmsg::open().ok_or("no /dev/kmsg")?;
+    kmsg.lines();
+    if run("insmod", &[module.to_str().unwrap(), "register_overlay=1"]).is_ok() {
+        let _ = run("rmmod", &["rovl"]);
+        return Err("loaded with register_overlay=1 while overlay is loaded".into());
+    }
+    let log = kmsg.lines();
+    let why: Vec<&String> = log.iter().filter(|l| l.contains("rovl:")).collect();
+    if why.len() != 1 || !why[0].contains("register_overlay=1 but filesystem type overlay is taken")
+    {
+        return Err(format!("refusal not logged as one rovl: line: {log:?}"));
+    }
+    run("rmmod", &["overlay"])?;
+    run("insmod", &[module.to_str().unwrap(), "register_overlay=1"])?;
+    let r = (|| {
+        if !has("overlay") || !has("rovl") {
+            return Err(format!("/proc/filesystems: {}", filesystems()));
+        }
+        if run("insmod", &[overlay_ko.to_str().unwrap()]).is_ok() {
+            return Err("overlay loaded while rovl holds the name".into());
+        }
+        let refs = || fs::read_to_string("/sys/module/rovl/refcnt").unwrap_or_default();
+        let (l, l2, m) = (
+            scratch.join("ro-l"),
+            scratch.join("ro-l2"),
+            scratch.join("ro-m"),
+        );
+        for d in [&l, &l2, &m] {
+            fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        }
+        fs::write(l.join("f"), b"through rovl").map_err(|e| e.to_string())?;
+        let before = refs();
+        sys::mount(
+            "overlay",
+            &m,
+            &format!("lowerdir={}:{}", l.display(), l2.display()),
+            0,
+        )
+        .map_err(|e| format!("mount -t overlay: errno {e}"))?;
+        let during = refs();
+        let data = fs::read(m.join("f")).map_err(|e| e.to_string());
+        sys::umount(&m).map_err(|e| format!("umount: errno {e}"))?;
+        if data? != b"through rovl" {
+            return Err("wrong data".into());
+        }
+        // The mount pins rovl, not overlay (which is not loaded).
+        if during.trim().parse::<u32>().unwrap_or(0) <= before.trim().parse::<u32>().unwrap_or(0) {
+            return Err(format!(
+                "rovl refcnt {before:?} -> {during:?} under an overlay mount"
+            ));
+        }
+        Ok(())
+    })();
+    run("rmmod", &["rovl"])?;
+    run("insmod", &[overlay_ko.to_str().unwrap()])?;
+    r
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mut kdir = None;
@@ -320,6 +394,21 @@ fn main() {
             Err(why) => {
                 failed += 1;
                 println!("FAILED  module_autoload: {why}");
+            }
+        }
+    }
+    if filter
+        .as_deref()
+        .is_none_or(|f| "module_register_overlay".contains(f))
+    {
+        match register_overlay(Path::new(&kdir), Path::new(&module), &scratch) {
+            Ok(()) => {
+                passed += 1;
+                println!("ok      module_register_overlay");
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAILED  module_register_overlay: {why}");
             }
         }
     }

@@ -1595,3 +1595,64 @@ pub fn write_drops_setid(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// Resident pages of a mapping, by `mincore`: for a file mapping, whether
+/// each page is in the page cache of the file the mapping maps.
+fn resident(m: &Map) -> Result<usize, Fail> {
+    let mut vec = vec![0u8; m.len.div_ceil(PAGE)];
+    // SAFETY: `vec` has one byte per page of the mapping.
+    let r = unsafe { libc::mincore(m.p.cast(), m.len, vec.as_mut_ptr()) };
+    if r != 0 {
+        return Err(Fail::Fail(format!("mincore: errno {}", errno())));
+    }
+    Ok(vec.iter().filter(|b| **b & 1 != 0).count())
+}
+
+/// A shared mapping maps the real file's cached pages, as overlay's, on a
+/// mount without an upper layer (nothing can be copied up there) and for a
+/// file already copied up; only a lower file on a writable mount gets
+/// rovl's own (not yet filled) pages. `mincore` tells them apart without
+/// touching the mapping: the real file's pages are already cached.
+pub fn mmap_shared_direct(t: &mut T) -> TResult {
+    let pages = 64;
+    let base = t.dir.join("mapdirect");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("lower"), &vec![7u8; pages * PAGE])?;
+    layers::file(&l0.join("up"), &vec![8u8; pages * PAGE])?;
+    let l1 = base.join("l1");
+    layers::dir(&l1)?;
+    let ro = format!("lowerdir={}:{}", l1.display(), l0.display());
+    let (ro_o, ro_r) = t.pair(&ro)?;
+    let (o, r) = writable_pair(t, &base, &[l0])?;
+    let mut got = Vec::new();
+    for (label, path, copy_up) in [
+        ("read-only mount", ro_o.join("lower"), false),
+        ("read-only mount", ro_r.join("lower"), false),
+        ("writable mount, lower file", o.mnt.join("lower"), false),
+        ("writable mount, lower file", r.mnt.join("lower"), false),
+        ("writable mount, upper file", o.mnt.join("up"), true),
+        ("writable mount, upper file", r.mnt.join("up"), true),
+    ] {
+        if copy_up {
+            let fd = sys::open(&path, libc::O_RDWR)?;
+            sys::close(fd);
+        }
+        // Cache the real file's pages, then map without touching.
+        std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        let fd = sys::open(&path, libc::O_RDONLY)?;
+        let m = Map::new(fd, pages * PAGE, libc::PROT_READ, libc::MAP_SHARED);
+        sys::close(fd);
+        let m = m.map_err(|e| format!("mmap {}: errno {e}", path.display()))?;
+        got.push((label, resident(&m)?));
+    }
+    let want = [pages, pages, pages, 0, pages, pages];
+    for (i, ((label, n), w)) in got.iter().zip(want).enumerate() {
+        if *n != w {
+            let fs = if i % 2 == 0 { "overlay" } else { "rovl" };
+            return Err(Fail::Fail(format!(
+                "{fs}, {label}: {n} of {pages} pages resident before any access, want {w}"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -86,6 +86,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("xfs_data_path", crate::stacked::xfs_data_path),
     ("locks_notify_atime", crate::stacked::locks_notify_atime),
     ("mmap_shared_write", crate::stacked::mmap_shared_write),
+    ("mmap_shared_direct", crate::stacked::mmap_shared_direct),
     ("write_drops_setid", crate::stacked::write_drops_setid),
     ("stacked_stress", crate::stacked::stacked_stress),
     (
@@ -93,6 +94,11 @@ pub const ALL: &[(&str, Test)] = &[
         crate::stacked::volatile_writeback_errors,
     ),
     ("open_file_memory", crate::stacked::open_file_memory),
+    (
+        "sample_layered_rootfs",
+        crate::samples::sample_layered_rootfs,
+    ),
+    ("sample_rorw", crate::samples::sample_rorw),
 ];
 
 fn fail<T>(msg: String) -> Result<T, Fail> {
@@ -1025,11 +1031,16 @@ fn module_parameters(_t: &mut T) -> TResult {
         v.sort();
         Ok(v)
     };
-    same(
-        "module parameters and defaults",
-        read("overlay")?,
-        read("rovl")?,
-    )
+    // rovl's own parameter, read-only once loaded and off by default.
+    let mut rovl = read("rovl")?;
+    let own = ("register_overlay".to_string(), "N\n".to_string());
+    if !rovl.contains(&own) {
+        return fail(format!(
+            "no register_overlay=N in rovl's parameters {rovl:?}"
+        ));
+    }
+    rovl.retain(|p| p.0 != own.0);
+    same("module parameters and defaults", read("overlay")?, rovl)
 }
 
 fn new_mount_api(t: &mut T) -> TResult {
