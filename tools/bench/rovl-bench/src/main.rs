@@ -2,9 +2,13 @@
 //! Benchmarks in the bench VM: every workload on native, overlay, rovl and
 //! fuse-overlayfs over the same base filesystem, interleaved, several
 //! repetitions each. Prints one JSON object per measurement on stdout:
-//! `{"base":..,"workload":..,"fs":..,"rep":..,"seconds":..}`.
+//! `{"base":..,"workload":..,"fs":..,"rep":..,"value":..,"unit":..,"frac":..}`
+//! where `unit` is `s` (seconds) or `B` (bytes) and `frac` is the share of
+//! the workload's items that this filesystem ran (fuse-overlayfs runs a tenth
+//! of the metadata workloads: the report scales its time up and marks it).
 //!
-//! Usage: rovl-bench --kdir KDIR --module rovl.ko [--reps N] [--only SUBSTR]
+//! Usage: rovl-bench --dir DIR --base NAME [--reps N] [--only SUBSTR]
+//!        [--scale F] [--data-scale F] [--fs a,b] [--tar SRC.tar]
 
 use std::ffi::CString;
 use std::fs;
@@ -16,6 +20,9 @@ use std::time::Instant;
 
 const FSES: [&str; 4] = ["native", "overlay", "rovl", "fuse-overlayfs"];
 const MIB: usize = 1 << 20;
+/// The share of a metadata workload's items that fuse-overlayfs runs: a
+/// millisecond per operation under TCG would make it most of the run.
+const FUSE_FRAC: f64 = 0.1;
 
 fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("path with NUL")
@@ -38,12 +45,20 @@ fn mkdirs(p: &Path) {
 }
 
 fn mount(fstype: &str, target: &Path, data: &str) {
-    let (t, s, d) = (cstr(target), CString::new(fstype).unwrap(), CString::new(data).unwrap());
+    let (t, s, d) = (
+        cstr(target),
+        CString::new(fstype).unwrap(),
+        CString::new(data).unwrap(),
+    );
     let src = CString::new("none").unwrap();
     // SAFETY: Valid NUL-terminated strings.
     let r = unsafe { libc::mount(src.as_ptr(), t.as_ptr(), s.as_ptr(), 0, d.as_ptr().cast()) };
     if r != 0 {
-        die(&format!("mount -t {fstype} {}: {}", target.display(), std::io::Error::last_os_error()));
+        die(&format!(
+            "mount -t {fstype} {}: {}",
+            target.display(),
+            std::io::Error::last_os_error()
+        ));
     }
 }
 
@@ -106,7 +121,11 @@ fn view(fs: &str, lowers: &[PathBuf], native: &Path, scratch: &Path, n: usize) -
         std::env::set_current_dir(parent).unwrap_or_else(|e| die(&format!("chdir: {e}")));
         lowers
             .iter()
-            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
             .collect()
     } else {
         lowers.iter().map(|p| p.display().to_string()).collect()
@@ -140,7 +159,11 @@ fn fio(file: &Path, args: &[&str]) -> f64 {
         .unwrap_or_else(|e| die(&format!("fio: {e}")));
     let s = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        die(&format!("fio {args:?} on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr)));
+        die(&format!(
+            "fio {args:?} on {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     // The job's elapsed time, the largest of read and write runtimes.
     let mut best = 0u64;
@@ -158,14 +181,23 @@ fn timed(f: impl FnOnce()) -> f64 {
 }
 
 fn write_file(p: &Path, len: usize, seed: u8) {
-    let mut f = fs::File::create(p).unwrap_or_else(|e| die(&format!("create {}: {e}", p.display())));
-    let chunk: Vec<u8> = (0..MIB).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let mut f =
+        fs::File::create(p).unwrap_or_else(|e| die(&format!("create {}: {e}", p.display())));
+    let chunk: Vec<u8> = (0..MIB)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
     let mut left = len;
     while left > 0 {
         let n = left.min(MIB);
         f.write_all(&chunk[..n]).unwrap();
         left -= n;
     }
+}
+
+fn read_all(p: &Path) {
+    let mut f = fs::File::open(p).unwrap_or_else(|e| die(&format!("open {}: {e}", p.display())));
+    std::io::copy(&mut f, &mut std::io::sink())
+        .unwrap_or_else(|e| die(&format!("read {}: {e}", p.display())));
 }
 
 fn many_files(dir: &Path, prefix: &str, n: usize) {
@@ -179,23 +211,80 @@ struct Bench {
     base: String,
     reps: usize,
     only: Option<String>,
+    fses: Vec<String>,
     scratch: PathBuf,
     seq: usize,
 }
 
+/// How a workload's value reads.
+#[derive(Clone, Copy)]
+enum Unit {
+    Seconds,
+    Bytes,
+}
+
 impl Bench {
-    fn report(&self, workload: &str, fs: &str, rep: usize, secs: f64) {
+    fn report(&self, workload: &str, fs: &str, rep: usize, value: f64, unit: Unit, frac: f64) {
+        let unit = match unit {
+            Unit::Seconds => "s",
+            Unit::Bytes => "B",
+        };
         println!(
-            "{{\"base\":\"{}\",\"workload\":\"{workload}\",\"fs\":\"{fs}\",\"rep\":{rep},\"seconds\":{secs:.6}}}",
+            "{{\"base\":\"{}\",\"workload\":\"{workload}\",\"fs\":\"{fs}\",\"rep\":{rep},\"value\":{value:.6},\"unit\":\"{unit}\",\"frac\":{frac}}}",
             self.base
         );
     }
 
     fn wanted(&self, workload: &str) -> bool {
-        self.only.as_deref().is_none_or(|o| workload.contains(o))
+        self.only
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|o| workload.contains(o)))
     }
 
-    /// Runs `run(view)` for every filesystem, `reps` times, interleaved.
+    /// Runs `run(view, fs, frac)` for every filesystem, `reps` times,
+    /// interleaved; fuse-overlayfs gets `fuse_frac` as its share of items.
+    #[expect(clippy::too_many_arguments)]
+    fn each_of(
+        &mut self,
+        workload: &str,
+        fses: &[&str],
+        lowers: &[PathBuf],
+        native: &Path,
+        unit: Unit,
+        fuse_frac: f64,
+        mut run: impl FnMut(&View, &str, f64) -> f64,
+    ) {
+        if !self.wanted(workload) {
+            return;
+        }
+        let fses: Vec<&str> = fses
+            .iter()
+            .copied()
+            .filter(|f| self.fses.iter().any(|w| w == f))
+            .collect();
+        eprintln!("rovl-bench: {} {workload}", self.base);
+        for rep in 0..self.reps {
+            for fs in &fses {
+                // fuse-overlayfs is the far peer (ratios of 3 and more, or
+                // none on data): one repetition keeps the run short.
+                if *fs == "fuse-overlayfs" && rep > 0 {
+                    continue;
+                }
+                self.seq += 1;
+                let frac = if *fs == "fuse-overlayfs" {
+                    fuse_frac
+                } else {
+                    1.0
+                };
+                let v = view(fs, lowers, native, &self.scratch, self.seq);
+                let value = run(&v, fs, frac);
+                drop(v);
+                self.report(workload, fs, rep, value, unit, frac);
+            }
+        }
+    }
+
+    /// A timed workload that every filesystem runs in full.
     fn each(
         &mut self,
         workload: &str,
@@ -204,19 +293,49 @@ impl Bench {
         native: &Path,
         mut run: impl FnMut(&View, &str) -> f64,
     ) {
-        if !self.wanted(workload) {
-            return;
-        }
-        eprintln!("rovl-bench: {} {workload}", self.base);
-        for rep in 0..self.reps {
-            for fs in fses {
-                self.seq += 1;
-                let v = view(fs, lowers, native, &self.scratch, self.seq);
-                let secs = run(&v, fs);
-                drop(v);
-                self.report(workload, fs, rep, secs);
-            }
-        }
+        self.each_of(
+            workload,
+            fses,
+            lowers,
+            native,
+            Unit::Seconds,
+            1.0,
+            |v, fs, _| run(v, fs),
+        );
+    }
+}
+
+/// Slab memory in bytes (reclaimable and not), from /proc/meminfo.
+fn slab_bytes() -> u64 {
+    let m = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    m.lines()
+        .find(|l| l.starts_with("Slab:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| die("no Slab: in /proc/meminfo"))
+}
+
+fn raise_nofile(n: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: A valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        die(&format!("setrlimit: {}", std::io::Error::last_os_error()));
+    }
+}
+
+/// Runs a shell command line in `dir`, its output discarded.
+fn sh_in(dir: &Path, line: &str) {
+    let st = Command::new("sh")
+        .args(["-c", line])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !st.map(|s| s.success()).unwrap_or(false) {
+        die(&format!("in {}: {line} failed", dir.display()));
     }
 }
 
@@ -224,7 +343,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mut base_dir = None;
     let mut base = None;
-    let (mut reps, mut only, mut scale) = (3usize, None, 1.0f64);
+    let (mut reps, mut only, mut scale, mut data_scale) = (3usize, None, 1.0f64, 1.0f64);
+    let mut fses: Vec<String> = FSES.iter().map(|s| s.to_string()).collect();
+    let mut tar = None;
     let mut i = 1;
     while i + 1 < args.len() {
         match args[i].as_str() {
@@ -233,14 +354,20 @@ fn main() {
             "--reps" => reps = args[i + 1].parse().unwrap_or(3),
             "--only" => only = Some(args[i + 1].clone()),
             "--scale" => scale = args[i + 1].parse().unwrap_or(1.0),
+            "--data-scale" => data_scale = args[i + 1].parse().unwrap_or(1.0),
+            "--fs" => fses = args[i + 1].split(',').map(str::to_string).collect(),
+            "--tar" => tar = Some(PathBuf::from(&args[i + 1])),
             a => die(&format!("unknown argument {a}")),
         }
         i += 2;
     }
     let (Some(dir), Some(base)) = (base_dir, base) else {
-        die("usage: rovl-bench --dir DIR --base NAME [--reps N] [--only SUBSTR] [--scale F]");
+        die("usage: rovl-bench --dir DIR --base NAME [--reps N] [--only SUBSTR] [--scale F] [--data-scale F] [--fs a,b] [--tar T]");
     };
+    // `--scale` sizes the two big metadata workloads (100,000 files and
+    // entries at 1), `--data-scale` the data files; both 1 by default.
     let n = |x: usize| ((x as f64 * scale) as usize).max(1);
+    let d = |x: usize| ((x as f64 * data_scale) as usize).max(MIB);
     let direct = base == "xfs";
     let lay = dir.join("layers");
     let scratch = dir.join("scratch");
@@ -249,6 +376,7 @@ fn main() {
         base,
         reps,
         only,
+        fses,
         scratch,
         seq: 0,
     };
@@ -257,46 +385,99 @@ fn main() {
     // new files written to the upper layer.
     let l0 = lay.join("data");
     mkdirs(&l0);
-    let size = n(256 * MIB);
+    let size = d(256 * MIB);
     write_file(&l0.join("big"), size, 1);
     let lowers = vec![l0.clone()];
     let sz = format!("--size={size}");
+    // Random 4 KiB I/O: 64 MiB of it, spread over the whole file.
+    let io4k = format!("--io_size={}", d(64 * MIB));
     for (name, args) in [
         ("seq-read-1m", vec!["--rw=read", "--bs=1M", "--readonly"]),
-        ("rand-read-4k-psync", vec!["--rw=randread", "--bs=4k", "--ioengine=psync", "--readonly"]),
+        (
+            "rand-read-4k-psync",
+            vec![
+                "--rw=randread",
+                "--bs=4k",
+                "--ioengine=psync",
+                "--readonly",
+                &io4k,
+            ],
+        ),
         (
             "rand-read-4k-io_uring",
-            vec!["--rw=randread", "--bs=4k", "--ioengine=io_uring", "--iodepth=16", "--readonly"],
+            vec![
+                "--rw=randread",
+                "--bs=4k",
+                "--ioengine=io_uring",
+                "--iodepth=16",
+                "--readonly",
+                &io4k,
+            ],
         ),
-        ("mmap-read", vec!["--rw=read", "--bs=1M", "--ioengine=mmap", "--readonly"]),
+        (
+            "mmap-read",
+            vec!["--rw=read", "--bs=1M", "--ioengine=mmap", "--readonly"],
+        ),
     ] {
-        let args: Vec<&str> = args.into_iter().chain([sz.as_str(), "--invalidate=0"]).collect();
+        let args: Vec<&str> = args
+            .into_iter()
+            .chain([sz.as_str(), "--invalidate=0"])
+            .collect();
         b.each(name, &FSES, &lowers, &l0, |v, _| {
             let f = v.dir.join("big");
-            // The first run warms the page cache; the second is measured.
-            fio(&f, &args);
+            // Warm the page cache through the view, then measure.
+            read_all(&f);
             fio(&f, &args)
         });
     }
     if direct {
         b.each("seq-read-1m-direct", &FSES, &lowers, &l0, |v, _| {
-            fio(&v.dir.join("big"), &["--rw=read", "--bs=1M", "--direct=1", "--readonly", &sz])
+            fio(
+                &v.dir.join("big"),
+                &["--rw=read", "--bs=1M", "--direct=1", "--readonly", &sz],
+            )
         });
     }
-    let wsize = format!("--size={}", n(128 * MIB));
+    let wsize = format!("--size={}", d(128 * MIB));
     for (name, args) in [
-        ("seq-write-1m", vec!["--rw=write", "--bs=1M", "--end_fsync=1"]),
-        ("rand-write-4k-psync", vec!["--rw=randwrite", "--bs=4k", "--ioengine=psync", "--end_fsync=1"]),
+        (
+            "seq-write-1m",
+            vec!["--rw=write", "--bs=1M", "--end_fsync=1"],
+        ),
+        (
+            "rand-write-4k-psync",
+            vec![
+                "--rw=randwrite",
+                "--bs=4k",
+                "--ioengine=psync",
+                "--end_fsync=1",
+                &io4k,
+            ],
+        ),
         (
             "rand-write-4k-io_uring",
-            vec!["--rw=randwrite", "--bs=4k", "--ioengine=io_uring", "--iodepth=16", "--end_fsync=1"],
+            vec![
+                "--rw=randwrite",
+                "--bs=4k",
+                "--ioengine=io_uring",
+                "--iodepth=16",
+                "--end_fsync=1",
+                &io4k,
+            ],
         ),
     ] {
         let native = b.scratch.join("native-w");
         mkdirs(&native);
         b.each(name, &FSES, &lowers, &native, |v, _| {
             let f = v.dir.join("new");
-            let t = fio(&f, &args.iter().copied().chain([wsize.as_str()]).collect::<Vec<_>>());
+            let t = fio(
+                &f,
+                &args
+                    .iter()
+                    .copied()
+                    .chain([wsize.as_str()])
+                    .collect::<Vec<_>>(),
+            );
             let _ = fs::remove_file(&f);
             t
         });
@@ -311,56 +492,115 @@ fn main() {
         });
     }
 
-    // Copy-up of a big lower file (reflinked where the base can).
+    // Copy-up of a big lower file: copied on tmpfs, reflinked on xfs. A
+    // reflink takes about a millisecond, so xfs times 16 copy-ups (of 16
+    // lower files sharing their extents) and reports the time of one.
     let cu = lay.join("copyup");
     mkdirs(&cu);
-    write_file(&cu.join("big"), n(1024 * MIB), 2);
-    b.each("copy-up-1g", &FSES[1..], &[cu.clone()], &cu, |v, _| {
-        let p = v.dir.join("big");
-        timed(|| {
-            let f = fs::OpenOptions::new().write(true).open(&p).unwrap_or_else(|e| die(&format!("copy-up: {e}")));
-            drop(f);
-        })
-    });
-    let _ = fs::remove_file(cu.join("big"));
+    write_file(&cu.join("big0"), d(1024 * MIB), 2);
+    let copies = if direct { 16 } else { 1 };
+    for i in 1..copies {
+        sh_in(&cu, &format!("cp --reflink=always big0 big{i}"));
+    }
+    b.each(
+        "copy-up-1g",
+        &FSES[1..],
+        std::slice::from_ref(&cu),
+        &cu,
+        |v, _| {
+            let t = timed(|| {
+                for i in 0..copies {
+                    let f = fs::OpenOptions::new()
+                        .write(true)
+                        .open(v.dir.join(format!("big{i}")))
+                        .unwrap_or_else(|e| die(&format!("copy-up: {e}")));
+                    drop(f);
+                }
+            });
+            t / copies as f64
+        },
+    );
+    sh_in(&cu, "rm -f big*");
 
     // Metadata: create, stat and unlink in a new directory.
     let files = n(100_000);
     let native_m = b.scratch.join("native-m");
     mkdirs(&native_m);
-    b.each("create-stat-unlink", &FSES, &lowers, &native_m, |v, _| {
-        let d = v.dir.join("meta");
-        timed(|| {
-            mkdirs(&d);
-            for i in 0..files {
-                fs::File::create(d.join(format!("f{i}"))).unwrap();
-            }
-            for i in 0..files {
-                fs::metadata(d.join(format!("f{i}"))).unwrap();
-            }
-            for i in 0..files {
-                fs::remove_file(d.join(format!("f{i}"))).unwrap();
-            }
-            fs::remove_dir(&d).unwrap();
-        })
-    });
+    b.each_of(
+        "create-stat-unlink",
+        &FSES,
+        &lowers,
+        &native_m,
+        Unit::Seconds,
+        FUSE_FRAC,
+        |v, _, frac| {
+            let d = v.dir.join("meta");
+            let files = ((files as f64 * frac) as usize).max(1);
+            timed(|| {
+                mkdirs(&d);
+                for i in 0..files {
+                    fs::File::create(d.join(format!("f{i}"))).unwrap();
+                }
+                for i in 0..files {
+                    fs::metadata(d.join(format!("f{i}"))).unwrap();
+                }
+                for i in 0..files {
+                    fs::remove_file(d.join(format!("f{i}"))).unwrap();
+                }
+                fs::remove_dir(&d).unwrap();
+            })
+        },
+    );
 
     // Open/close rate of lower files (cached dentries after the first rep).
     let oc = lay.join("openclose");
-    let nfiles = n(10_000);
+    let nfiles = 10_000;
     many_files(&oc, "f", nfiles);
-    b.each("open-close-lower", &FSES, &[oc.clone()], &oc, |v, _| {
-        for i in 0..nfiles {
-            drop(fs::File::open(v.dir.join(format!("f{i}"))));
-        }
-        timed(|| {
-            for _ in 0..5 {
-                for i in 0..nfiles {
-                    drop(fs::File::open(v.dir.join(format!("f{i}"))).unwrap());
-                }
+    b.each_of(
+        "open-close-lower",
+        &FSES,
+        std::slice::from_ref(&oc),
+        &oc,
+        Unit::Seconds,
+        FUSE_FRAC,
+        |v, _, frac| {
+            let nfiles = ((nfiles as f64 * frac) as usize).max(1);
+            for i in 0..nfiles {
+                drop(fs::File::open(v.dir.join(format!("f{i}"))));
             }
-        })
-    });
+            timed(|| {
+                for _ in 0..5 {
+                    for i in 0..nfiles {
+                        drop(fs::File::open(v.dir.join(format!("f{i}"))).unwrap());
+                    }
+                }
+            })
+        },
+    );
+
+    // Memory per open file: the slab growth of holding every file of `oc`
+    // open, after a first open and close has cached their dentries and
+    // inodes. fuse-overlayfs's own memory (a user process) is not counted.
+    raise_nofile(nfiles as u64 + 1024);
+    b.each_of(
+        "mem-per-open-file",
+        &FSES,
+        std::slice::from_ref(&oc),
+        &oc,
+        Unit::Bytes,
+        1.0,
+        |v, _, _| {
+            let paths: Vec<PathBuf> = (0..nfiles).map(|i| v.dir.join(format!("f{i}"))).collect();
+            for p in &paths {
+                drop(fs::File::open(p).unwrap());
+            }
+            let before = slab_bytes();
+            let open: Vec<fs::File> = paths.iter().map(|p| fs::File::open(p).unwrap()).collect();
+            let after = slab_bytes();
+            drop(open);
+            after.saturating_sub(before) as f64 / nfiles as f64
+        },
+    );
 
     // Readdir of a big merged directory over 2 and 50 layers.
     for layers in [2usize, 50] {
@@ -380,17 +620,59 @@ fn main() {
         // fuse-overlayfs takes minutes per listing over 50 layers under
         // TCG: only over 2.
         let fses = if layers > 2 { &FSES[..3] } else { &FSES[..] };
-        b.each(&format!("readdir-{layers}-layers"), fses, &lowers, &native, |v, _| {
-            drop_caches();
-            timed(|| {
-                let c = fs::read_dir(v.dir.join("d")).unwrap().count();
-                assert!(c >= entries - layers);
-            })
+        b.each(
+            &format!("readdir-{layers}-layers"),
+            fses,
+            &lowers,
+            &native,
+            |v, _| {
+                drop_caches();
+                timed(|| {
+                    let c = fs::read_dir(v.dir.join("d")).unwrap().count();
+                    assert!(c >= entries - layers);
+                })
+            },
+        );
+    }
+
+    // A source tree: untarred into each view (the upper layer), and walked
+    // by find and grep -r from a lower layer with cold caches.
+    if let Some(tar) = &tar {
+        // Read from the base filesystem, not from the host over 9p.
+        let local = dir.join("src.tar");
+        fs::copy(tar, &local).unwrap_or_else(|e| die(&format!("copy {}: {e}", tar.display())));
+        let tar = local.display().to_string();
+        let native_t = b.scratch.join("native-t");
+        mkdirs(&native_t);
+        b.each("untar-src", &FSES, &lowers, &native_t, |v, _| {
+            let d = v.dir.join("src");
+            mkdirs(&d);
+            let t = timed(|| sh_in(&d, &format!("tar -xf {tar}")));
+            sh_in(&v.dir, "rm -rf src");
+            t
         });
+        let src = lay.join("src");
+        mkdirs(&src);
+        sh_in(&src, &format!("tar -xf {tar}"));
+        b.each(
+            "find-grep-src",
+            &FSES,
+            std::slice::from_ref(&src),
+            &src,
+            |v, _| {
+                drop_caches();
+                timed(|| {
+                    sh_in(
+                        &v.dir,
+                        "find . -name '*.h' | wc -l; grep -r -c EXPORT_SYMBOL . | wc -l",
+                    )
+                })
+            },
+        );
     }
 
     // Lookup through 500 layers: names only in the bottom one.
-    let deep = n(2_000);
+    let deep = 2_000;
     let mut lowers = Vec::new();
     for l in 0..500 {
         let d = lay.join(format!("d{l}"));
