@@ -107,13 +107,38 @@ const MAY_APPEND: i32 = 0x8;
 pub(crate) fn permission(fs: &Rovl, node: &RovlNode, inode: &Inode, mask: i32) -> Result {
     inode.generic_permission(mask)?;
     let real = node.real_inode();
-    let mut mask = mask;
-    if node.upper().is_none() && !is_special(real.mode()) && mask & MAY_WRITE != 0 {
-        mask &= !(MAY_WRITE | MAY_APPEND);
-        mask |= MAY_READ;
-    }
+    let mask = real_mask(real, node.upper().is_some(), mask);
     let _cred = fs.cred.override_creds();
     real.permission(fs.mnt(node.top().layer), mask)
+}
+
+/// `permission` in RCU walk mode, from the real inode the rovl inode
+/// published (the top one, as `permission` uses). Without idmapped layers
+/// every layer's idmap is the identity; with them, a reference walk finds
+/// the layer.
+pub(crate) fn permission_rcu(
+    fs: &Rovl,
+    inode: &Inode,
+    real: &Inode,
+    upper: bool,
+    mask: i32,
+) -> Result {
+    if fs.idmapped {
+        return Err(ECHILD);
+    }
+    inode.generic_permission(mask)?;
+    let mask = real_mask(real, upper, mask);
+    let _cred = fs.cred.override_creds();
+    real.permission_unmapped(mask)
+}
+
+/// What the mounter needs on the real inode for `mask` on the rovl one.
+fn real_mask(real: &Inode, upper: bool, mask: i32) -> i32 {
+    if !upper && !is_special(real.mode()) && mask & MAY_WRITE != 0 {
+        (mask & !(MAY_WRITE | MAY_APPEND)) | MAY_READ
+    } else {
+        mask
+    }
 }
 
 fn is_special(mode: u16) -> bool {

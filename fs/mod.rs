@@ -74,6 +74,9 @@ pub(crate) struct Rovl {
     pub(crate) layers: KVec<Layer>,
     /// The mounter's credentials; every access to a layer runs under them.
     pub(crate) cred: ARef<Cred>,
+    /// Some layer is on an idmapped mount: permission checks in RCU walk
+    /// mode, which do not know the layer, give way to reference walks.
+    pub(crate) idmapped: bool,
     /// All layers are on one filesystem: inode numbers are unique as they are.
     pub(crate) samefs: bool,
     /// Per layer, its filesystem's index (overlayfs's fsid, from 1; 0 is
@@ -525,6 +528,10 @@ impl FileSystem for Rovl {
         node.is_indexed()
             .then(|| node.nlink.load(Ordering::Acquire))
     }
+
+    fn real_is_upper(node: &RovlNode) -> bool {
+        node.upper().is_some()
+    }
 }
 
 #[vtable]
@@ -591,6 +598,16 @@ impl InodeOperations for Rovl {
 
     fn permission(sb: &SuperBlock<Self>, node: &RovlNode, inode: &Inode, mask: i32) -> Result {
         inode::permission(sb.data(), node, inode, mask)
+    }
+
+    fn permission_rcu(
+        sb: &SuperBlock<Self>,
+        inode: &Inode,
+        real: &Inode,
+        upper: bool,
+        mask: i32,
+    ) -> Result {
+        inode::permission_rcu(sb.data(), inode, real, upper, mask)
     }
 
     fn get_acl(sb: &SuperBlock<Self>, node: &RovlNode, acl_type: i32) -> Result<Option<PosixAcl>> {

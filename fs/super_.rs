@@ -148,10 +148,13 @@ pub(crate) fn fill_super(
         index_fallbacks(ctx, &layers, upper.as_ref(), &fsid);
     }
     let upper_root = upper.as_ref().map(|u| ARef::from(u.mnt.root()));
+    let idmapped = layers.iter().any(|l| l.mnt.is_idmapped())
+        || upper.as_ref().is_some_and(|u| u.mnt.is_idmapped());
     let mut fs = Rovl {
         upper,
         layers,
         cred,
+        idmapped,
         samefs,
         fsid,
         pseudo_devs,

@@ -36,6 +36,15 @@ unsafe impl AlwaysRefCounted for Cred {
 }
 
 impl Cred {
+    /// # Safety
+    ///
+    /// `ptr` must be a live credential set that stays live for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *const bindings::cred) -> &'a Self {
+        // SAFETY: `Cred` is a transparent wrapper of `struct cred`, live for
+        // `'a` by the safety requirements.
+        unsafe { &*ptr.cast() }
+    }
+
     /// A copy of the current task's credentials, as overlayfs keeps the
     /// mounter's credentials to access the layers.
     pub(crate) fn prepare() -> Result<ARef<Self>> {

@@ -394,6 +394,14 @@ impl Inode {
         InodeLock(self)
     }
 
+    /// As `lock`, if the lock is free now (`inode_trylock`).
+    pub(crate) fn try_lock(&self) -> Option<InodeLock<'_>> {
+        // SAFETY: `self` is live.
+        let locked = unsafe { ffi::rovl_inode_trylock(self.0.get()) };
+        // INVARIANT: Locked where `locked` says so.
+        locked.then_some(InodeLock(self))
+    }
+
     /// Drops the pages this inode's own mapping caches for bytes
     /// `pos..pos + len`, unmapping them first, so the next fault reads them
     /// again: only files mapped from a lower layer have such pages.
@@ -571,6 +579,15 @@ impl Inode {
         to_result(unsafe { bindings::inode_permission(mnt.idmap(), self.0.get(), mask) })
     }
 
+    /// `inode_permission` of this real inode on a mount without an idmap.
+    pub(crate) fn permission_unmapped(&self, mask: i32) -> Result {
+        // SAFETY: `self` is live (or RCU-protected, with `MAY_NOT_BLOCK` in
+        // `mask`); `nop_mnt_idmap` is a static.
+        to_result(unsafe {
+            bindings::inode_permission(&raw mut bindings::nop_mnt_idmap, self.0.get(), mask)
+        })
+    }
+
     /// The POSIX ACL of `acl_type` of this real inode (`get_inode_acl`).
     pub(crate) fn get_acl(&self, acl_type: i32) -> Result<Option<PosixAcl>> {
         // SAFETY: `self` is live; the result is NULL, an error, or a new
@@ -647,6 +664,11 @@ impl Mount {
     pub(crate) fn idmap(&self) -> *mut bindings::mnt_idmap {
         // SAFETY: `self` is a live vfsmount.
         unsafe { ffi::rovl_mnt_idmap(self.0.get()) }
+    }
+
+    /// Whether the mount maps ids (an idmapped mount).
+    pub(crate) fn is_idmapped(&self) -> bool {
+        !core::ptr::eq(self.idmap(), &raw mut bindings::nop_mnt_idmap)
     }
 
     /// The root dentry of the mount.

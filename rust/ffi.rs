@@ -242,6 +242,7 @@ extern "C" {
         d_type: c_uint,
     ) -> bool;
     pub(crate) fn rovl_inode_lock(inode: *mut bindings::inode);
+    pub(crate) fn rovl_inode_trylock(inode: *mut bindings::inode) -> bool;
     pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
     pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
     pub(crate) fn rovl_dentry_set_reval(dentry: *mut bindings::dentry, flags: c_uint);

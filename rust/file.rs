@@ -6,7 +6,7 @@ use super::{ffi, Cred, Inode, RealPath};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
-use kernel::error::{from_err_ptr, to_result, Result};
+use kernel::error::{code::EAGAIN, from_err_ptr, to_result, Result};
 use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
@@ -65,6 +65,26 @@ impl File {
     pub(crate) fn inode(&self) -> &Inode {
         // SAFETY: `f_inode` is pinned for the life of the file.
         unsafe { Inode::from_raw((*self.0.get()).f_inode) }
+    }
+
+    /// Whether the file takes `IOCB_NOWAIT` requests (`FMODE_NOWAIT`).
+    pub(crate) fn can_nowait(&self) -> bool {
+        // SAFETY: `f_mode` is readable on a live file.
+        let mode = unsafe { (*self.0.get()).f_mode };
+        mode & FMODE_NOWAIT != 0
+    }
+
+    /// Lets the file take `IOCB_NOWAIT` requests (`FMODE_NOWAIT`): only
+    /// while it is being opened.
+    pub(crate) fn set_nowait(&self) {
+        // SAFETY: An opening file is not shared yet.
+        unsafe { (*self.0.get()).f_mode |= FMODE_NOWAIT };
+    }
+
+    /// The credentials the file was opened with (`f_cred`).
+    pub(crate) fn cred(&self) -> &Cred {
+        // SAFETY: `f_cred` holds a reference for the life of the file.
+        unsafe { Cred::from_raw((*self.0.get()).f_cred) }
     }
 
     /// Opens a real directory for reading, under `cred` (`dentry_open`).
@@ -230,26 +250,47 @@ const IOCB_SYNC_FLAGS: i32 = 0x2 | 0x4;
 /// upper file at its first operation after a copy-up, and keeps that one:
 /// overlayfs opens a temporary real file for every such call instead.
 ///
+/// Two words (a `kmalloc-16` object per open file): the credentials come
+/// from the real file, which was opened with them.
+///
 /// # Invariants
 ///
-/// `real` was opened with `backing_file_open`; `upper` is NULL or a
-/// backing file of the upper object this file owns one reference to, set
-/// once and never changed; `settled` says `real` is on the upper layer (so
-/// `upper` stays NULL); `cred` is the credential set that every operation
-/// on them runs under.
+/// `real` was opened with `backing_file_open`, or `backing_tmpfile_open`.
+/// `upper` is one of: NULL, while `real` is on a lower layer and not yet
+/// switched from; a backing file of the upper object this file owns one
+/// reference to, set once and never changed; [`SETTLED`], when `real` is on
+/// the upper layer; `SETTLED | cred`, with one reference to `cred` owned,
+/// when `real` is on the upper layer but was not opened with the
+/// credentials operations run under (an `O_TMPFILE` file, created as its
+/// opener). Those credentials are `cred` in the last case and the `f_cred`
+/// of `real` otherwise (an upper file is opened with them too).
 pub(crate) struct StackedFile {
     real: ARef<File>,
     upper: AtomicPtr<bindings::file>,
-    settled: bool,
-    cred: ARef<Cred>,
 }
+
+/// `FMODE_NOWAIT` of linux/fs.h (a `__force` cast bindgen skips).
+const FMODE_NOWAIT: u32 = 1 << 27;
+
+/// `IOCB_NOWAIT` of linux/fs.h (`RWF_NOWAIT`, a cast bindgen skips).
+pub(crate) const IOCB_NOWAIT: i32 = 0x8;
+
+/// The tag of [`StackedFile::upper`] for a file that never switches
+/// (pointers to files and credentials are at least 8-byte aligned).
+const SETTLED: usize = 1;
 
 impl Drop for StackedFile {
     fn drop(&mut self) {
-        let f = *self.upper.get_mut();
-        if !f.is_null() {
+        let f = *self.upper.get_mut() as usize;
+        if f == 0 || f == SETTLED {
+            return;
+        }
+        if f & SETTLED == 0 {
             // SAFETY: By the type invariant we own one reference.
-            unsafe { bindings::fput(f) };
+            unsafe { bindings::fput(f as *mut bindings::file) };
+        } else {
+            // SAFETY: By the type invariant we own one reference to `cred`.
+            drop(unsafe { ARef::from_raw(NonNull::new_unchecked((f & !SETTLED) as *mut Cred)) });
         }
     }
 }
@@ -284,10 +325,23 @@ impl StackedFile {
     ) -> Result<Self> {
         Ok(Self {
             real: Self::open_real(user, path, cred)?,
-            upper: AtomicPtr::new(core::ptr::null_mut()),
-            settled: upper,
-            cred: cred.clone(),
+            upper: AtomicPtr::new(if upper {
+                SETTLED as *mut bindings::file
+            } else {
+                core::ptr::null_mut()
+            }),
         })
+    }
+
+    /// The credentials every operation on the real files runs under.
+    fn cred(&self) -> &Cred {
+        let f = self.upper.load(Ordering::Relaxed) as usize;
+        if f & SETTLED != 0 && f != SETTLED {
+            // SAFETY: By the type invariant `self` holds a reference.
+            unsafe { Cred::from_raw((f & !SETTLED) as *const bindings::cred) }
+        } else {
+            self.real.cred()
+        }
     }
 
     fn open_real(user: &File, path: &RealPath<'_>, cred: &Cred) -> Result<ARef<File>> {
@@ -325,12 +379,11 @@ impl StackedFile {
         let real = unsafe { File::from_owned(f) };
         // SAFETY: An open file's dentry lives as long as the file.
         let d = ARef::from(unsafe { super::Dentry::from_raw((*f).f_path.dentry) });
+        let tagged = ARef::into_raw(cred.clone()).as_ptr() as usize | SETTLED;
         Ok((
             Self {
                 real,
-                upper: AtomicPtr::new(core::ptr::null_mut()),
-                settled: true,
-                cred: cred.clone(),
+                upper: AtomicPtr::new(tagged as *mut bindings::file),
             },
             d,
         ))
@@ -339,7 +392,7 @@ impl StackedFile {
     /// The real file the last operation used.
     pub(crate) fn latest(&self) -> &File {
         let f = self.upper.load(Ordering::Acquire);
-        if f.is_null() {
+        if f.is_null() || f as usize & SETTLED != 0 {
             &self.real
         } else {
             // SAFETY: A set `upper` lives as long as `self`.
@@ -351,21 +404,27 @@ impl StackedFile {
     /// once `copied_up` names it (opened on first use, as
     /// `ovl_real_fdget_meta` does), carrying `user`'s `F_SETFL` flags
     /// (`ovl_change_flags`).
+    /// Where `may_block` is false (an `IOCB_NOWAIT` request), a switch that
+    /// is due gives `EAGAIN` instead.
     pub(crate) fn current<'a, 'b>(
         &'a self,
         user: &File,
         copied_up: impl FnOnce() -> Option<RealPath<'b>>,
+        may_block: bool,
     ) -> Result<&'a File> {
-        let real = if self.settled {
+        let f = self.upper.load(Ordering::Acquire);
+        let real = if f as usize & SETTLED != 0 {
             &*self.real
         } else {
-            let f = self.upper.load(Ordering::Acquire);
             if !f.is_null() {
                 // SAFETY: A set `upper` lives as long as `self`.
                 unsafe { File::from_raw(f) }
             } else {
                 match copied_up() {
                     Some(path) if !path.dentry.has_inode(self.real.inode()) => {
+                        if !may_block {
+                            return Err(EAGAIN);
+                        }
                         self.switch(user, &path)?
                     }
                     _ => &self.real,
@@ -384,7 +443,7 @@ impl StackedFile {
     /// a racing opener's file wins over ours.
     #[cold]
     fn switch(&self, user: &File, path: &RealPath<'_>) -> Result<&File> {
-        let f = ARef::into_raw(Self::open_real(user, path, &self.cred)?)
+        let f = ARef::into_raw(Self::open_real(user, path, self.cred())?)
             .as_ptr()
             .cast();
         match self.upper.compare_exchange(
@@ -409,7 +468,7 @@ impl StackedFile {
 
     fn ctx(&self, user: *mut bindings::file, read: bool) -> ffi::BackingFileCtx {
         ffi::BackingFileCtx {
-            cred: self.cred.as_ptr(),
+            cred: self.cred().as_ptr(),
             user_file: user,
             accessed: if read { Some(file_accessed) } else { None },
             end_write: if read { None } else { Some(file_end_write) },
@@ -463,7 +522,14 @@ impl StackedFile {
         // security xattrs on every write (rovl inodes never get S_NOSEC).
         unsafe {
             let inode = Inode::from_raw((*user).f_inode);
-            let _lock = inode.lock();
+            let _lock = if (*iocb).ki_flags & IOCB_NOWAIT != 0 {
+                match inode.try_lock() {
+                    Some(l) => l,
+                    None => return -(bindings::EAGAIN as isize),
+                }
+            } else {
+                inode.lock()
+            };
             inode.copy_attr_but_nlink_from(real.inode());
             let pos = (*iocb).ki_pos;
             // Deferred completions are not passed through (overlayfs), nor
@@ -575,7 +641,7 @@ impl StackedFile {
             inode.copy_attr_but_nlink_from(real.inode());
             let mut r = i64::from(bindings::file_remove_privs(user));
             if r == 0 {
-                let _cred = Override::new(&self.cred);
+                let _cred = Override::new(self.cred());
                 r = bindings::vfs_fallocate(real.as_ptr(), mode, offset, len) as i64;
             }
             inode.copy_attr_but_nlink_from(real.inode());
@@ -587,7 +653,7 @@ impl StackedFile {
 
     /// `->fadvise()` (`ovl_fadvise`): advice for the real file's pages.
     pub(crate) fn fadvise(&self, real: &File, offset: i64, len: i64, advice: i32) -> i32 {
-        let _cred = Override::new(&self.cred);
+        let _cred = Override::new(self.cred());
         // SAFETY: The real file is live.
         unsafe { bindings::vfs_fadvise(real.as_ptr(), offset, len, advice) }
     }
@@ -599,14 +665,14 @@ impl StackedFile {
         let Some(flush) = (unsafe { (*(*real.as_ptr()).f_op).flush }) else {
             return 0;
         };
-        let _cred = Override::new(&self.cred);
+        let _cred = Override::new(self.cred());
         // SAFETY: The real file is live.
         unsafe { flush(real.as_ptr(), id) }
     }
 
     /// `fsync`/`fdatasync` of `real` for bytes `start..=end`.
     pub(crate) fn fsync(&self, real: &File, start: i64, end: i64, datasync: bool) -> Result {
-        let _cred = Override::new(&self.cred);
+        let _cred = Override::new(self.cred());
         real.fsync_range(start, end, datasync)
     }
 
@@ -615,7 +681,7 @@ impl StackedFile {
     pub(crate) fn llseek(&self, real: &File, user: &File, offset: i64, whence: i32) -> i64 {
         let inode = user.inode();
         let _lock = inode.lock();
-        let _cred = Override::new(&self.cred);
+        let _cred = Override::new(self.cred());
         // SAFETY: Both files are live; the rovl inode lock serialises
         // position updates between the two files as in `ovl_llseek`.
         unsafe {
@@ -659,8 +725,8 @@ impl StackedFile {
             }
             // Across mounts the copy checks read access with the writer's
             // credentials only: check it with the reader's too.
-            if !core::ptr::eq(self.cred.as_ptr(), out.cred.as_ptr()) {
-                let _cred = Override::new(&self.cred);
+            if !core::ptr::eq(self.cred().as_ptr(), out.cred().as_ptr()) {
+                let _cred = Override::new(self.cred());
                 let r = bindings::rw_verify_area(
                     bindings::READ as i32,
                     real_in.as_ptr(),
@@ -672,7 +738,7 @@ impl StackedFile {
                 }
             }
             let r = {
-                let _cred = Override::new(&out.cred);
+                let _cred = Override::new(out.cred());
                 let (fi, fo) = (real_in.as_ptr(), real_out.as_ptr());
                 match op {
                     CopyOp::Copy(flags) => {

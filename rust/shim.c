@@ -4,7 +4,8 @@
  *
  * Why each exists:
  * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file, rovl_mnt_idmap,
- *   rovl_dir_emit, rovl_inode_lock, rovl_inode_unlock, rovl_i_size_read,
+ *   rovl_dir_emit, rovl_inode_lock, rovl_inode_trylock, rovl_inode_unlock,
+ *   rovl_i_size_read,
  *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed,
  *   rovl_remove_inode_hash, rovl_iov_iter_count, rovl_security_file_ioctl:
  *   static inline functions that bindgen cannot call (the last one is one
@@ -197,6 +198,11 @@ void rovl_current_fsids(kuid_t *uid, kgid_t *gid)
 void rovl_inode_lock(struct inode *inode)
 {
 	inode_lock(inode);
+}
+
+bool rovl_inode_trylock(struct inode *inode)
+{
+	return inode_trylock(inode);
 }
 
 void rovl_inode_unlock(struct inode *inode)

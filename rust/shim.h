@@ -31,6 +31,7 @@ struct mnt_idmap *rovl_mnt_idmap(const struct vfsmount *mnt);
 bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
 		   u64 ino, unsigned int type);
 void rovl_inode_lock(struct inode *inode);
+bool rovl_inode_trylock(struct inode *inode);
 void rovl_inode_unlock(struct inode *inode);
 void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass);
 bool rovl_d_unhashed(struct dentry *dentry);

@@ -7,6 +7,7 @@
 //! `file_operations` tables the VFS calls, converting raw arguments into the
 //! safe wrappers of this crate and results back with `from_result`.
 
+use super::file::IOCB_NOWAIT;
 use super::{
     ffi, CopyOp, DelayedCall, Dentry, DirEmitter, Fiemap, File, FileAttrArg, Iattr, Inode, Kstat,
     Kstatfs, PosixAcl, Purpose, RealPath, SeqFile, StackedFile,
@@ -14,6 +15,7 @@ use super::{
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::build_error;
 use kernel::c_str;
@@ -82,6 +84,11 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     fn nlink(_node: &Self::Node) -> Option<u32> {
         None
     }
+    /// Whether [`FileSystem::real_inode`] is on the upper layer, for
+    /// permission checks in RCU walk mode.
+    fn real_is_upper(_node: &Self::Node) -> bool {
+        false
+    }
 }
 
 /// `struct super_operations`; `evict_inode` is always ours, to free nodes.
@@ -126,7 +133,7 @@ pub(crate) trait InodeOperations: FileSystem {
     ) -> Result<*const u8> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// `->permission()`; never called in RCU walk mode.
+    /// `->permission()` in reference walk mode.
     fn permission(
         _sb: &SuperBlock<Self>,
         _node: &Self::Node,
@@ -134,6 +141,19 @@ pub(crate) trait InodeOperations: FileSystem {
         _mask: i32,
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `->permission()` in RCU walk mode (`MAY_NOT_BLOCK` in `mask`), where
+    /// the node may be freed under the caller: only the real inode and
+    /// [`FileSystem::real_is_upper`] as of the node's last change are known.
+    /// `Err(ECHILD)` asks for a reference walk.
+    fn permission_rcu(
+        _sb: &SuperBlock<Self>,
+        _inode: &Inode,
+        _real: &Inode,
+        _upper: bool,
+        _mask: i32,
+    ) -> Result {
+        Err(ECHILD)
     }
     /// `->get_inode_acl()`; never called in RCU walk mode.
     fn get_acl(
@@ -645,12 +665,43 @@ unsafe fn fill_inode<T: Filesystem>(
 }
 
 /// Mirrors a node's real inode on its stacked inode, with the node's own
-/// link count where it has one.
+/// link count where it has one, and publishes the real inode to RCU walks.
 pub(crate) fn sync_attrs<T: FileSystem>(inode: &Inode, node: &T::Node) {
-    inode.copy_attr_from(T::real_inode(node));
+    let real = T::real_inode(node);
+    inode.copy_attr_from(real);
     if let Some(n) = T::nlink(node) {
         inode.set_nlink(n);
     }
+    let tag = if T::real_is_upper(node) {
+        RCU_REAL_UPPER
+    } else {
+        0
+    };
+    let word = real.as_ptr() as usize | tag;
+    // SAFETY: `inode` is a live inode of `T`.
+    unsafe { rcu_real(inode.as_ptr()) }.store(word, Ordering::Release);
+}
+
+/// The bit of a published real inode saying it is on the upper layer
+/// (inodes are at least 8-byte aligned).
+const RCU_REAL_UPPER: usize = 1;
+
+/// The real inode of a rovl inode as RCU walks see it: 0, or its address
+/// with [`RCU_REAL_UPPER`]. Nodes are freed at eviction, not after a grace
+/// period, so RCU walks cannot use them; the real inode they would find is
+/// published here instead, by every change of the node (`sync_attrs`), and
+/// withdrawn at eviction before the node drops its reference. A walk that
+/// read it before then holds off its freeing (inodes are RCU-freed).
+///
+/// # Safety
+///
+/// `inode` must be an inode of `T`, live or in an RCU read-side section.
+unsafe fn rcu_real<'a>(inode: *mut bindings::inode) -> &'a AtomicUsize {
+    // SAFETY: The inode's own mapping is rovl's, whose operations use no
+    // buffer heads: `i_private_data` ("for use by the owner of the
+    // address_space") is this word alone, accessed atomically only, and
+    // lives as long as the RCU-freed inode.
+    unsafe { AtomicUsize::from_ptr((&raw mut (*inode).i_data.i_private_data).cast()) }
 }
 
 /// The operation tables of filesystem `T`, built at compile time.
@@ -1108,6 +1159,9 @@ unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) 
         bindings::clear_inode(inode);
         // `iget_test` reads the node of hashed inodes: unhash first.
         ffi::rovl_remove_inode_hash(inode);
+        // RCU walks from now on find nothing; ones that found the real
+        // inode outlive it (see `rcu_real`).
+        rcu_real(inode).store(0, Ordering::Release);
         let node = (*inode).i_private;
         if !node.is_null() {
             (*inode).i_private = ptr::null_mut();
@@ -1281,6 +1335,11 @@ unsafe extern "C" fn open_file_cb<T: Filesystem>(
         // SAFETY: An opening file has a live path.
         let d = unsafe { Dentry::from_raw((*file).f_path.dentry) };
         let sf = KBox::new(T::open_file(s, d, node, f)?, GFP_KERNEL)?;
+        // io_uring and `RWF_NOWAIT` try requests without blocking where the
+        // real file does (overlayfs 6.12 never lets them).
+        if sf.latest().can_nowait() {
+            f.set_nowait();
+        }
         // SAFETY: `private_data` is ours until `release_file_cb`.
         unsafe { (*file).private_data = sf.into_foreign().cast_mut() };
         Ok(0)
@@ -1323,6 +1382,20 @@ unsafe fn stacked<'a>(file: *mut bindings::file) -> &'a StackedFile {
 unsafe fn current<'a, T: Filesystem>(
     file: *mut bindings::file,
 ) -> Result<(&'a StackedFile, &'a File)> {
+    // SAFETY: By the safety requirements.
+    unsafe { current_or_eagain::<T>(file, true) }
+}
+
+/// As `current`; where `may_block` is false, `EAGAIN` instead of opening
+/// the upper file.
+///
+/// # Safety
+///
+/// As for `current`.
+unsafe fn current_or_eagain<'a, T: Filesystem>(
+    file: *mut bindings::file,
+    may_block: bool,
+) -> Result<(&'a StackedFile, &'a File)> {
     // SAFETY: An open rovl file has a live inode of ours with its node.
     let (sf, s, node, user) = unsafe {
         let inode = (*file).f_inode;
@@ -1333,7 +1406,30 @@ unsafe fn current<'a, T: Filesystem>(
             File::from_raw(file),
         )
     };
-    let real = sf.current(user, || T::copied_up(s, node))?;
+    let real = sf.current(user, || T::copied_up(s, node), may_block)?;
+    Ok((sf, real))
+}
+
+/// As `synced`, for a request that must not block (`IOCB_NOWAIT`, which
+/// the file takes where its real file does): `EAGAIN` where own pages
+/// would have to be written back or dropped, the upper file opened, or the
+/// real file now in use cannot take it, so the caller retries blocking.
+///
+/// # Safety
+///
+/// As for `current`.
+unsafe fn synced_nowait<'a, T: Filesystem>(
+    file: *mut bindings::file,
+) -> Result<(&'a StackedFile, &'a File)> {
+    // SAFETY: An open rovl file has a live inode.
+    if unsafe { Inode::from_raw((*file).f_inode) }.has_own_pages() {
+        return Err(EAGAIN);
+    }
+    // SAFETY: By the safety requirements.
+    let (sf, real) = unsafe { current_or_eagain::<T>(file, false) }?;
+    if !real.can_nowait() {
+        return Err(EAGAIN);
+    }
     Ok((sf, real))
 }
 
@@ -1366,7 +1462,12 @@ unsafe extern "C" fn read_iter_cb<T: Filesystem>(
             return 0;
         }
         let file = (*iocb).ki_filp;
-        match synced::<T>(file) {
+        let r = if (*iocb).ki_flags & IOCB_NOWAIT != 0 {
+            synced_nowait::<T>(file)
+        } else {
+            synced::<T>(file)
+        };
+        match r {
             Ok((sf, real)) => sf.read_iter(real, file, iocb, iter),
             Err(e) => e.to_errno() as isize,
         }
@@ -1388,7 +1489,12 @@ unsafe extern "C" fn write_iter_cb<T: Filesystem>(
         }
         let file = (*iocb).ki_filp;
         let s = SuperBlock::<T>::from_raw((*(*file).f_inode).i_sb);
-        match synced::<T>(file) {
+        let r = if (*iocb).ki_flags & IOCB_NOWAIT != 0 {
+            synced_nowait::<T>(file)
+        } else {
+            synced::<T>(file)
+        };
+        match r {
             Ok((sf, real)) => sf.write_iter(real, file, iocb, iter, T::syncs(s)),
             Err(e) => e.to_errno() as isize,
         }
@@ -1960,10 +2066,27 @@ unsafe extern "C" fn permission_cb<T: Filesystem>(
     inode: *mut bindings::inode,
     mask: c_int,
 ) -> c_int {
-    // In RCU walk mode the inode may be evicted under us, and its node with
-    // it: ask for ref-walk.
     if mask & MAY_NOT_BLOCK != 0 {
-        return ECHILD.to_errno();
+        // RCU walk: the inode may be evicted under us, and its node with it.
+        // SAFETY: Our inode, in the walk's RCU read-side section.
+        let word = unsafe { rcu_real(inode) }.load(Ordering::Acquire);
+        if word == 0 {
+            return ECHILD.to_errno();
+        }
+        let real = (word & !RCU_REAL_UPPER) as *mut bindings::inode;
+        return from_result(|| {
+            // SAFETY: The superblock outlives RCU walks on it; both inodes
+            // are RCU-protected (see `rcu_real`) and only used so.
+            let (s, i, r) = unsafe {
+                (
+                    SuperBlock::<T>::from_raw((*inode).i_sb),
+                    Inode::from_raw(inode),
+                    Inode::from_raw(real),
+                )
+            };
+            T::permission_rcu(s, i, r, word & RCU_REAL_UPPER != 0, mask)?;
+            Ok(0)
+        });
     }
     from_result(|| {
         // SAFETY: A referenced inode of ours (ref-walk).

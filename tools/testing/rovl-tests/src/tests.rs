@@ -67,6 +67,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
     ("protected_files", crate::upper::protected_files),
     ("tmpfile", crate::upper::tmpfile),
+    (
+        "permission_walk_after_copy_up",
+        crate::upper::permission_walk_after_copy_up,
+    ),
     ("upper_in_use", crate::upper::upper_in_use),
     ("volatile_mount", crate::upper::volatile_mount),
     ("writable_random_ops", writable_random_ops),

@@ -840,6 +840,65 @@ pub fn tmpfile(t: &mut T) -> TResult {
     Ok(())
 }
 
+/// Path walks as another user through directories whose mode a chmod
+/// through the mount changes, each walk repeated so that later ones find
+/// every dentry cached and run in RCU mode, where rovl checks its inode and
+/// the real inode it published at the last change, without its node. A
+/// walk that skipped the rovl inode's mode, or saw it before the chmod,
+/// reads what it must not or is refused what it may read.
+pub fn permission_walk_after_copy_up(t: &mut T) -> TResult {
+    let base = t.dir.join("pwalk");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("shut/d/f"), b"f")?;
+    layers::file(&l0.join("open/d/f"), b"f")?;
+    layers::file(&l0.join("file"), b"x")?;
+    layers::chmod(&l0, 0o755)?;
+    layers::chmod(&l0.join("shut"), 0o700)?;
+    layers::chmod(&l0.join("open"), 0o755)?;
+    layers::chmod(&l0.join("file"), 0o600)?;
+    let lowers = vec![l0];
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let walk = |m: &Path, rel: &str| {
+        let p = m.join(rel);
+        sys::as_user(1000, 1000, move || {
+            let mut last = 0;
+            for _ in 0..3 {
+                last = match std::fs::read(&p) {
+                    Ok(_) => 0,
+                    Err(e) => sys::errno_of(&e),
+                };
+            }
+            last
+        })
+    };
+    let check = |when: &str, want: [(&str, i32); 3]| -> TResult {
+        for (rel, errno) in want {
+            let (eo, er) = (walk(&o.mnt, rel), walk(&r.mnt, rel));
+            if eo != errno || er != errno {
+                return Err(Fail::Fail(format!(
+                    "{when}: read {rel} as uid 1000: overlay errno {eo}, rovl errno {er}, \
+                     expected {errno}"
+                )));
+            }
+        }
+        Ok(())
+    };
+    let files = ["shut/d/f", "open/d/f", "file"];
+    let with = |e: [i32; 3]| [(files[0], e[0]), (files[1], e[1]), (files[2], e[2])];
+    check("before copy-up", with([libc::EACCES, 0, libc::EACCES]))?;
+    for m in [&o.mnt, &r.mnt] {
+        layers::chmod(&m.join("shut"), 0o755)?;
+        layers::chmod(&m.join("open"), 0o700)?;
+        layers::chmod(&m.join("file"), 0o644)?;
+    }
+    check("after chmod (copy-up)", with([0, libc::EACCES, 0]))?;
+    for m in [&o.mnt, &r.mnt] {
+        layers::chmod(&m.join("shut"), 0o700)?;
+        layers::chmod(&m.join("open"), 0o755)?;
+    }
+    check("after a second chmod", with([libc::EACCES, 0, 0]))
+}
+
 /// An upper or work directory already used by a mount of either
 /// filesystem earns the other a warning (both use overlayfs's in-use
 /// mark), and the mark goes with the mount.
