@@ -1175,6 +1175,89 @@ pub fn mmap_shared_write(t: &mut T) -> TResult {
     Ok(())
 }
 
+/// A 4 MiB lower file whose every 8-byte word holds its own offset, read
+/// through a shared mapping on rovl, whose own pages are filled by
+/// readahead from the lower file's: a page copied from the wrong offset
+/// shows. Then writes after a copy-up show in the mapping, and stores
+/// through a writable mapping of the same pages reach the upper file.
+pub fn mmap_own_pages_offsets(t: &mut T) -> TResult {
+    const LEN: usize = 4 << 20;
+    let word = |off: usize| (off as u64 ^ 0x5a5a_0000_0000_0000).to_le_bytes();
+    let mut want: Vec<u8> = (0..LEN / 8).flat_map(|i| word(i * 8)).collect();
+    let base = t.dir.join("mmaplf");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("big"), &want)?;
+    let (_, r) = writable_pair(t, &base, &[l0])?;
+    let f = r.mnt.join("big");
+    let ro = sys::open(&f, libc::O_RDONLY).map_err(|e| format!("open: errno {e}"))?;
+    let map = Map::new(ro, LEN, libc::PROT_READ, libc::MAP_SHARED)
+        .map_err(|e| format!("mmap: errno {e}"))?;
+    let first_bad = |got: &[u8], want: &[u8]| {
+        got.chunks(8)
+            .zip(want.chunks(8))
+            .position(|(a, b)| a != b)
+            .map(|i| i * 8)
+    };
+    if let Some(off) = first_bad(&map.bytes(0, LEN), &want) {
+        return Err(Fail::Fail(format!(
+            "mapping differs from the file at {off:#x}"
+        )));
+    }
+    // A copy-up and writes at page, folio and file ends, through another
+    // descriptor.
+    let w = sys::open(&f, libc::O_WRONLY).map_err(|e| format!("open for write: errno {e}"))?;
+    for (off, data) in [
+        (4090, &b"ACROSS-PAGES"[..]),
+        (LEN / 2 - 3, b"MID"),
+        (LEN - 8, b"LASTWORD"),
+    ] {
+        pwrite(w, data, off as i64).map_err(|e| format!("pwrite: errno {e}"))?;
+        want[off..off + data.len()].copy_from_slice(data);
+    }
+    sys::close(w);
+    if let Some(off) = first_bad(&map.bytes(0, LEN), &want) {
+        return Err(Fail::Fail(format!(
+            "after writes, mapping differs at {off:#x}"
+        )));
+    }
+    // The read-only mapping keeps the file on own pages: a writable one
+    // shares them, and its stores reach the upper file by msync.
+    let rw = sys::open(&f, libc::O_RDWR).map_err(|e| format!("open rw: errno {e}"))?;
+    let wmap = Map::new(
+        rw,
+        LEN,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_SHARED,
+    )
+    .map_err(|e| format!("mmap rw: errno {e}"))?;
+    for off in (0..LEN).step_by(LEN / 16).map(|o| o + 100) {
+        wmap.write(off, b"STORED");
+        want[off..off + 6].copy_from_slice(b"STORED");
+    }
+    // SAFETY: Our mapping.
+    if unsafe { libc::msync(wmap.p.cast(), LEN, libc::MS_SYNC) } != 0 {
+        return Err(Fail::Fail(format!("msync: errno {}", errno())));
+    }
+    let seen = map.bytes(0, LEN);
+    drop((map, wmap));
+    sys::close(ro);
+    sys::close(rw);
+    if let Some(off) = first_bad(&seen, &want) {
+        return Err(Fail::Fail(format!(
+            "read-only mapping misses a store at {off:#x}"
+        )));
+    }
+    let data = std::fs::read(&f).map_err(|e| e.to_string())?;
+    if let Some(off) = first_bad(&data, &want) {
+        return Err(Fail::Fail(format!("file differs after msync at {off:#x}")));
+    }
+    let up = std::fs::read(r.upper.join("big")).map_err(|e| e.to_string())?;
+    if up != data {
+        return Err(Fail::Fail("upper file differs from the merged one".into()));
+    }
+    Ok(())
+}
+
 const STRESS_FILES: usize = 8;
 const STRESS_SIZE: usize = 16 * PAGE;
 

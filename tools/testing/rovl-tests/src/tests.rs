@@ -90,6 +90,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("xfs_data_path", crate::stacked::xfs_data_path),
     ("locks_notify_atime", crate::stacked::locks_notify_atime),
     ("mmap_shared_write", crate::stacked::mmap_shared_write),
+    (
+        "mmap_own_pages_offsets",
+        crate::stacked::mmap_own_pages_offsets,
+    ),
     ("mmap_shared_direct", crate::stacked::mmap_shared_direct),
     ("write_drops_setid", crate::stacked::write_drops_setid),
     ("stacked_stress", crate::stacked::stacked_stress),
