@@ -359,8 +359,8 @@ pub(crate) fn cleanup(mnt: &Mount, work: &Dentry, temp: &Dentry) {
 }
 
 /// Copies file data, skipping holes: a clone where the filesystem can,
-/// else chunks of data found with SEEK_DATA/SEEK_HOLE, then fsync unless
-/// the mount is volatile (`ovl_copy_up_file`).
+/// else chunks from where SEEK_DATA finds data, then fsync unless the mount
+/// is volatile (`ovl_copy_up_file`). A fatal signal ends it (`EINTR`).
 fn copy_data(fs: &Rovl, src: &Source<'_>, dst: &RealPath<'_>) -> Result {
     let size = src.stat_size();
     let old = File::open_path(&src.path, bindings::O_RDONLY, &fs.cred)?;
@@ -373,30 +373,32 @@ fn copy_data(fs: &Rovl, src: &Source<'_>, dst: &RealPath<'_>) -> Result {
     if matches!(old.clone_to(&new, size), Ok(n) if n == size) {
         return Ok(());
     }
-    let mut pos = 0i64;
+    // One SEEK_DATA per chunk, as overlayfs: a SEEK_HOLE would walk the
+    // page cache of the whole file on tmpfs. Holes within a chunk are
+    // copied as zeros.
+    let (mut pos, mut data, mut skip_holes) = (0i64, -1i64, true);
     while pos < size {
-        let data = match old.seek(pos, bindings::SEEK_DATA) {
-            Ok(d) => d,
-            // Only holes up to the end: the size is set later.
-            Err(e) if e == vfs::errno(bindings::ENXIO) => break,
-            Err(_) => pos,
-        };
-        if data >= size {
-            break;
+        if vfs::fatal_signal_pending() {
+            return Err(EINTR);
         }
-        let hole = old
-            .seek(data, bindings::SEEK_HOLE)
-            .unwrap_or(size)
-            .min(size);
-        pos = data;
-        while pos < hole {
-            let len = ((hole - pos) as usize).min(CHUNK);
-            let n = old.splice_to(&new, pos, len)?;
-            if n == 0 {
-                return Err(EIO);
+        if skip_holes && data < pos {
+            match old.seek(pos, bindings::SEEK_DATA) {
+                Ok(d) if d > pos => {
+                    (pos, data) = (d, d);
+                    continue;
+                }
+                Ok(d) => data = d,
+                // Only holes up to the end: the size is set later.
+                Err(e) if e == vfs::errno(bindings::ENXIO) => break,
+                Err(_) => skip_holes = false,
             }
-            pos += n as i64;
         }
+        let len = ((size - pos) as usize).min(CHUNK);
+        let n = old.splice_to(&new, pos, len)?;
+        if n == 0 {
+            return Err(EIO);
+        }
+        pos += n as i64;
     }
     sync(fs, &new)
 }

@@ -4,6 +4,7 @@
 
 use super::ffi;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::str::CStr;
@@ -219,7 +220,7 @@ impl Dentry {
         // SAFETY: `self` is a live directory dentry of `mnt`; `name` is valid
         // for `len` bytes; the function takes the locks it needs.
         let d = unsafe { ffi::lookup_one_unlocked(mnt.idmap(), name.as_ptr(), self.0.get(), len) };
-        let d = from_err_ptr(d)?;
+        let d = super::from_err_ptr_inline(d)?;
         // SAFETY: Success returns a referenced, non-NULL dentry.
         Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })
     }
@@ -660,10 +661,14 @@ impl Mount {
         self.0.get()
     }
 
-    /// The mount's idmapping, for calls into the real filesystem.
+    /// The mount's idmapping, for calls into the real filesystem: the
+    /// acquire load of `mnt_idmap()`, done here as a lookup through many
+    /// layers takes it once per layer.
     pub(crate) fn idmap(&self) -> *mut bindings::mnt_idmap {
-        // SAFETY: `self` is a live vfsmount.
-        unsafe { ffi::rovl_mnt_idmap(self.0.get()) }
+        // SAFETY: `self` is a live vfsmount; `mnt_idmap` is only ever
+        // published with a release store, as `mnt_idmap()` expects.
+        let field = unsafe { AtomicPtr::from_ptr(&raw mut (*self.0.get()).mnt_idmap) };
+        field.load(Ordering::Acquire)
     }
 
     /// Whether the mount maps ids (an idmapped mount).

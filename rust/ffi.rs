@@ -233,7 +233,6 @@ extern "C" {
     pub(crate) fn rovl_get_cred(cred: *const bindings::cred) -> *const bindings::cred;
     pub(crate) fn rovl_put_cred(cred: *const bindings::cred);
     pub(crate) fn rovl_get_file(file: *mut bindings::file) -> *mut bindings::file;
-    pub(crate) fn rovl_mnt_idmap(mnt: *const bindings::vfsmount) -> *mut bindings::mnt_idmap;
     pub(crate) fn rovl_dir_emit(
         ctx: *mut bindings::dir_context,
         name: *const c_char,
@@ -243,6 +242,7 @@ extern "C" {
     ) -> bool;
     pub(crate) fn rovl_inode_lock(inode: *mut bindings::inode);
     pub(crate) fn rovl_inode_trylock(inode: *mut bindings::inode) -> bool;
+    pub(crate) fn rovl_fatal_signal_pending() -> bool;
     pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
     pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
     pub(crate) fn rovl_dentry_set_reval(dentry: *mut bindings::dentry, flags: c_uint);

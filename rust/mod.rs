@@ -195,6 +195,24 @@ pub(crate) fn random_bytes(buf: &mut [u8]) {
 
 /// Turns a kernel errno constant from `bindings` into an [`kernel::error::Error`].
 ///
+/// `from_err_ptr` with the `IS_ERR` test inline rather than a call to its C
+/// helper, for calls made once per layer of a lookup.
+#[inline]
+pub(crate) fn from_err_ptr_inline<T>(ptr: *mut T) -> kernel::error::Result<*mut T> {
+    let v = ptr as isize;
+    if (-(kernel::bindings::MAX_ERRNO as isize)..0).contains(&v) {
+        Err(kernel::error::Error::from_errno(v as i32))
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// Whether the current task was sent a fatal signal: long loops give up.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the current task's signal state, which is always valid.
+    unsafe { ffi::rovl_fatal_signal_pending() }
+}
+
 /// The 6.12 kernel crate lacks ENODATA, EOPNOTSUPP and friends in
 /// `kernel::error::code`.
 pub(crate) fn errno(e: u32) -> kernel::error::Error {

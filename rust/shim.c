@@ -3,9 +3,9 @@
  * C helpers linked into rovl.ko next to the Rust crate.
  *
  * Why each exists:
- * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file, rovl_mnt_idmap,
+ * - rovl_dget, rovl_get_cred, rovl_put_cred, rovl_get_file,
  *   rovl_dir_emit, rovl_inode_lock, rovl_inode_trylock, rovl_inode_unlock,
- *   rovl_i_size_read,
+ *   rovl_i_size_read, rovl_fatal_signal_pending,
  *   rovl_posix_acl_release, rovl_inode_lock_nested, rovl_d_unhashed,
  *   rovl_remove_inode_hash, rovl_iov_iter_count, rovl_security_file_ioctl:
  *   static inline functions that bindgen cannot call (the last one is one
@@ -67,6 +67,7 @@
 #include <linux/shmem_fs.h>
 #include <linux/moduleparam.h>
 #include <linux/posix_acl.h>
+#include <linux/sched/signal.h>
 #include <linux/security.h>
 #include <linux/statfs.h>
 #include <linux/uio.h>
@@ -93,11 +94,6 @@ void rovl_put_cred(const struct cred *cred)
 struct file *rovl_get_file(struct file *file)
 {
 	return get_file(file);
-}
-
-struct mnt_idmap *rovl_mnt_idmap(const struct vfsmount *mnt)
-{
-	return mnt_idmap(mnt);
 }
 
 bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
@@ -198,6 +194,11 @@ void rovl_current_fsids(kuid_t *uid, kgid_t *gid)
 void rovl_inode_lock(struct inode *inode)
 {
 	inode_lock(inode);
+}
+
+bool rovl_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
 }
 
 bool rovl_inode_trylock(struct inode *inode)

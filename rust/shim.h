@@ -27,11 +27,11 @@ struct dentry *rovl_dget(struct dentry *dentry);
 const struct cred *rovl_get_cred(const struct cred *cred);
 void rovl_put_cred(const struct cred *cred);
 struct file *rovl_get_file(struct file *file);
-struct mnt_idmap *rovl_mnt_idmap(const struct vfsmount *mnt);
 bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
 		   u64 ino, unsigned int type);
 void rovl_inode_lock(struct inode *inode);
 bool rovl_inode_trylock(struct inode *inode);
+bool rovl_fatal_signal_pending(void);
 void rovl_inode_unlock(struct inode *inode);
 void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass);
 bool rovl_d_unhashed(struct dentry *dentry);
