@@ -142,17 +142,33 @@ fn create_locked(
         }
     }
 
-    let lock = Locked::rename(mnt, &up.work, udir)?;
-    let existing = lock.lookup(udir, name)?;
-    let new = if existing.inode().is_none() {
-        // A plain create in the upper directory.
-        let new = make(&lock, udir, &existing, &kind, strip, link_src)?;
+    // A plain create in the upper directory.
+    let plain = |lock: &Locked<'_>, at: &Dentry| -> Result<ARef<Dentry>> {
+        let new = make(lock, udir, at, &kind, strip, link_src)?;
         // Only an optimisation (lookups stop here), made by overlayfs
         // when offline changes to lower layers are not allowed anyway.
         if is_dir_kind(&kind) && pnode.is_merged() && fs.config.xino == super::params::Xino::On {
             let _ = xattrs::set_private(fs, &new, b"opaque", b"y");
         }
-        new
+        Ok(new)
+    };
+    // Most names are free on the upper layer: the upper directory's lock
+    // is enough for those (`ovl_create_upper`). Replacing a whiteout also
+    // needs work/, locked with it for the rename.
+    {
+        let lock = Locked::dir(mnt, udir)?;
+        let existing = lock.lookup(udir, name)?;
+        if existing.inode().is_none() {
+            let new = plain(&lock, &existing)?;
+            drop(lock);
+            return fs.new_node(Some(new), KVec::new(), false, false);
+        }
+    }
+    let lock = Locked::rename(mnt, &up.work, udir)?;
+    let existing = lock.lookup(udir, name)?;
+    let new = if existing.inode().is_none() {
+        // The whiteout went meanwhile.
+        plain(&lock, &existing)?
     } else if xattrs::is_whiteout(fs, mnt, &existing) {
         // Replace the whiteout: build in work/, then rename over it (a
         // directory swaps with it, as no rename puts one over a file).

@@ -104,7 +104,18 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
             d.last = lower.0 + 1 == fs.nr_merged;
         }
         i += 1;
-        let Some(this) = lookup_layer(fs, lower.0, lower.1, &mut d)? else {
+        // Most layers lack the name: look a plain one up before anything
+        // else, without the calls and copies of `lookup_layer`.
+        let found = if d.name.first() != Some(&b'/') {
+            match lookup_positive(fs, lower.0, lower.1, &d.name)? {
+                None => continue,
+                // A redirect there replaces the name for the next layers.
+                Some(this) => classify(fs, lower.0, this, &mut d, 0, b"")?,
+            }
+        } else {
+            lookup_layer(fs, lower.0, lower.1, &mut d)?
+        };
+        let Some(this) = found else {
             continue;
         };
         if d.metacopy && !fs.config.metacopy {
@@ -259,14 +270,41 @@ fn lookup_single(
     prelen: usize,
     post: &[u8],
 ) -> Result<Option<ARef<Dentry>>> {
+    match lookup_positive(fs, layer, base, name)? {
+        Some(this) => classify(fs, layer, this, d, prelen, post),
+        None => Ok(None),
+    }
+}
+
+/// `name` in the real directory `base`, if it exists there.
+#[inline(always)]
+fn lookup_positive(
+    fs: &Rovl,
+    layer: usize,
+    base: &Dentry,
+    name: &[u8],
+) -> Result<Option<ARef<Dentry>>> {
+    match base.lookup_one(fs.mnt(layer), name) {
+        Ok(t) if t.inode().is_some() => Ok(Some(t)),
+        Ok(_) => Ok(None),
+        Err(e) if e == ENOENT || e == vfs::errno(bindings::ENAMETOOLONG) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What the real object `this` found for `name` in a layer means for the
+/// lookup: where it stops, and whether it is kept (`ovl_lookup_single`
+/// after the lookup).
+fn classify(
+    fs: &Rovl,
+    layer: usize,
+    this: ARef<Dentry>,
+    d: &mut Lookup,
+    prelen: usize,
+    post: &[u8],
+) -> Result<Option<ARef<Dentry>>> {
     let mnt = fs.mnt(layer);
     let last_element = post.is_empty();
-    let this = match base.lookup_one(mnt, name) {
-        Ok(t) if t.inode().is_some() => t,
-        Ok(_) => return Ok(None),
-        Err(e) if e == ENOENT || e == vfs::errno(bindings::ENAMETOOLONG) => return Ok(None),
-        Err(e) => return Err(e),
-    };
     if this.is_weird() {
         return Err(vfs::errno(bindings::EREMOTE));
     }
