@@ -104,18 +104,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
             d.last = lower.0 + 1 == fs.nr_merged;
         }
         i += 1;
-        // Most layers lack the name: look a plain one up before anything
-        // else, without the calls and copies of `lookup_layer`.
-        let found = if d.name.first() != Some(&b'/') {
-            match lookup_positive(fs, lower.0, lower.1, &d.name)? {
-                None => continue,
-                // A redirect there replaces the name for the next layers.
-                Some(this) => classify(fs, lower.0, this, &mut d, 0, b"")?,
-            }
-        } else {
-            lookup_layer(fs, lower.0, lower.1, &mut d)?
-        };
-        let Some(this) = found else {
+        let Some(this) = lookup_layer(fs, lower.0, lower.1, &mut d)? else {
             continue;
         };
         if d.metacopy && !fs.config.metacopy {
@@ -219,6 +208,7 @@ pub(crate) fn lookup_data_layers(fs: &Rovl, redirect: &[u8]) -> Result<RealEntry
 /// Looks the current name up in one layer: a plain name below `base`, or
 /// an absolute redirect path from the layer root `base`
 /// (`ovl_lookup_layer`).
+#[inline]
 fn lookup_layer(
     fs: &Rovl,
     layer: usize,
@@ -226,13 +216,12 @@ fn lookup_layer(
     d: &mut Lookup,
 ) -> Result<Option<ARef<Dentry>>> {
     if d.name.first() != Some(&b'/') {
-        let name = core::mem::take(&mut d.name);
-        let r = lookup_single(fs, layer, base, d, &name, 0, b"");
-        // Unless a redirect replaced it, the name stays for the next layer.
-        if d.name.is_empty() {
-            d.name = name;
-        }
-        return r;
+        // Most layers lack the name: one inline lookup, nothing else.
+        let Some(this) = lookup_positive(fs, layer, base, &d.name)? else {
+            return Ok(None);
+        };
+        // A redirect there replaces the name for the next layers.
+        return classify(fs, layer, this, d, 0, b"");
     }
     let mut path = KVec::with_capacity(d.name.len(), GFP_KERNEL)?;
     path.extend_from_slice(&d.name, GFP_KERNEL)?;

@@ -1410,17 +1410,25 @@ unsafe fn current_or_eagain<'a, T: Filesystem>(
     Ok((sf, real))
 }
 
-/// As `synced`, for a request that must not block (`IOCB_NOWAIT`, which
-/// the file takes where its real file does): `EAGAIN` where own pages
-/// would have to be written back or dropped, the upper file opened, or the
-/// real file now in use cannot take it, so the caller retries blocking.
+/// `synced` for the file of a read or write request. One that must not
+/// block (`IOCB_NOWAIT`, which the file takes where its real file does)
+/// gets `EAGAIN` where own pages would have to be written back or dropped,
+/// the upper file opened, or the real file now in use cannot take it, so
+/// that the caller retries blocking.
 ///
 /// # Safety
 ///
-/// As for `current`.
-unsafe fn synced_nowait<'a, T: Filesystem>(
-    file: *mut bindings::file,
+/// `iocb` must be a request on an open rovl regular file of a `T` mount,
+/// not made from a page fault.
+unsafe fn synced_iocb<'a, T: Filesystem>(
+    iocb: *mut bindings::kiocb,
 ) -> Result<(&'a StackedFile, &'a File)> {
+    // SAFETY: By the safety requirements.
+    let (file, flags) = unsafe { ((*iocb).ki_filp, (*iocb).ki_flags) };
+    if flags & IOCB_NOWAIT == 0 {
+        // SAFETY: By the safety requirements.
+        return unsafe { synced::<T>(file) };
+    }
     // SAFETY: An open rovl file has a live inode.
     if unsafe { Inode::from_raw((*file).f_inode) }.has_own_pages() {
         return Err(EAGAIN);
@@ -1462,12 +1470,7 @@ unsafe extern "C" fn read_iter_cb<T: Filesystem>(
             return 0;
         }
         let file = (*iocb).ki_filp;
-        let r = if (*iocb).ki_flags & IOCB_NOWAIT != 0 {
-            synced_nowait::<T>(file)
-        } else {
-            synced::<T>(file)
-        };
-        match r {
+        match synced_iocb::<T>(iocb) {
             Ok((sf, real)) => sf.read_iter(real, file, iocb, iter),
             Err(e) => e.to_errno() as isize,
         }
@@ -1489,12 +1492,7 @@ unsafe extern "C" fn write_iter_cb<T: Filesystem>(
         }
         let file = (*iocb).ki_filp;
         let s = SuperBlock::<T>::from_raw((*(*file).f_inode).i_sb);
-        let r = if (*iocb).ki_flags & IOCB_NOWAIT != 0 {
-            synced_nowait::<T>(file)
-        } else {
-            synced::<T>(file)
-        };
-        match r {
+        match synced_iocb::<T>(iocb) {
             Ok((sf, real)) => sf.write_iter(real, file, iocb, iter, T::syncs(s)),
             Err(e) => e.to_errno() as isize,
         }
