@@ -841,11 +841,10 @@ pub fn tmpfile(t: &mut T) -> TResult {
 }
 
 /// Path walks as another user through directories whose mode a chmod
-/// through the mount changes, each walk repeated so that later ones find
-/// every dentry cached and run in RCU mode, where rovl checks its inode and
-/// the real inode it published at the last change, without its node. A
-/// walk that skipped the rovl inode's mode, or saw it before the chmod,
-/// reads what it must not or is refused what it may read.
+/// through the mount changes (a copy-up), each walk repeated, compared with
+/// overlay. This checks the permission results, not which walk mode gave
+/// them: a module whose RCU-mode check grants everything still passes it
+/// (mutation run), so the access is also refused in reference mode.
 pub fn permission_walk_after_copy_up(t: &mut T) -> TResult {
     let base = t.dir.join("pwalk");
     let l0 = base.join("l0");
