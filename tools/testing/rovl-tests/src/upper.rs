@@ -844,7 +844,7 @@ pub fn tmpfile(t: &mut T) -> TResult {
 /// through the mount changes (a copy-up), each walk repeated, compared with
 /// overlay. This checks the permission results, not which walk mode gave
 /// them: a module whose RCU-mode check grants everything still passes it
-/// (mutation run), so the access is also refused in reference mode.
+/// (mutation run); why the refusal survives that is not yet understood.
 pub fn permission_walk_after_copy_up(t: &mut T) -> TResult {
     let base = t.dir.join("pwalk");
     let l0 = base.join("l0");
