@@ -842,9 +842,9 @@ pub fn tmpfile(t: &mut T) -> TResult {
 
 /// Path walks as another user through directories whose mode a chmod
 /// through the mount changes (a copy-up), each walk repeated, compared with
-/// overlay. This checks the permission results, not which walk mode gave
-/// them: a module whose RCU-mode check grants everything still passes it
-/// (mutation run); why the refusal survives that is not yet understood.
+/// overlay. The walks start in the mount, so the repeated ones find every
+/// dentry cached and run in RCU mode, where rovl checks its inode and the
+/// real inode it published at the last change, without its node.
 pub fn permission_walk_after_copy_up(t: &mut T) -> TResult {
     let base = t.dir.join("pwalk");
     let l0 = base.join("l0");
@@ -857,9 +857,14 @@ pub fn permission_walk_after_copy_up(t: &mut T) -> TResult {
     layers::chmod(&l0.join("file"), 0o600)?;
     let lowers = vec![l0];
     let (o, r) = writable_pair(t, &base, &lowers)?;
+    // Relative to the mount: a walk from / starts on the guest's 9p root,
+    // whose revalidation ends RCU mode before it reaches the mount.
     let walk = |m: &Path, rel: &str| {
-        let p = m.join(rel);
+        let (m, p) = (m.to_path_buf(), rel.to_string());
         sys::as_user(1000, 1000, move || {
+            if std::env::set_current_dir(&m).is_err() {
+                return 255;
+            }
             let mut last = 0;
             for _ in 0..3 {
                 last = match std::fs::read(&p) {
