@@ -494,7 +494,10 @@ impl StackedFile {
         // SAFETY: By the safety requirements; `ctx` outlives the call (the
         // helper copies what async completion needs).
         unsafe {
-            ffi::backing_file_read_iter(real.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx)
+            let flags = (*iocb).ki_flags;
+            buffered_as_sync(iocb, |iocb| {
+                ffi::backing_file_read_iter(real.as_ptr(), iter, iocb, flags, &mut ctx)
+            })
         }
     }
 
@@ -531,18 +534,18 @@ impl StackedFile {
                 inode.lock()
             };
             inode.copy_attr_but_nlink_from(real.inode());
-            let pos = (*iocb).ki_pos;
             // Deferred completions are not passed through (overlayfs), nor
             // sync flags where the mount does not sync.
             let mut flags = (*iocb).ki_flags & !(bindings::IOCB_DIO_CALLER_COMP as i32);
             if !sync {
                 flags &= !IOCB_SYNC_FLAGS;
             }
-            let ret = ffi::backing_file_write_iter(real.as_ptr(), iter, iocb, flags, &mut ctx);
-            if ret > 0 {
-                inode.invalidate_cached(pos, ret as i64);
-            }
-            ret
+            buffered_as_sync(iocb, |iocb| {
+                if (*iocb).ki_complete.is_some() {
+                    ctx.end_write = Some(file_end_write_queued);
+                }
+                ffi::backing_file_write_iter(real.as_ptr(), iter, iocb, flags, &mut ctx)
+            })
         }
     }
 
@@ -590,13 +593,7 @@ impl StackedFile {
             let inode = Inode::from_raw((*user).f_inode);
             let _lock = inode.lock();
             inode.copy_attr_but_nlink_from(real.inode());
-            let pos = *ppos;
-            let ret =
-                ffi::backing_file_splice_write(pipe, real.as_ptr(), ppos, len, flags, &mut ctx);
-            if ret > 0 {
-                inode.invalidate_cached(pos, ret as i64);
-            }
-            ret
+            ffi::backing_file_splice_write(pipe, real.as_ptr(), ppos, len, flags, &mut ctx)
         }
     }
 
@@ -787,22 +784,88 @@ unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
     }
 }
 
-/// `backing_file_ctx.end_write`: mirrors the real inode's size and times.
+/// `backing_file_ctx.end_write` of a write done in the call: mirrors the
+/// real inode's size and times, and drops the rovl inode's own pages for
+/// the bytes written, which end at `pos` (an append's start is only known
+/// there).
 ///
 /// # Safety
 ///
 /// Called by the backing-file helpers with a rovl regular file opened by `StackedFile::open`.
-unsafe extern "C" fn file_end_write(
+unsafe extern "C" fn file_end_write(user: *mut bindings::file, pos: bindings::loff_t, ret: isize) {
+    // SAFETY: As for `file_accessed`.
+    unsafe {
+        let sf = &*(*user).private_data.cast::<StackedFile>();
+        let inode = File::from_raw(user).inode();
+        inode.copy_attr_but_nlink_from(sf.latest().inode());
+        if ret > 0 {
+            inode.invalidate_cached(pos - ret as i64, ret as i64);
+        }
+    }
+}
+
+/// `backing_file_ctx.end_write` of a write the real filesystem completes
+/// later (asynchronous direct I/O): as `file_end_write`, but every own page
+/// goes, since whether `pos` was advanced at completion is up to that
+/// filesystem.
+///
+/// # Safety
+///
+/// As for `file_end_write`.
+unsafe extern "C" fn file_end_write_queued(
     user: *mut bindings::file,
     _pos: bindings::loff_t,
-    _ret: isize,
+    ret: isize,
 ) {
     // SAFETY: As for `file_accessed`.
     unsafe {
         let sf = &*(*user).private_data.cast::<StackedFile>();
-        File::from_raw(user)
-            .inode()
-            .copy_attr_but_nlink_from(sf.latest().inode());
+        let inode = File::from_raw(user).inode();
+        inode.copy_attr_but_nlink_from(sf.latest().inode());
+        if ret > 0 {
+            inode.invalidate_cached(0, i64::MAX);
+        }
+    }
+}
+
+/// Runs `f` on `iocb`, or, for an asynchronous buffered request, on a
+/// synchronous copy of it, whose position then becomes `iocb`'s.
+///
+/// Buffered I/O ends inside the real file's `->read_iter()` or
+/// `->write_iter()` (a rovl file takes no `IOCB_WAITQ`, lacking
+/// `FMODE_BUF_RASYNC`), so the backing-file helpers' asynchronous path only
+/// adds an allocation, a file reference and a completion to each request;
+/// io_uring sends every one through it. A filesystem that would queue
+/// buffered I/O (FUSE in `direct_io` mode) completes it in the call
+/// instead, as for `read(2)` and `write(2)`.
+///
+/// # Safety
+///
+/// `iocb` must be a live request of a `->read_iter()` or `->write_iter()`
+/// call in progress.
+unsafe fn buffered_as_sync(
+    iocb: *mut bindings::kiocb,
+    f: impl FnOnce(*mut bindings::kiocb) -> isize,
+) -> isize {
+    // SAFETY: By the safety requirements.
+    unsafe {
+        if (*iocb).ki_complete.is_none() || (*iocb).ki_flags & bindings::IOCB_DIRECT as i32 != 0 {
+            return f(iocb);
+        }
+        let mut sync = bindings::kiocb {
+            ki_filp: (*iocb).ki_filp,
+            ki_pos: (*iocb).ki_pos,
+            ki_complete: None,
+            private: core::ptr::null_mut(),
+            ki_flags: (*iocb).ki_flags,
+            ki_ioprio: (*iocb).ki_ioprio,
+            __bindgen_anon_1: bindings::kiocb__bindgen_ty_1 {
+                ki_waitq: core::ptr::null_mut(),
+            },
+        };
+        let ret = f(&mut sync);
+        (*iocb).ki_pos = sync.ki_pos;
+        ret
     }
 }
 

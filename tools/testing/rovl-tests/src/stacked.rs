@@ -126,14 +126,28 @@ fn fstat(fd: i32) -> Result<libc::stat, Errno> {
 /// One asynchronous read through Linux AIO (`io_submit`), waited for.
 fn aio_pread(fd: i32, len: usize, off: i64) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; len];
+    let n = aio_rw(fd, 0, buf.as_mut_ptr(), len, off)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// One asynchronous write of `data` (which `O_DIRECT` may need aligned)
+/// through Linux AIO, waited for.
+fn aio_pwrite(fd: i32, data: &[u8], off: i64) -> Result<usize, Errno> {
+    aio_rw(fd, 1, data.as_ptr().cast_mut(), data.len(), off)
+}
+
+/// One Linux AIO request (`IOCB_CMD_PREAD` 0 or `IOCB_CMD_PWRITE` 1) on
+/// `len` bytes at `buf`, waited for: the bytes done.
+fn aio_rw(fd: i32, opcode: u64, buf: *mut u8, len: usize, off: i64) -> Result<usize, Errno> {
     let mut ctx: libc::c_ulong = 0;
     // SAFETY: `ctx` is written by the kernel.
     check(unsafe { libc::syscall(libc::SYS_io_setup, 1, &mut ctx) })?;
     // struct iocb: data, key + rw_flags, opcode + reqprio + fildes, buf,
     // nbytes, offset, reserved, flags + resfd.
     let mut iocb = [0u64; 8];
-    iocb[2] = (fd as u64) << 32; // IOCB_CMD_PREAD (0), prio 0, fildes
-    iocb[3] = buf.as_mut_ptr() as u64;
+    iocb[2] = (fd as u64) << 32 | opcode; // opcode, prio 0, fildes
+    iocb[3] = buf as u64;
     iocb[4] = len as u64;
     iocb[5] = off as u64;
     let list = [iocb.as_mut_ptr()];
@@ -160,8 +174,7 @@ fn aio_pread(fd: i32, len: usize, off: i64) -> Result<Vec<u8>, Errno> {
     if ev[2] < 0 {
         return Err(-ev[2] as i32);
     }
-    buf.truncate(ev[2] as usize);
-    Ok(buf)
+    Ok(ev[2] as usize)
 }
 
 fn show(r: Result<Vec<u8>, Errno>) -> String {
@@ -883,11 +896,13 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     }
     layers::file(&l0.join("nowait"), b"old data")?;
     layers::file(&mnt.join("native-nowait"), b"old data")?;
+    mapped_file(&l0)?;
     let (o, r) = writable_pair(t, &mnt, &[l0])?;
     let a = xfs_run(&o.mnt);
     let b = xfs_run(&r.mnt);
     same_lines(&a, &b)?;
     nowait_reads(&mnt.join("native-nowait"), &r.mnt)?;
+    mmap_sees_writes(&r.mnt, true)?;
     let ok = |p: &str| b.iter().any(|l| l.starts_with(p));
     let fio_ok = b
         .iter()
@@ -1256,6 +1271,90 @@ pub fn mmap_own_pages_offsets(t: &mut T) -> TResult {
         return Err(Fail::Fail("upper file differs from the merged one".into()));
     }
     Ok(())
+}
+
+/// Writes through rovl that land elsewhere than the file position show in
+/// a shared mapping made while the file was on a lower layer: appends
+/// (`O_APPEND`, `RWF_APPEND`) into the mapped last page, and Linux AIO
+/// writes, `O_DIRECT` ones too where `direct` (completed by the real
+/// filesystem after `io_submit` returns, on xfs). rovl only: such a
+/// mapping of overlayfs maps the lower file and never sees them.
+fn mmap_sees_writes(mnt: &Path, direct: bool) -> Result<(), Fail> {
+    let f = mnt.join("mapped");
+    let len = 3 * PAGE;
+    let mut want = std::fs::read(&f).map_err(|e| e.to_string())?;
+    let ro = sys::open(&f, libc::O_RDONLY).map_err(|e| format!("open: errno {e}"))?;
+    let map = Map::new(ro, len, libc::PROT_READ, libc::MAP_SHARED)
+        .map_err(|e| format!("mmap: errno {e}"))?;
+    let check_map = |want: &[u8], what: &str| -> Result<(), Fail> {
+        let got = map.bytes(0, want.len());
+        match got.iter().zip(want).position(|(a, b)| a != b) {
+            Some(off) => Err(Fail::Fail(format!(
+                "after {what}, the mapping differs at {off:#x}"
+            ))),
+            None => Ok(()),
+        }
+    };
+    check_map(&want, "mapping")?;
+    // Copied up here; the position stays at 0.
+    let ap = sys::open(&f, libc::O_WRONLY | libc::O_APPEND)
+        .map_err(|e| format!("open O_APPEND: errno {e}"))?;
+    let r = pwrite(ap, b"APPENDED", 0).map_err(|e| format!("append: errno {e}"));
+    sys::close(ap);
+    r?;
+    want.extend_from_slice(b"APPENDED");
+    check_map(&want, "an O_APPEND write")?;
+    let w = sys::open(&f, libc::O_WRONLY).map_err(|e| format!("open: errno {e}"))?;
+    let r = pwritev2(w, b"RWF_APPEND", 0, libc::RWF_APPEND);
+    sys::close(w);
+    r.map_err(|e| format!("RWF_APPEND: errno {e}"))?;
+    want.extend_from_slice(b"RWF_APPEND");
+    check_map(&want, "an RWF_APPEND write")?;
+    let flags = libc::O_WRONLY | if direct { libc::O_DIRECT } else { 0 };
+    let w = sys::open(&f, flags).map_err(|e| format!("open for AIO: errno {e}"))?;
+    // A page-aligned page of new bytes for the second page.
+    let mut page = vec![0u8; 2 * PAGE];
+    let at = page.as_ptr().align_offset(PAGE);
+    let data = &mut page[at..at + PAGE];
+    data.fill(b'A');
+    let r = aio_pwrite(w, data, PAGE as i64);
+    sys::close(w);
+    match r {
+        Ok(n) if n == PAGE => {}
+        Ok(n) => return Err(Fail::Fail(format!("AIO write: {n} bytes"))),
+        Err(e) => return Err(Fail::Fail(format!("AIO write: errno {e}"))),
+    }
+    want[PAGE..2 * PAGE].fill(b'A');
+    check_map(
+        &want,
+        if direct {
+            "an O_DIRECT AIO write"
+        } else {
+            "an AIO write"
+        },
+    )?;
+    drop(map);
+    sys::close(ro);
+    let data = std::fs::read(&f).map_err(|e| e.to_string())?;
+    if data != want {
+        return Err(Fail::Fail("file differs from what was written".into()));
+    }
+    Ok(())
+}
+
+/// The lower file `mmap_sees_writes` maps: two pages and a bit.
+fn mapped_file(l0: &Path) -> Result<(), Fail> {
+    let data: Vec<u8> = (0..2 * PAGE + 100).map(|i| b'a' + (i % 26) as u8).collect();
+    Ok(layers::file(&l0.join("mapped"), &data)?)
+}
+
+/// `mmap_sees_writes` on the test directory's filesystem.
+pub fn mmap_sees_appends(t: &mut T) -> TResult {
+    let base = t.dir.join("mmapap");
+    let l0 = base.join("l0");
+    mapped_file(&l0)?;
+    let (_, r) = writable_pair(t, &base, &[l0])?;
+    mmap_sees_writes(&r.mnt, false)
 }
 
 const STRESS_FILES: usize = 8;

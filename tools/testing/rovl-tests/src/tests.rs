@@ -94,6 +94,7 @@ pub const ALL: &[(&str, Test)] = &[
         "mmap_own_pages_offsets",
         crate::stacked::mmap_own_pages_offsets,
     ),
+    ("mmap_sees_appends", crate::stacked::mmap_sees_appends),
     ("mmap_shared_direct", crate::stacked::mmap_shared_direct),
     ("write_drops_setid", crate::stacked::write_drops_setid),
     ("stacked_stress", crate::stacked::stacked_stress),
