@@ -395,6 +395,14 @@ impl Inode {
         InodeLock(self)
     }
 
+    /// Whether writes need not look for set-id bits or security xattrs to
+    /// drop (`IS_NOSEC`).
+    pub(crate) fn is_nosec(&self) -> bool {
+        // SAFETY: A racy read of `i_flags`, as `IS_NOSEC()` in C.
+        let flags = unsafe { core::ptr::read_volatile(&(*self.0.get()).i_flags) };
+        flags & bindings::S_NOSEC != 0
+    }
+
     /// As `lock`, if the lock is free now (`inode_trylock`).
     pub(crate) fn try_lock(&self) -> Option<InodeLock<'_>> {
         // SAFETY: `self` is live.

@@ -74,6 +74,13 @@ impl File {
         mode & FMODE_NOWAIT != 0
     }
 
+    /// Whether buffered writes to the file can be nonblocking
+    /// (`FOP_BUFFER_WASYNC`).
+    pub(crate) fn buffered_writes_nowait(&self) -> bool {
+        // SAFETY: `f_op` of a live file is a static table.
+        unsafe { (*(*self.0.get()).f_op).fop_flags & FOP_BUFFER_WASYNC != 0 }
+    }
+
     /// Lets the file take `IOCB_NOWAIT` requests (`FMODE_NOWAIT`): only
     /// while it is being opened.
     pub(crate) fn set_nowait(&self) {
@@ -271,6 +278,9 @@ pub(crate) struct StackedFile {
 
 /// `FMODE_NOWAIT` of linux/fs.h (a `__force` cast bindgen skips).
 const FMODE_NOWAIT: u32 = 1 << 27;
+
+/// `FOP_BUFFER_WASYNC` of linux/fs.h (a `__force` cast bindgen skips).
+pub(crate) const FOP_BUFFER_WASYNC: u32 = 1 << 1;
 
 /// `IOCB_NOWAIT` of linux/fs.h (`RWF_NOWAIT`, a cast bindgen skips).
 pub(crate) const IOCB_NOWAIT: i32 = 0x8;
@@ -519,13 +529,18 @@ impl StackedFile {
     ) -> isize {
         let mut ctx = self.ctx(user, false);
         // SAFETY: By the safety requirements; the rovl inode lock
-        // serialises writers as in `ovl_write_iter`. The real filesystem's
-        // write drops set-id bits on the real inode, and the mode follows
-        // from there: checking the rovl inode too would look up its
-        // security xattrs on every write (rovl inodes never get S_NOSEC).
+        // serialises writers as in `ovl_write_iter`.
         unsafe {
             let inode = Inode::from_raw((*user).f_inode);
             let _lock = if (*iocb).ki_flags & IOCB_NOWAIT != 0 {
+                // A nonblocking write must not wait for the helper's
+                // `file_remove_privs` (set-id bits or security xattrs to
+                // drop), nor be buffered into a real file that cannot take
+                // it so (rovl files claim `FOP_BUFFER_WASYNC` for io_uring).
+                let buffered = (*iocb).ki_flags & bindings::IOCB_DIRECT as i32 == 0;
+                if !inode.is_nosec() || (buffered && !real.buffered_writes_nowait()) {
+                    return -(bindings::EAGAIN as isize);
+                }
                 match inode.try_lock() {
                     Some(l) => l,
                     None => return -(bindings::EAGAIN as isize),

@@ -7,7 +7,7 @@
 //! `file_operations` tables the VFS calls, converting raw arguments into the
 //! safe wrappers of this crate and results back with `from_result`.
 
-use super::file::IOCB_NOWAIT;
+use super::file::{FOP_BUFFER_WASYNC, IOCB_NOWAIT};
 use super::{
     ffi, CopyOp, DelayedCall, Dentry, DirEmitter, Fiemap, File, FileAttrArg, Iattr, Inode, Kstat,
     Kstatfs, PosixAcl, Purpose, RealPath, SeqFile, StackedFile,
@@ -899,6 +899,10 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
+        // io_uring then tries buffered writes nonblocking first (where the
+        // file has `FMODE_NOWAIT`); `write_iter_cb` says `EAGAIN` where the
+        // real file cannot take them so.
+        fop_flags: FOP_BUFFER_WASYNC,
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };

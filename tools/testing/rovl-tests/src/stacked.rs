@@ -458,6 +458,42 @@ fn nowait_reads(native: &Path, m: &Path) -> TResult {
     Ok(())
 }
 
+/// An `RWF_NOWAIT` write as uid 1000 to a set-uid file, which dropping the
+/// bit would block, then a blocking one, on native xfs and through rovl
+/// (overlayfs 6.12 refuses `RWF_NOWAIT`): each write's errno (0 when it
+/// wrote) and the mode after it.
+fn nowait_write_setid(native: &Path, m: &Path) -> TResult {
+    let run = |f: &Path| -> Result<Vec<String>, Fail> {
+        let mut got = Vec::new();
+        for flags in [libc::RWF_NOWAIT, 0] {
+            let code = sys::as_user(1000, 1000, || {
+                let fd = match sys::open(f, libc::O_WRONLY) {
+                    Ok(fd) => fd,
+                    Err(_) => return 255,
+                };
+                match pwritev2(fd, b"w", 0, flags) {
+                    Ok(1) => 0,
+                    Ok(_) => 254,
+                    Err(e) => e,
+                }
+            });
+            let mode = std::fs::metadata(f)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+                .map_err(|e| e.to_string())?;
+            got.push(format!("flags {flags}: {code}, mode {mode:o}"));
+        }
+        Ok(got)
+    };
+    let want = run(native)?;
+    let got = run(&m.join("suid"))?;
+    if got != want {
+        return Err(Fail::Fail(format!(
+            "RWF_NOWAIT write to a set-uid file: rovl {got:?}, native xfs {want:?}"
+        )));
+    }
+    Ok(())
+}
+
 fn pwritev2(fd: i32, data: &[u8], off: i64, flags: i32) -> Result<usize, Errno> {
     let iov = libc::iovec {
         iov_base: data.as_ptr() as *mut _,
@@ -897,12 +933,18 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     layers::file(&l0.join("nowait"), b"old data")?;
     layers::file(&mnt.join("native-nowait"), b"old data")?;
     mapped_file(&l0)?;
+    for f in [l0.join("suid"), mnt.join("native-suid")] {
+        layers::file(&f, b"set-uid")?;
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o4777))
+            .map_err(|e| e.to_string())?;
+    }
     let (o, r) = writable_pair(t, &mnt, &[l0])?;
     let a = xfs_run(&o.mnt);
     let b = xfs_run(&r.mnt);
     same_lines(&a, &b)?;
     nowait_reads(&mnt.join("native-nowait"), &r.mnt)?;
     mmap_sees_writes(&r.mnt, true)?;
+    nowait_write_setid(&mnt.join("native-suid"), &r.mnt)?;
     let ok = |p: &str| b.iter().any(|l| l.starts_with(p));
     let fio_ok = b
         .iter()
