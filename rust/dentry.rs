@@ -407,8 +407,13 @@ impl Inode {
     pub(crate) fn try_lock(&self) -> Option<InodeLock<'_>> {
         // SAFETY: `self` is live.
         let locked = unsafe { ffi::rovl_inode_trylock(self.0.get()) };
-        // INVARIANT: Locked where `locked` says so.
-        locked.then_some(InodeLock(self))
+        // INVARIANT: Locked where `locked` says so. (`then_some` would
+        // build the guard, and drop it, unlocking, when not locked.)
+        if locked {
+            Some(InodeLock(self))
+        } else {
+            None
+        }
     }
 
     /// Drops the pages this inode's own mapping caches for bytes

@@ -494,6 +494,64 @@ fn nowait_write_setid(native: &Path, m: &Path) -> TResult {
     Ok(())
 }
 
+/// `RWF_NOWAIT` writes through rovl while a long write to the same file
+/// holds the rovl inode's lock: they give `EAGAIN` (the lock is busy) or
+/// write, and both writes land. A nonblocking write that finds the lock
+/// taken must leave it alone (the kernel log check sees a lock released
+/// twice).
+fn nowait_write_contended(m: &Path) -> TResult {
+    const LONG: usize = 32 << 20;
+    let f = m.join("contended");
+    let w = sys::open(&f, libc::O_WRONLY).map_err(|e| format!("open: errno {e}"))?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (long, tries) = std::thread::scope(|s| {
+        let long = s.spawn(|| {
+            let data = vec![b'L'; LONG];
+            let r = pwrite(w, &data, 0);
+            done.store(true, std::sync::atomic::Ordering::Release);
+            r
+        });
+        let mut tries = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            tries.push(pwritev2(w, b"N", (LONG + PAGE) as i64, libc::RWF_NOWAIT));
+        }
+        (long.join().unwrap(), tries)
+    });
+    sys::close(w);
+    if long != Ok(LONG) {
+        return Err(Fail::Fail(format!("long write: {long:?}")));
+    }
+    if let Some(bad) = tries
+        .iter()
+        .find(|r| !matches!(r, Ok(1) | Err(libc::EAGAIN)))
+    {
+        return Err(Fail::Fail(format!("RWF_NOWAIT write beside it: {bad:?}")));
+    }
+    if !tries.contains(&Err(libc::EAGAIN)) {
+        return Err(Fail::Fail(format!(
+            "no RWF_NOWAIT write of {} found the inode busy",
+            tries.len()
+        )));
+    }
+    let data = std::fs::read(&f).map_err(|e| e.to_string())?;
+    let wrote = tries.contains(&Ok(1));
+    let want_len = if wrote {
+        LONG + PAGE + 1
+    } else {
+        LONG.max(data.len())
+    };
+    if data.len() != want_len
+        || data[..LONG].iter().any(|&b| b != b'L')
+        || (wrote && data[LONG + PAGE] != b'N')
+    {
+        return Err(Fail::Fail(format!(
+            "file after both: {} bytes, want {want_len}",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
 fn pwritev2(fd: i32, data: &[u8], off: i64, flags: i32) -> Result<usize, Errno> {
     let iov = libc::iovec {
         iov_base: data.as_ptr() as *mut _,
@@ -933,6 +991,7 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     layers::file(&l0.join("nowait"), b"old data")?;
     layers::file(&mnt.join("native-nowait"), b"old data")?;
     mapped_file(&l0)?;
+    layers::file(&l0.join("contended"), b"old")?;
     for f in [l0.join("suid"), mnt.join("native-suid")] {
         layers::file(&f, b"set-uid")?;
         std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o4777))
@@ -945,6 +1004,7 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     nowait_reads(&mnt.join("native-nowait"), &r.mnt)?;
     mmap_sees_writes(&r.mnt, true)?;
     nowait_write_setid(&mnt.join("native-suid"), &r.mnt)?;
+    nowait_write_contended(&r.mnt)?;
     let ok = |p: &str| b.iter().any(|l| l.starts_with(p));
     let fio_ok = b
         .iter()
