@@ -799,30 +799,20 @@ unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
     }
 }
 
-/// `backing_file_ctx.end_write` of a write done in the call: mirrors the
-/// real inode's size and times, and drops the rovl inode's own pages for
-/// the bytes written, which end at `pos` (an append's start is only known
-/// there).
+/// `backing_file_ctx.end_write` of a write done in the call: the bytes
+/// written end at `pos` (an append's start is only known there).
 ///
 /// # Safety
 ///
 /// Called by the backing-file helpers with a rovl regular file opened by `StackedFile::open`.
 unsafe extern "C" fn file_end_write(user: *mut bindings::file, pos: bindings::loff_t, ret: isize) {
-    // SAFETY: As for `file_accessed`.
-    unsafe {
-        let sf = &*(*user).private_data.cast::<StackedFile>();
-        let inode = File::from_raw(user).inode();
-        inode.copy_attr_but_nlink_from(sf.latest().inode());
-        if ret > 0 {
-            inode.invalidate_cached(pos - ret as i64, ret as i64);
-        }
-    }
+    // SAFETY: By the safety requirements.
+    unsafe { write_ended(user, pos - ret as i64, ret as i64) };
 }
 
 /// `backing_file_ctx.end_write` of a write the real filesystem completes
-/// later (asynchronous direct I/O): as `file_end_write`, but every own page
-/// goes, since whether `pos` was advanced at completion is up to that
-/// filesystem.
+/// later (asynchronous direct I/O): every own page goes, since whether
+/// `pos` was advanced at completion is up to that filesystem.
 ///
 /// # Safety
 ///
@@ -832,14 +822,23 @@ unsafe extern "C" fn file_end_write_queued(
     _pos: bindings::loff_t,
     ret: isize,
 ) {
+    // SAFETY: By the safety requirements.
+    unsafe { write_ended(user, 0, if ret > 0 { i64::MAX } else { 0 }) };
+}
+
+/// Mirrors the real inode's size and times after a write and drops the
+/// rovl inode's own pages for bytes `pos..pos + len`.
+///
+/// # Safety
+///
+/// As for `file_end_write`.
+unsafe fn write_ended(user: *mut bindings::file, pos: i64, len: i64) {
     // SAFETY: As for `file_accessed`.
     unsafe {
         let sf = &*(*user).private_data.cast::<StackedFile>();
         let inode = File::from_raw(user).inode();
         inode.copy_attr_but_nlink_from(sf.latest().inode());
-        if ret > 0 {
-            inode.invalidate_cached(0, i64::MAX);
-        }
+        inode.invalidate_cached(pos, len);
     }
 }
 
