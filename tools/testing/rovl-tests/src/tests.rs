@@ -65,6 +65,7 @@ pub const ALL: &[(&str, Test)] = &[
     ),
     ("copy_up_metadata", crate::upper::copy_up_metadata),
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
+    ("copy_up_killed", crate::upper::copy_up_killed),
     ("protected_files", crate::upper::protected_files),
     ("tmpfile", crate::upper::tmpfile),
     (

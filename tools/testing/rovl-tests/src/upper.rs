@@ -1577,3 +1577,121 @@ pub fn file_fallocate(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// A copy-up whose opener is killed (`SIGKILL`) while the data is copied
+/// stops (the copy loop and the kernel's splice both end on a fatal
+/// signal): the file stays on the lower layer, work/ keeps nothing, and the
+/// next open for writing copies it up whole. On overlay and rovl alike.
+pub fn copy_up_killed(t: &mut T) -> TResult {
+    const MIB: usize = 1 << 20;
+    let base = t.dir.join("cukill");
+    let l0 = base.join("l0");
+    layers::dir(&l0)?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(l0.join("big")).map_err(|e| e.to_string())?;
+        for i in 0..KILLED_SIZE / MIB {
+            f.write_all(&vec![b'a' + (i % 26) as u8; MIB])
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let (o, r) = writable_pair(t, &base, &[l0])?;
+    let a = killed_copy_up(&o)?;
+    let b = killed_copy_up(&r)?;
+    if a != b {
+        return Err(Fail::Fail(format!("overlay {a:?}, rovl {b:?}")));
+    }
+    if a.first().map(String::as_str) != Some("upper file: false") {
+        return Err(Fail::Fail(format!("the copy-up was not stopped: {a:?}")));
+    }
+    Ok(())
+}
+
+/// Kills an opener for writing of `big` in `side` once its copy-up has
+/// begun; what the layers hold after, and after opening it again.
+fn killed_copy_up(side: &Side) -> Result<Vec<String>, Fail> {
+    let f = side.mnt.join("big");
+    let work = side.work.join("work");
+    let free =
+        free_bytes(&side.upper).ok_or_else(|| Fail::Fail("statvfs of the upper layer".into()))?;
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(Fail::Fail("pipe".into()));
+    }
+    // SAFETY: The child only opens, writes a byte and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let b = if sys::open(&f, libc::O_WRONLY).is_ok() {
+            b"o"
+        } else {
+            b"e"
+        };
+        // SAFETY: Plain syscalls in the child.
+        unsafe {
+            libc::write(fds[1], b.as_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: Our descriptor.
+    unsafe { libc::close(fds[1]) };
+    // Space going on the upper filesystem shows the copy under way (work/
+    // may hold it unnamed, as overlayfs's O_TMPFILE copy-up).
+    let mut begun = false;
+    for _ in 0..20_000 {
+        if free_bytes(&side.upper).is_some_and(|f| f + (16 << 20) < free) {
+            begun = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    // SAFETY: Our child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    // SAFETY: Waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let mut b = [0u8; 1];
+    // SAFETY: `b` is writable; the write end is closed in both processes.
+    let n = unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) };
+    // SAFETY: Our descriptor.
+    unsafe { libc::close(fds[0]) };
+    if !begun {
+        return Err(Fail::Fail(
+            "no copy-up showed on the upper filesystem".into(),
+        ));
+    }
+    if n == 1 {
+        return Err(Fail::Skip(format!(
+            "the open returned ({}) before the kill: the copy was too quick to interrupt",
+            b[0] as char
+        )));
+    }
+    let mut out = vec![format!("upper file: {}", side.upper.join("big").exists())];
+    let left: Vec<String> = std::fs::read_dir(&work)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.push(format!("work/ after the kill: {left:?}"));
+    let fd = sys::open(&f, libc::O_RDWR).map_err(|e| format!("open again: errno {e}"))?;
+    let tail = sys::pread(fd, 4, (KILLED_SIZE - 4) as i64);
+    sys::close(fd);
+    out.push(format!("last bytes after the copy-up: {tail:?}"));
+    out.push(format!(
+        "upper size: {:?}",
+        std::fs::metadata(side.upper.join("big")).map(|m| m.len())
+    ));
+    Ok(out)
+}
+
+/// The size of the file `copy_up_killed` copies.
+const KILLED_SIZE: usize = 256 << 20;
+
+/// Free bytes of the filesystem holding `p`.
+fn free_bytes(p: &Path) -> Option<u64> {
+    let c = sys::cstr(p);
+    // SAFETY: `st` is written by the kernel.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: As above; `c` is a valid C string.
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| st.f_bfree * st.f_frsize)
+}
