@@ -900,8 +900,8 @@ impl<T: Filesystem> Tables<T> {
             None
         },
         // io_uring then tries buffered writes nonblocking first (where the
-        // file has `FMODE_NOWAIT`); `write_iter_cb` says `EAGAIN` where the
-        // real file cannot take them so.
+        // file has `FMODE_NOWAIT`); `StackedFile::write_iter` says `EAGAIN`
+        // where the real file cannot take them so.
         fop_flags: FOP_BUFFER_WASYNC,
         // SAFETY: As above.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
