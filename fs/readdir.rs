@@ -3,13 +3,16 @@
 //! Directory listings (readdir.c).
 //!
 //! A directory merged from several layers (and the root, and directories
-//! with an origin xattr, which overlayfs treats alike) lists each name once, from its topmost layer,
-//! without whiteouts. The order is overlayfs's: the lowest layer's entries
-//! in its own order, then the other names in the order of their first
-//! appearance from the top. A directory of one layer lists that layer as it
-//! is. Either way the listing is cached per open directory and positions
-//! are indices into it, so telldir/seekdir are stable; rewinding to 0
-//! reads the layers again.
+//! with an origin xattr, which overlayfs treats alike) lists each name
+//! once, from its topmost layer, without whiteouts. The order is
+//! overlayfs's: the lowest layer's entries in its own order, then the other
+//! names in the order of their first appearance from the top. The listing
+//! is cached per open directory and positions are indices into it, so
+//! telldir/seekdir are stable; rewinding to 0 reads the layers again.
+//!
+//! A directory of one layer lists that layer as it is: straight from the
+//! real directory, at its positions, where every entry keeps its number;
+//! else through a cached listing whose numbers are fixed up.
 
 use super::{xattrs, RealEntry, Rovl, RovlNode};
 use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
@@ -73,6 +76,8 @@ impl Listing {
 pub(crate) struct DirCache {
     listing: Listing,
     valid: bool,
+    /// The real directory, for a directory listed as it is there.
+    real: Option<vfs::RealDir>,
 }
 
 pub(crate) fn iterate(
@@ -82,10 +87,25 @@ pub(crate) fn iterate(
     out: &mut DirEmitter,
 ) -> Result {
     let node = sb.node(dir).ok_or(ENOENT)?;
-    if out.pos() == 0 || !cache.valid {
+    let fs = sb.data();
+    // What a directory is can change while it is open (a copy-up merges
+    // it): decided again on each rewind, as `ovl_dir_reset`.
+    if out.pos() == 0 || (!cache.valid && cache.real.is_none()) {
         cache.valid = false;
-        cache.listing = read_merged(sb, dir, node, node.may_have_whiteouts())?;
-        cache.valid = true;
+        if lists_real(sb, dir, node) {
+            let top = node.top();
+            if !cache.real.as_ref().is_some_and(|r| r.is_of(&top.dentry)) {
+                cache.real = Some(vfs::RealDir::open(&node.real_path(fs), &fs.cred)?);
+            }
+        } else {
+            cache.real = None;
+            cache.listing = read_merged(sb, dir, node, node.may_have_whiteouts())?;
+            cache.valid = true;
+        }
+    }
+    if let Some(real) = &mut cache.real {
+        let _cred = fs.cred.override_creds();
+        return real.iterate(out);
     }
     let l = &cache.listing;
     let mut i = usize::try_from(out.pos()).map_err(|_| EINVAL)?;
@@ -97,6 +117,26 @@ pub(crate) fn iterate(
         out.set_pos(i as i64);
     }
     Ok(())
+}
+
+/// Whether `dir` is listed straight from its one real directory, with its
+/// numbers and positions: it merges no layers, hides no whiteouts and no
+/// entry needs another number (`ovl_iterate` of a real directory). Saves
+/// copying every entry, and `getdents` sees the directory as overlayfs
+/// shows it.
+fn lists_real(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> bool {
+    let fs = sb.data();
+    if node.may_have_whiteouts() || fs.xino_bits > 0 {
+        return false;
+    }
+    if !fs.samefs {
+        return true;
+    }
+    // On one filesystem, copied-up entries of an impure directory show
+    // their origin's number, and `..` below a merged directory the
+    // parent's (see `read_merged`).
+    let impure = node.upper().is_some() && node.impure.load(Ordering::Acquire);
+    !impure && !sb.node(&dir.parent()).is_some_and(|p| p.is_merged())
 }
 
 /// Reads one real directory in its own order.

@@ -132,7 +132,7 @@ impl File {
         Ok(unsafe { Self::from_owned(f) })
     }
 
-    /// `vfs_llseek` from position 0 of this (private) file.
+    /// `vfs_llseek` of this (private) file.
     pub(crate) fn seek(&self, offset: i64, whence: u32) -> Result<i64> {
         // SAFETY: `self` is live.
         let r = unsafe { bindings::vfs_llseek(self.0.get(), offset, whence as i32) };
@@ -915,6 +915,50 @@ impl DirEmitter {
     pub(crate) fn emit(&mut self, name: &[u8], ino: u64, d_type: u32) -> bool {
         // SAFETY: By the type invariant; `name` is valid for its length.
         unsafe { ffi::rovl_dir_emit(self.ctx, name.as_ptr(), name.len() as i32, ino, d_type) }
+    }
+}
+
+/// A real directory open for the listings of one open rovl directory
+/// that shows it as it is, at its own positions.
+///
+/// # Invariants
+///
+/// The file is an open directory that [`RealDir::open`] opened and that
+/// nothing else uses: its position and per-open state are this object's.
+pub(crate) struct RealDir(ARef<File>);
+
+impl RealDir {
+    /// Opens the real directory at `path` under `cred`.
+    pub(crate) fn open(path: &RealPath<'_>, cred: &Cred) -> Result<Self> {
+        File::open_dir(path, cred).map(Self)
+    }
+
+    /// Whether this is an open file of the real directory `dentry`.
+    pub(crate) fn is_of(&self, dentry: &super::Dentry) -> bool {
+        // SAFETY: `f_path` is constant for the life of the file.
+        core::ptr::eq(unsafe { (*self.0.as_ptr()).f_path.dentry }, dentry.as_ptr())
+    }
+
+    /// Passes the `getdents` caller of `out` to the real directory from
+    /// `out`'s position (`iterate_dir`, as overlayfs lists a real
+    /// directory): the real filesystem emits its own entries, numbers and
+    /// positions.
+    pub(crate) fn iterate(&mut self, out: &mut DirEmitter) -> Result {
+        let f = self.0.as_ptr();
+        let pos = out.pos();
+        // Seek through the real file's own `llseek`, as overlayfs passes on
+        // seeks of such a directory: a filesystem may check a position or
+        // reset per-open state there.
+        // SAFETY: `f` is open and, by the type invariant, its position is
+        // ours alone.
+        if pos == 0 || unsafe { (*f).f_pos } != pos {
+            self.0.seek(pos, bindings::SEEK_SET)?;
+        }
+        // SAFETY: `f` is an open directory; `out.ctx` is the live context of
+        // the rovl directory's `->iterate_shared()` by the `DirEmitter`
+        // invariant; `iterate_dir` starts it at `f`'s position, which is
+        // `pos`, and leaves its end in `ctx->pos` for the caller.
+        to_result(unsafe { bindings::iterate_dir(f, out.ctx) })
     }
 }
 

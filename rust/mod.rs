@@ -17,7 +17,9 @@ pub(crate) use cred::Cred;
 pub(crate) use dentry::{
     Dentry, Fiemap, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath,
 };
-pub(crate) use file::{CopyOp, DelayedCall, DirEmitter, File, Kstatfs, SeqFile, StackedFile};
+pub(crate) use file::{
+    CopyOp, DelayedCall, DirEmitter, File, Kstatfs, RealDir, SeqFile, StackedFile,
+};
 pub(crate) use super_block::{
     sb_nosec_of, sb_of, stack_depth_of, sync_attrs, AclArg, DentryOperations, FileOperations,
     FileSystem, InodeOperations, NewKind, NewNode, Registration, SuperBlock, SuperOperations,

@@ -697,6 +697,17 @@ fn main() {
         let src = lay.join("src");
         mkdirs(&src);
         sh_in(&src, &format!("tar -xf {tar}"));
+        // The metadata half alone: the walk and the names, no file data.
+        b.each(
+            "find-src",
+            &FSES,
+            std::slice::from_ref(&src),
+            &src,
+            |v, _| {
+                drop_caches();
+                timed(|| sh_in(&v.dir, "find . -name '*.h' | wc -l"))
+            },
+        );
         b.each(
             "find-grep-src",
             &FSES,

@@ -66,6 +66,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("copy_up_metadata", crate::upper::copy_up_metadata),
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
     ("copy_up_killed", crate::upper::copy_up_killed),
+    (
+        "unmerged_dir_positions",
+        crate::upper::unmerged_dir_positions,
+    ),
     ("protected_files", crate::upper::protected_files),
     ("tmpfile", crate::upper::tmpfile),
     (

@@ -1695,3 +1695,153 @@ fn free_bytes(p: &Path) -> Option<u64> {
     // SAFETY: As above; `c` is a valid C string.
     (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| st.f_bfree * st.f_frsize)
 }
+
+/// Every `getdents64` record of the open directory `fd` from its current
+/// position, read 256 bytes at a time, with each batch's start position.
+fn dirents_from(fd: i32) -> Result<Vec<(i64, Vec<sys::Dirent>)>, Errno> {
+    let mut batches = Vec::new();
+    loop {
+        let at = sys::lseek(fd, 0, libc::SEEK_CUR)?;
+        let v = sys::getdents(fd, 256)?;
+        if v.is_empty() {
+            return Ok(batches);
+        }
+        batches.push((at, v));
+    }
+}
+
+/// Directories of one layer are listed as overlayfs lists them, straight
+/// from the real directory: the same records, positions (`d_off`)
+/// included, for a lower-only directory below an unmerged one and for a
+/// directory made through the mount; seeking back to a position gives the
+/// same records again; a name made while the directory is open shows after
+/// a rewind; and a directory that becomes merged while open (a copy-up) is
+/// listed merged after a rewind, whiteouts hidden.
+pub fn unmerged_dir_positions(t: &mut T) -> TResult {
+    let base = t.dir.join("udpos");
+    let l0 = base.join("l0");
+    // Gaps in the real positions (names removed), where a listing's own
+    // indices would differ from them.
+    for i in 0..40 {
+        layers::file(&l0.join(format!("d/sub/e{i:02}")), b"e")?;
+    }
+    for i in (1..40).step_by(2) {
+        std::fs::remove_file(l0.join(format!("d/sub/e{i:02}"))).map_err(|e| format!("{e}"))?;
+    }
+    let lowers = vec![l0];
+    let (o, r) = writable_pair(t, &base, &lowers)?;
+    let mut seen = Vec::new();
+    for root in [&o.mnt, &r.mnt] {
+        let errno = |what: &str, e: Errno| format!("{}: {what}: errno {e}", root.display());
+        P::mkdir(&root.join("new"), 0o755).map_err(|e| errno("mkdir new", e))?;
+        P::mkdir(&root.join("new/q"), 0o755).map_err(|e| errno("mkdir new/q", e))?;
+        for i in 0..12 {
+            write_file(&root.join(format!("new/q/n{i}")), libc::O_CREAT, 0, b"n")
+                .map_err(|e| errno("create in new/q", e))?;
+        }
+        P::unlink(&root.join("new/q/n3")).map_err(|e| errno("unlink new/q/n3", e))?;
+        let mut out = Vec::new();
+        for d in ["d/sub", "new/q"] {
+            let fd = sys::open(&root.join(d), libc::O_RDONLY | libc::O_DIRECTORY)
+                .map_err(|e| errno(d, e))?;
+            let batches = dirents_from(fd).map_err(|e| errno(d, e))?;
+            // Back to each batch's start: the same records follow.
+            for (at, b) in batches.iter().rev() {
+                sys::lseek(fd, *at, libc::SEEK_SET).map_err(|e| errno("seekdir", e))?;
+                let again = sys::getdents(fd, 256).map_err(|e| errno("getdents", e))?;
+                if &again != b {
+                    sys::close(fd);
+                    return Err(Fail::Fail(format!(
+                        "{}: {d}: after a seek to {at}: {again:?}, first read {b:?}",
+                        root.display()
+                    )));
+                }
+            }
+            let mut recs: Vec<sys::Dirent> = batches.into_iter().flat_map(|(_, b)| b).collect();
+            if d == "new/q" {
+                // Each mount has its own upper layer, so its own numbers:
+                // each must be the entry's st_ino there.
+                for e in recs.iter_mut() {
+                    let name = String::from_utf8_lossy(&e.name).into_owned();
+                    let ino = {
+                        use std::os::unix::fs::MetadataExt;
+                        std::fs::symlink_metadata(root.join(d).join(&name))
+                            .map_err(|e| format!("{name}: {e}"))?
+                            .ino()
+                    };
+                    if ino != e.ino {
+                        return Err(Fail::Fail(format!(
+                            "{}: {d}/{name}: d_ino {}, st_ino {}",
+                            root.display(),
+                            e.ino,
+                            ino
+                        )));
+                    }
+                    e.ino = 0;
+                }
+            }
+            out.push(recs);
+            // Changed while open: seen after a rewind.
+            let (late, gone) = if d == "new/q" {
+                ("new/q/late", "new/q/n5")
+            } else {
+                // Copies `d` and `d/sub` up: merged from now on.
+                ("d/sub/late", "d/sub/e00")
+            };
+            write_file(&root.join(late), libc::O_CREAT, 0, b"l").map_err(|e| errno(late, e))?;
+            P::unlink(&root.join(gone)).map_err(|e| errno(gone, e))?;
+            sys::lseek(fd, 0, libc::SEEK_SET).map_err(|e| errno("rewind", e))?;
+            let after = dirents_from(fd).map_err(|e| errno(d, e));
+            sys::close(fd);
+            let names: Vec<Vec<u8>> = after?
+                .into_iter()
+                .flat_map(|(_, b)| b)
+                .map(|e| e.name)
+                .collect();
+            let has = |n: &str| names.iter().any(|x| x == n.as_bytes());
+            let (late, gone) = (late.rsplit('/').next(), gone.rsplit('/').next());
+            if !has(late.unwrap()) || has(gone.unwrap()) {
+                return Err(Fail::Fail(format!(
+                    "{}: {d} after a rewind lists {:?}: wants {late:?}, not {gone:?}",
+                    root.display(),
+                    names
+                        .iter()
+                        .map(|n| String::from_utf8_lossy(n).into_owned())
+                        .collect::<Vec<_>>()
+                )));
+            }
+            let mut sorted = names.clone();
+            sorted.sort();
+            out.push(
+                sorted
+                    .into_iter()
+                    .map(|name| sys::Dirent {
+                        ino: 0,
+                        off: 0,
+                        d_type: 0,
+                        name,
+                    })
+                    .collect(),
+            );
+        }
+        seen.push(out);
+    }
+    let (ro, oo) = (seen.pop().unwrap(), seen.pop().unwrap());
+    for (i, what) in [
+        "d/sub records",
+        "d/sub names after copy-up",
+        "new/q records",
+        "new/q names after changes",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if oo[i] != ro[i] {
+            return Err(Fail::Fail(format!(
+                "{what}: overlay {:?}, rovl {:?}",
+                oo[i], ro[i]
+            )));
+        }
+    }
+    Ok(())
+}
