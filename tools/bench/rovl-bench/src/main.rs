@@ -297,7 +297,11 @@ impl Bench {
             .collect();
         eprintln!("rovl-bench: {} {workload}", self.base);
         for rep in 0..self.reps {
-            for fs in &fses {
+            // Each repetition starts one filesystem later, so that none
+            // always runs right after the same other one (whose deferred
+            // work, say freeing what it unmounted, may still be running).
+            for i in 0..fses.len() {
+                let fs = &fses[(rep + i) % fses.len()];
                 // fuse-overlayfs is the far peer (ratios of 3 and more, or
                 // none on data): one repetition keeps the run short.
                 if *fs == "fuse-overlayfs" && rep > 0 {
