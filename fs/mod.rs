@@ -691,6 +691,17 @@ impl FileOperations for Rovl {
         readdir::iterate(sb, dir, state, out)
     }
 
+    fn dir_llseek(
+        sb: &SuperBlock<Self>,
+        dir: &Dentry,
+        state: &mut readdir::DirCache,
+        pos: &mut i64,
+        offset: i64,
+        whence: u32,
+    ) -> Result<i64> {
+        readdir::llseek(sb, dir, state, pos, offset, whence)
+    }
+
     fn fsync(
         sb: &SuperBlock<Self>,
         node: &RovlNode,

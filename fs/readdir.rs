@@ -17,6 +17,7 @@
 use super::{xattrs, RealEntry, Rovl, RovlNode};
 use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
 use core::sync::atomic::Ordering;
+use kernel::bindings;
 use kernel::prelude::*;
 
 #[derive(Clone, Copy)]
@@ -87,24 +88,11 @@ pub(crate) fn iterate(
     out: &mut DirEmitter,
 ) -> Result {
     let node = sb.node(dir).ok_or(ENOENT)?;
-    let fs = sb.data();
-    // What a directory is can change while it is open (a copy-up merges
-    // it): decided again on each rewind, as `ovl_dir_reset`.
-    if out.pos() == 0 || (!cache.valid && cache.real.is_none()) {
-        cache.valid = false;
-        if lists_real(sb, dir, node) {
-            let top = node.top();
-            if !cache.real.as_ref().is_some_and(|r| r.is_of(&top.dentry)) {
-                cache.real = Some(vfs::RealDir::open(&node.real_path(fs), &fs.cred)?);
-            }
-        } else {
-            cache.real = None;
-            cache.listing = read_merged(sb, dir, node, node.may_have_whiteouts())?;
-            cache.valid = true;
-        }
+    if out.pos() == 0 || cache.undecided() {
+        cache.reset(sb, dir, node, true)?;
     }
     if let Some(real) = &mut cache.real {
-        let _cred = fs.cred.override_creds();
+        let _cred = sb.data().cred.override_creds();
         return real.iterate(out);
     }
     let l = &cache.listing;
@@ -117,6 +105,73 @@ pub(crate) fn iterate(
         out.set_pos(i as i64);
     }
     Ok(())
+}
+
+impl DirCache {
+    /// Neither listing from the real directory nor holding a listing.
+    fn undecided(&self) -> bool {
+        !self.valid && self.real.is_none()
+    }
+
+    /// Decides how `dir` is listed from now on, as `ovl_dir_reset`: what a
+    /// directory is can change while it is open (a copy-up merges it), so
+    /// at every rewind. A listing is read now if `read`, else by the next
+    /// `iterate`.
+    fn reset(
+        &mut self,
+        sb: &SuperBlock<Rovl>,
+        dir: &Dentry,
+        node: &RovlNode,
+        read: bool,
+    ) -> Result {
+        self.valid = false;
+        if lists_real(sb, dir, node) {
+            let top = node.top();
+            if !self.real.as_ref().is_some_and(|r| r.is_of(&top.dentry)) {
+                let fs = sb.data();
+                self.real = Some(vfs::RealDir::open(&node.real_path(fs), &fs.cred)?);
+            }
+        } else {
+            self.real = None;
+            if read {
+                self.listing = read_merged(sb, dir, node, node.may_have_whiteouts())?;
+                self.valid = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves the position of an open directory (`ovl_dir_llseek`): the real
+/// directory's own `llseek` for one listed from there, else an index into
+/// the listing, set or moved by an offset.
+pub(crate) fn llseek(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    cache: &mut DirCache,
+    pos: &mut i64,
+    offset: i64,
+    whence: u32,
+) -> Result<i64> {
+    let node = sb.node(dir).ok_or(ENOENT)?;
+    if *pos == 0 || cache.undecided() {
+        cache.reset(sb, dir, node, false)?;
+    }
+    if let Some(real) = &mut cache.real {
+        let r = real.seek(offset, whence)?;
+        *pos = real.pos();
+        return Ok(r);
+    }
+    let new = match whence {
+        bindings::SEEK_SET => offset,
+        bindings::SEEK_CUR => pos.saturating_add(offset),
+        _ => return Err(EINVAL),
+    };
+    if new < 0 {
+        return Err(EINVAL);
+    }
+    *pos = new;
+    Ok(new)
 }
 
 /// Whether `dir` is listed straight from its one real directory, with its

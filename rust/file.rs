@@ -939,21 +939,32 @@ impl RealDir {
         core::ptr::eq(unsafe { (*self.0.as_ptr()).f_path.dentry }, dentry.as_ptr())
     }
 
+    /// The real directory's position.
+    pub(crate) fn pos(&self) -> i64 {
+        // SAFETY: The file is open; by the type invariant nobody else moves
+        // its position.
+        unsafe { (*self.0.as_ptr()).f_pos }
+    }
+
+    /// Seeks the real directory with its own `llseek` (`vfs_llseek`).
+    pub(crate) fn seek(&mut self, offset: i64, whence: u32) -> Result<i64> {
+        self.0.seek(offset, whence)
+    }
+
     /// Passes the `getdents` caller of `out` to the real directory from
     /// `out`'s position (`iterate_dir`, as overlayfs lists a real
     /// directory): the real filesystem emits its own entries, numbers and
     /// positions.
     pub(crate) fn iterate(&mut self, out: &mut DirEmitter) -> Result {
-        let f = self.0.as_ptr();
         let pos = out.pos();
-        // Seek through the real file's own `llseek`, as overlayfs passes on
-        // seeks of such a directory: a filesystem may check a position or
-        // reset per-open state there.
-        // SAFETY: `f` is open and, by the type invariant, its position is
-        // ours alone.
-        if pos == 0 || unsafe { (*f).f_pos } != pos {
-            self.0.seek(pos, bindings::SEEK_SET)?;
+        // Positions follow the real directory's (its `llseek` moves both),
+        // but one set before the directory was listed from there may not;
+        // a rewind always reaches the real `llseek`, where a filesystem may
+        // reset per-open state.
+        if pos == 0 || self.pos() != pos {
+            self.seek(pos, bindings::SEEK_SET)?;
         }
+        let f = self.0.as_ptr();
         // SAFETY: `f` is an open directory; `out.ctx` is the live context of
         // the rovl directory's `->iterate_shared()` by the `DirEmitter`
         // invariant; `iterate_dir` starts it at `f`'s position, which is

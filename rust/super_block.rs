@@ -336,6 +336,18 @@ pub(crate) trait FileOperations: FileSystem {
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `->llseek()` of an open directory, now at `*pos`, which it moves;
+    /// `whence` is `SEEK_SET`, `SEEK_CUR` or another the VFS passed on.
+    fn dir_llseek(
+        _sb: &SuperBlock<Self>,
+        _dir: &Dentry,
+        _state: &mut Self::DirState,
+        _pos: &mut i64,
+        _offset: i64,
+        _whence: u32,
+    ) -> Result<i64> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `->fsync()` of an open regular file (`file` its stacked file and
     /// current real file) or directory (`file` is `None`), for bytes
     /// `start..=end`.
@@ -928,7 +940,11 @@ impl<T: Filesystem> Tables<T> {
         } else {
             None
         },
-        llseek: Some(llseek_dir_cb),
+        llseek: if T::HAS_DIR_LLSEEK {
+            Some(llseek_dir_cb::<T>)
+        } else {
+            None
+        },
         read: Some(bindings::generic_read_dir),
         fsync: if T::HAS_FSYNC {
             Some(fsync_cb::<T>)
@@ -1925,26 +1941,29 @@ unsafe extern "C" fn iterate_cb<T: Filesystem>(
     })
 }
 
-/// Directory positions are indices into the readdir cache: only SEEK_SET
-/// and SEEK_CUR make sense, as in `ovl_dir_llseek`.
-///
 /// # Safety
 ///
 /// Only called by the VFS through this module's operation tables, with the
 /// arguments the C prototype documents, on objects of a rovl mount.
-unsafe extern "C" fn llseek_dir_cb(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
-    // SAFETY: The VFS seeks an open rovl directory under `f_pos_lock`.
-    unsafe {
-        let pos = match whence as u32 {
-            bindings::SEEK_SET => offset,
-            bindings::SEEK_CUR => (*file).f_pos.saturating_add(offset),
-            _ => return EINVAL.to_errno().into(),
-        };
-        if pos < 0 {
-            return EINVAL.to_errno().into();
-        }
+unsafe extern "C" fn llseek_dir_cb<T: Filesystem>(
+    file: *mut bindings::file,
+    offset: i64,
+    whence: c_int,
+) -> i64 {
+    // SAFETY: The VFS seeks an open rovl directory under `f_pos_lock`, so
+    // its position is ours to move.
+    let r = unsafe {
+        let d = Dentry::from_raw((*file).f_path.dentry);
+        let s = SuperBlock::<T>::from_raw((*d.as_ptr()).d_sb);
+        let df = <Pin<KBox<DirFile<T::DirState>>> as ForeignOwnable>::borrow((*file).private_data);
+        let mut pos = (*file).f_pos;
+        let r = T::dir_llseek(s, d, &mut df.state.lock(), &mut pos, offset, whence as u32);
         (*file).f_pos = pos;
-        pos
+        r
+    };
+    match r {
+        Ok(p) => p,
+        Err(e) => e.to_errno().into(),
     }
 }
 

@@ -889,6 +889,18 @@ fn xfs_run(m: &Path) -> Vec<String> {
             .map(|d| digest(&d))
             .unwrap_or_else(|e| format!("errno {e}"))
     ));
+    // A directory of one layer seeks as the real one, whose `llseek`
+    // (xfs's) takes SEEK_END and SEEK_DATA.
+    let fd = sys::open(&m.join("d/sub"), libc::O_RDONLY | libc::O_DIRECTORY).unwrap_or(-1);
+    for (what, whence) in [("SEEK_END", libc::SEEK_END), ("SEEK_DATA", libc::SEEK_DATA)] {
+        out.push(format!("dir {what} {:?}", sys::lseek(fd, 0, whence)));
+    }
+    let again = sys::lseek(fd, 0, libc::SEEK_SET).and_then(|_| sys::getdents(fd, 4096));
+    out.push(format!(
+        "dir names after a rewind {:?}",
+        again.map(|v| v.len())
+    ));
+    sys::close(fd);
     // Clones and dedupe on one xfs: lower and upper share extents.
     let src = sys::open(&m.join("big"), libc::O_RDONLY).unwrap_or(-1);
     let dst = sys::open(&m.join("clone"), libc::O_RDWR | libc::O_CREAT).unwrap_or(-1);
@@ -992,6 +1004,9 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     layers::file(&mnt.join("native-nowait"), b"old data")?;
     mapped_file(&l0)?;
     layers::file(&l0.join("contended"), b"old")?;
+    for n in ["a", "b", "c"] {
+        layers::file(&l0.join("d/sub").join(n), n.as_bytes())?;
+    }
     for f in [l0.join("suid"), mnt.join("native-suid")] {
         layers::file(&f, b"set-uid")?;
         std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o4777))
@@ -1020,6 +1035,8 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
         || !ok("FIDEDUPERANGE upper src Ok(()) deduped 65536 status 0")
         || !ok("fallocate 0x8 Ok(())")
         || !ok("fallocate 0x20 Ok(())")
+        || !ok("dir SEEK_END Ok(")
+        || !ok("dir names after a rewind Ok(5)")
     {
         return Err(Fail::Fail(format!("unexpected results {b:#?}")));
     }
