@@ -16,11 +16,28 @@ use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::ARef;
+/// The name searched for in the next layer: the entry's own name, borrowed
+/// (most lookups follow no redirect and allocate nothing), or where a
+/// redirect points.
+enum Name<'a> {
+    Own(&'a [u8]),
+    Redirected(KVec<u8>),
+}
+
+impl core::ops::Deref for Name<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Name::Own(n) => n,
+            Name::Redirected(n) => n,
+        }
+    }
+}
+
 /// State of one lookup (`struct ovl_lookup_data`).
-struct Lookup {
-    /// The name searched for in the next layer: the entry's own name, or
-    /// where a redirect points.
-    name: KVec<u8>,
+struct Lookup<'a> {
+    name: Name<'a>,
     is_dir: bool,
     stop: bool,
     /// No layer below the current one can add to the result.
@@ -40,7 +57,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     let _cred = fs.cred.override_creds();
     let follow = fs.redirect_follow();
     let mut d = Lookup {
-        name: KVec::new(),
+        name: Name::Own(name),
         is_dir: false,
         stop: false,
         last: !follow && dir.stack.is_empty(),
@@ -49,7 +66,6 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         metacopy: false,
         xwhiteouts: false,
     };
-    d.name.extend_from_slice(name, GFP_KERNEL)?;
 
     // The stack being searched: the parent's, or the layer roots once an
     // absolute redirect was found.
@@ -143,7 +159,14 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     let mut lowerdata_redirect = None;
     if d.metacopy && !stack.is_empty() && fs.nr_data() > 0 && d.absolute_redirect {
         d.metacopy = false;
-        lowerdata_redirect = Some(core::mem::take(&mut d.name));
+        lowerdata_redirect = Some(match core::mem::replace(&mut d.name, Name::Own(b"")) {
+            Name::Redirected(n) => n,
+            Name::Own(n) => {
+                let mut v = KVec::new();
+                v.extend_from_slice(n, GFP_KERNEL)?;
+                v
+            }
+        });
     }
     if d.metacopy {
         pr_warn!(
@@ -213,7 +236,7 @@ fn lookup_layer(
     fs: &Rovl,
     layer: usize,
     base: &Dentry,
-    d: &mut Lookup,
+    d: &mut Lookup<'_>,
 ) -> Result<Option<ARef<Dentry>>> {
     if d.name.first() != Some(&b'/') {
         // Most layers lack the name: one inline lookup, nothing else.
@@ -254,7 +277,7 @@ fn lookup_single(
     fs: &Rovl,
     layer: usize,
     base: &Dentry,
-    d: &mut Lookup,
+    d: &mut Lookup<'_>,
     name: &[u8],
     prelen: usize,
     post: &[u8],
@@ -288,7 +311,7 @@ fn classify(
     fs: &Rovl,
     layer: usize,
     this: ARef<Dentry>,
-    d: &mut Lookup,
+    d: &mut Lookup<'_>,
     prelen: usize,
     post: &[u8],
 ) -> Result<Option<ARef<Dentry>>> {
@@ -352,7 +375,7 @@ fn check_redirect(
     fs: &Rovl,
     layer: usize,
     this: &Dentry,
-    d: &mut Lookup,
+    d: &mut Lookup<'_>,
     prelen: usize,
     post: &[u8],
 ) -> Result {
@@ -370,7 +393,7 @@ fn check_redirect(
     }
     name.extend_from_slice(&target, GFP_KERNEL)?;
     name.extend_from_slice(post, GFP_KERNEL)?;
-    d.name = name;
+    d.name = Name::Redirected(name);
     d.redirect = true;
     Ok(())
 }

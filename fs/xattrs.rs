@@ -90,7 +90,7 @@ pub(crate) fn get_private_cfg(
     name: &[u8],
     buf: &mut [u8],
 ) -> Result<usize> {
-    d.getxattr(mnt, as_cstr(&private_name(c, name)?)?, buf)
+    d.getxattr(mnt, private_name(c, name)?.as_cstr()?, buf)
 }
 
 /// A real directory marked as copied up (`<prefix>origin` exists, even
@@ -188,13 +188,28 @@ pub(crate) fn redirect(
     Ok(Some(buf))
 }
 
-/// The full name `<prefix><name>` of a private xattr, NUL-terminated.
-fn private_name(c: &super::params::Config, name: &[u8]) -> Result<KVec<u8>> {
-    let mut full = KVec::new();
-    full.extend_from_slice(c.xattr_prefix(), GFP_KERNEL)?;
-    full.extend_from_slice(name, GFP_KERNEL)?;
-    full.push(0, GFP_KERNEL)?;
-    Ok(full)
+/// The full name `<prefix><name>` of a private xattr, NUL-terminated, on
+/// the stack: lookups read one or two of these per real object.
+struct PrivateName {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl PrivateName {
+    fn as_cstr(&self) -> Result<&CStr> {
+        as_cstr(&self.buf[..self.len])
+    }
+}
+
+fn private_name(c: &super::params::Config, name: &[u8]) -> Result<PrivateName> {
+    let prefix = c.xattr_prefix();
+    let len = prefix.len() + name.len() + 1;
+    let mut n = PrivateName { buf: [0; 40], len };
+    let dst = n.buf.get_mut(..len - 1).ok_or(EINVAL)?;
+    let (p, rest) = dst.split_at_mut(prefix.len());
+    p.copy_from_slice(prefix);
+    rest.copy_from_slice(name);
+    Ok(n)
 }
 
 /// Sets private xattr `name` on an upper object (`ovl_setxattr`).
@@ -292,7 +307,7 @@ pub(crate) fn set_private_cfg(
     name: &[u8],
     value: &[u8],
 ) -> Result {
-    d.setxattr(mnt, as_cstr(&private_name(c, name)?)?, value, 0)
+    d.setxattr(mnt, private_name(c, name)?.as_cstr()?, value, 0)
 }
 
 /// Sets and removes `opaque` on `work/`: the upper filesystem takes
@@ -303,7 +318,7 @@ pub(crate) fn probe_private(
     work: &vfs::Dentry,
 ) -> Result {
     set_private_cfg(c, mnt, work, b"opaque", b"0")?;
-    work.removexattr(mnt, as_cstr(&private_name(c, b"opaque")?)?)
+    work.removexattr(mnt, private_name(c, b"opaque")?.as_cstr()?)
 }
 
 /// `S_APPEND`/`S_IMMUTABLE` of an upper object, kept in its `protattr`
@@ -327,7 +342,7 @@ pub(crate) fn protattr(fs: &Rovl, d: &vfs::Dentry) -> u32 {
 /// Removes the `protattr` xattr of an upper object, if it has one.
 pub(crate) fn remove_protattr(fs: &Rovl, d: &vfs::Dentry) -> Result {
     let name = private_name(&fs.config, b"protattr")?;
-    match d.removexattr(fs.upper_mnt()?, as_cstr(&name)?) {
+    match d.removexattr(fs.upper_mnt()?, name.as_cstr()?) {
         Err(e)
             if e.to_errno() == -(bindings::ENODATA as i32)
                 || e.to_errno() == -(bindings::EOPNOTSUPP as i32) =>
