@@ -11,8 +11,9 @@
 //! telldir/seekdir are stable; rewinding to 0 reads the layers again.
 //!
 //! A directory of one layer lists that layer as it is: straight from the
-//! real directory, at its positions, where every entry keeps its number;
-//! else through a cached listing whose numbers are fixed up.
+//! real directory, at its positions, with the numbers that need it fixed
+//! up on the way (`..` below a merged directory, copied-up entries of an
+//! impure one, xino).
 
 use super::{xattrs, RealEntry, Rovl, RovlNode};
 use crate::vfs::{self, Dentry, DirEmitter, SuperBlock};
@@ -54,6 +55,22 @@ impl Listing {
         &self.names[e.off as usize..e.off as usize + e.len as usize]
     }
 
+    /// The number of `name` in a listing sorted by name.
+    fn find(&self, name: &[u8]) -> Option<u64> {
+        self.entries
+            .binary_search_by(|e| self.name(e).cmp(name))
+            .ok()
+            .map(|i| self.entries[i].ino)
+    }
+
+    fn sort_by_name(&mut self) {
+        let names = &self.names;
+        self.entries.sort_unstable_by(|a, b| {
+            let name = |e: &Entry| &names[e.off as usize..e.off as usize + e.len as usize];
+            name(a).cmp(name(b))
+        });
+    }
+
     fn push(&mut self, name: &[u8], ino: u64, d_type: u32, level: usize) -> Result {
         let off = u32::try_from(self.names.len()).map_err(|_| ENOMEM)?;
         self.names.extend_from_slice(name, GFP_KERNEL)?;
@@ -79,6 +96,9 @@ pub(crate) struct DirCache {
     valid: bool,
     /// The real directory, for a directory listed as it is there.
     real: Option<vfs::RealDir>,
+    /// For an impure one, the numbers its entries show where those differ
+    /// from the real ones, sorted by name (`ovl_cache_get_impure`).
+    fixes: Option<Listing>,
 }
 
 pub(crate) fn iterate(
@@ -92,8 +112,17 @@ pub(crate) fn iterate(
         cache.reset(sb, dir, node, true)?;
     }
     if let Some(real) = &mut cache.real {
-        let _cred = sb.data().cred.override_creds();
-        return real.iterate(out);
+        let fs = sb.data();
+        let _cred = fs.cred.override_creds();
+        // What it is may change while open: a rename of a copied-up entry
+        // into it makes it impure (`ovl_is_impure_dir`).
+        if cache.fixes.is_none() && needs_fixes(fs, node) {
+            cache.fixes = Some(impure_fixes(sb, dir, node)?);
+        }
+        return match Renumber::new(sb, dir, node, cache.fixes.as_ref()) {
+            None => real.iterate(out),
+            Some(r) => real.iterate_mapped(out, &|name, ino| r.ino(name, ino)),
+        };
     }
     let l = &cache.listing;
     let mut i = usize::try_from(out.pos()).map_err(|_| EINVAL)?;
@@ -125,7 +154,8 @@ impl DirCache {
         read: bool,
     ) -> Result {
         self.valid = false;
-        if lists_real(sb, dir, node) {
+        self.fixes = None;
+        if !node.may_have_whiteouts() {
             let top = node.top();
             if !self.real.as_ref().is_some_and(|r| r.is_of(&top.dentry)) {
                 let fs = sb.data();
@@ -134,7 +164,7 @@ impl DirCache {
         } else {
             self.real = None;
             if read {
-                self.listing = read_merged(sb, dir, node, node.may_have_whiteouts())?;
+                self.listing = read_merged(sb, dir, node)?;
                 self.valid = true;
             }
         }
@@ -174,24 +204,101 @@ pub(crate) fn llseek(
     Ok(new)
 }
 
-/// Whether `dir` is listed straight from its one real directory, with its
-/// numbers and positions: it merges no layers, hides no whiteouts and no
-/// entry needs another number (`ovl_iterate` of a real directory). Saves
-/// copying every entry, and `getdents` sees the directory as overlayfs
-/// shows it.
-fn lists_real(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> bool {
+/// How numbers are fixed up on their way from a real directory that
+/// `dir` lists as it is (`ovl_fill_real`): on one filesystem (or with xino)
+/// `..` below a merged directory shows the parent's number, copied-up
+/// entries of an impure directory their origin's, and xino folds the rest
+/// into the overlay's number space; see `read_merged`.
+struct Renumber<'a> {
+    fs: &'a Rovl,
+    dotdot: Option<u64>,
+    fixes: Option<&'a Listing>,
+    layer: usize,
+}
+
+impl<'a> Renumber<'a> {
+    /// `None` if every entry keeps its real number.
+    fn new(
+        sb: &'a SuperBlock<Rovl>,
+        dir: &Dentry,
+        node: &RovlNode,
+        fixes: Option<&'a Listing>,
+    ) -> Option<Self> {
+        let fs = sb.data();
+        if !fs.samefs && fs.xino_bits == 0 {
+            return None;
+        }
+        let dotdot = sb
+            .node(&dir.parent())
+            .filter(|p| p.is_merged())
+            .map(|p| node.upper().and_then(|_| p.origin_ino(fs)).unwrap_or(p.ino));
+        if dotdot.is_none() && fixes.is_none() && fs.xino_bits == 0 {
+            return None;
+        }
+        Some(Self {
+            fs,
+            dotdot,
+            fixes,
+            layer: node.top().layer,
+        })
+    }
+
+    fn ino(&self, name: &[u8], ino: u64) -> u64 {
+        if let (b"..", Some(p)) = (name, self.dotdot) {
+            return p;
+        }
+        if let Some(i) = self.fixes.and_then(|f| f.find(name)) {
+            return i;
+        }
+        self.fs.xino_map(ino, self.layer).unwrap_or(ino)
+    }
+}
+
+/// Whether entries of `node` may show numbers that only a lookup finds:
+/// an impure upper directory on one filesystem (or with xino).
+fn needs_fixes(fs: &Rovl, node: &RovlNode) -> bool {
+    (fs.samefs || fs.xino_bits > 0) && node.upper().is_some() && node.impure.load(Ordering::Acquire)
+}
+
+/// The numbers of the entries of an impure directory that are not their
+/// real ones, found before the real directory is listed: looking them up
+/// while it is would take its lock again.
+fn impure_fixes(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<Listing> {
     let fs = sb.data();
-    if node.may_have_whiteouts() || fs.xino_bits > 0 {
-        return false;
+    let top = node.top();
+    let mut all = Listing::default();
+    read_layer(fs, top, 0, &mut all)?;
+    let mut fixes = Listing::default();
+    for e in all.entries.iter() {
+        let name = all.name(e);
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if let Some(ino) = impure_ino(sb, dir, top, name, e.ino)? {
+            fixes.push(name, ino, u32::from(e.d_type), 0)?;
+        }
     }
-    if !fs.samefs {
-        return true;
+    fixes.sort_by_name();
+    Ok(fixes)
+}
+
+/// What overlayfs's lookup would give as the number of the entry `name` of
+/// an impure directory, if not the real one: the cached inode's if any,
+/// else the upper entry's origin's.
+fn impure_ino(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    top: &RealEntry,
+    name: &[u8],
+    real: u64,
+) -> Result<Option<u64>> {
+    let fs = sb.data();
+    if let Some(child) = dir.lookup_cached(name) {
+        if let Some(n) = sb.node(&child) {
+            return Ok(Some(n.origin_ino(fs).unwrap_or(real)));
+        }
     }
-    // On one filesystem, copied-up entries of an impure directory show
-    // their origin's number, and `..` below a merged directory the
-    // parent's (see `read_merged`).
-    let impure = node.upper().is_some() && node.impure.load(Ordering::Acquire);
-    !impure && !sb.node(&dir.parent()).is_some_and(|p| p.is_merged())
+    super::namei::origin_ino_of(fs, top, name)
 }
 
 /// Reads one real directory in its own order.
@@ -204,13 +311,9 @@ fn read_layer(fs: &Rovl, e: &RealEntry, level: usize, into: &mut Listing) -> Res
     f.read_dir(&mut |name, ino, d_type| into.push(name, ino, d_type, level))
 }
 
-/// The listing of `dir`; `merged` filters whiteouts and duplicate names.
-fn read_merged(
-    sb: &SuperBlock<Rovl>,
-    dir: &Dentry,
-    node: &RovlNode,
-    merged: bool,
-) -> Result<Listing> {
+/// The listing of `dir`, merged from its layers: each name once, from its
+/// topmost layer, whiteouts hidden.
+fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<Listing> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
     let mut dirs: KVec<&RealEntry> = KVec::new();
@@ -218,8 +321,6 @@ fn read_merged(
         dirs.push(e, GFP_KERNEL)?;
     }
     let parent = dir.parent();
-    let parent_ino = sb.node(&parent).map(|p| p.ino);
-    let parent_merged = sb.node(&parent).is_some_and(|p| p.is_merged());
 
     let mut listing = Listing::default();
     for (level, e) in dirs.iter().enumerate() {
@@ -228,10 +329,8 @@ fn read_merged(
     let names = &listing.names;
 
     // Entries keep the real d_ino of their topmost layer, folded into the
-    // overlay's st_ino space with xino (`ovl_remap_lower_ino`); `..` of an
-    // unmerged directory below a merged one is the parent's st_ino where
-    // overlayfs recomputes it (`ovl_iterate_real`), `..` of a merged one
-    // is mapped with the parent's layer.
+    // overlay's st_ino space with xino (`ovl_remap_lower_ino`); `..` is
+    // mapped with the parent's layer.
     let parent_layer = sb.node(&parent).map(|p| p.top().layer);
     let parent_origin = sb.node(&parent).and_then(|p| p.origin_ino(fs));
     let has_upper = node.upper().is_some();
@@ -244,45 +343,30 @@ fn read_merged(
         // `ovl_fill_real`): `..`, `.` and, in an impure directory, every
         // upper entry.
         if has_upper && e.level == 0 && (fs.samefs || fs.xino_bits > 0) {
-            if dotdot && (merged || parent_merged) {
+            if dotdot {
                 if let Some(ino) = parent_origin {
                     e.ino = ino;
                     continue;
                 }
-            } else if dot && merged {
+            } else if dot {
                 if let Some(ino) = node.origin_ino(fs) {
                     e.ino = ino;
                     continue;
                 }
             } else if impure && !dot && !dotdot {
-                // What overlayfs's lookup would find: the cached inode if
-                // any, else the upper entry's origin.
-                if let Some(child) = dir.lookup_cached(name) {
-                    if let Some(n) = sb.node(&child) {
-                        if let Some(ino) = n.origin_ino(fs) {
-                            e.ino = ino;
-                        }
-                        continue;
-                    }
-                }
-                if let Some(ino) = super::namei::origin_ino_of(fs, dirs[0], name)? {
+                if let Some(ino) = impure_ino(sb, dir, dirs[0], name, e.ino)? {
                     e.ino = ino;
                     continue;
                 }
             }
         }
-        if dotdot && !merged && parent_merged && (fs.samefs || fs.xino_bits > 0) {
-            e.ino = parent_ino.unwrap_or(e.ino);
-        } else if fs.xino_bits > 0 {
+        if fs.xino_bits > 0 {
             let layer = match parent_layer {
-                Some(l) if dotdot && merged => l,
+                Some(l) if dotdot => l,
                 _ => dirs[usize::from(e.level)].layer,
             };
             e.ino = fs.xino_map(e.ino, layer).unwrap_or(e.ino);
         }
-    }
-    if !merged {
-        return Ok(listing);
     }
     let raw = &listing.entries;
     let name = |i: usize| listing.name(&raw[i]);
@@ -375,7 +459,7 @@ pub(crate) fn check_empty(
 ) -> Result<(bool, bool)> {
     // Whiteouts never count, whatever the listing shows (overlayfs reads
     // every directory merged here).
-    let listing = read_merged(sb, dir, node, true)?;
+    let listing = read_merged(sb, dir, node)?;
     let mut whiteouts = false;
     for e in listing.entries.iter() {
         let name = listing.name(e);

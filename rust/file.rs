@@ -971,6 +971,70 @@ impl RealDir {
         // `pos`, and leaves its end in `ctx->pos` for the caller.
         to_result(unsafe { bindings::iterate_dir(f, out.ctx) })
     }
+
+    /// As [`RealDir::iterate`], with each entry's number replaced by
+    /// `map(name, ino)` on its way to the caller (`ovl_iterate_real`). `map`
+    /// runs under the real directory's lock: it must not look anything up
+    /// there.
+    pub(crate) fn iterate_mapped(
+        &mut self,
+        out: &mut DirEmitter,
+        map: &dyn Fn(&[u8], u64) -> u64,
+    ) -> Result {
+        #[repr(C)]
+        struct Translate<'a> {
+            ctx: bindings::dir_context,
+            orig: *mut bindings::dir_context,
+            map: &'a dyn Fn(&[u8], u64) -> u64,
+        }
+
+        /// # Safety
+        ///
+        /// `filldir_t` actor of `iterate_mapped`: `ctx` is the context passed
+        /// to `iterate_dir` there.
+        unsafe extern "C" fn actor(
+            ctx: *mut bindings::dir_context,
+            name: *const kernel::ffi::c_char,
+            len: kernel::ffi::c_int,
+            off: bindings::loff_t,
+            ino: u64,
+            d_type: kernel::ffi::c_uint,
+        ) -> bool {
+            // SAFETY: `ctx` is the first field of the `Translate` passed to
+            // `iterate_dir` below, which outlives the call.
+            let t = unsafe { &*ctx.cast::<Translate<'_>>() };
+            // SAFETY: The filesystem passes `len` valid bytes at `name`.
+            let n = unsafe { core::slice::from_raw_parts(name.cast::<u8>(), len as usize) };
+            let ino = (t.map)(n, ino);
+            // SAFETY: `orig` is the live context of the rovl directory's
+            // `->iterate_shared()` (the `DirEmitter` invariant); its actor
+            // takes exactly what the real filesystem passed, but the number.
+            unsafe {
+                match (*t.orig).actor {
+                    Some(a) => a(t.orig, name, len, off, ino, d_type),
+                    None => false,
+                }
+            }
+        }
+
+        let pos = out.pos();
+        if pos == 0 || self.pos() != pos {
+            self.seek(pos, bindings::SEEK_SET)?;
+        }
+        let mut t = Translate {
+            ctx: bindings::dir_context {
+                actor: Some(actor),
+                pos,
+            },
+            orig: out.ctx,
+            map,
+        };
+        // SAFETY: The file is an open directory; `t.ctx` stays valid for the
+        // call and `actor` only sees `t` through it.
+        let r = to_result(unsafe { bindings::iterate_dir(self.0.as_ptr(), &mut t.ctx) });
+        out.set_pos(t.ctx.pos);
+        r
+    }
 }
 
 /// A `struct kstatfs` being filled by `->statfs()`.

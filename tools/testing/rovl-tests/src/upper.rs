@@ -1710,10 +1710,45 @@ fn dirents_from(fd: i32) -> Result<Vec<(i64, Vec<sys::Dirent>)>, Errno> {
     }
 }
 
+/// One open directory's records, checking that a seek back to each
+/// batch's start gives the same records again; each number is replaced by
+/// whether it is the entry's `st_ino` (1) or not (2).
+fn records_checked(root: &Path, d: &str) -> Result<Vec<sys::Dirent>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let errno = |what: &str, e: Errno| format!("{}: {d}: {what}: errno {e}", root.display());
+    let fd = sys::open(&root.join(d), libc::O_RDONLY | libc::O_DIRECTORY)
+        .map_err(|e| errno("open", e))?;
+    let batches = dirents_from(fd).map_err(|e| errno("getdents", e));
+    let mut recs = Vec::new();
+    for (at, b) in batches.iter().flatten().rev() {
+        let again = sys::lseek(fd, *at, libc::SEEK_SET).and_then(|_| sys::getdents(fd, 256));
+        if again.as_ref() != Ok(b) {
+            sys::close(fd);
+            return Err(format!(
+                "{}: {d}: after a seek to {at}: {again:?}, first read {b:?}",
+                root.display()
+            ));
+        }
+    }
+    sys::close(fd);
+    for e in batches?.into_iter().flat_map(|(_, b)| b) {
+        let name = String::from_utf8_lossy(&e.name).into_owned();
+        let st = std::fs::symlink_metadata(root.join(d).join(&name))
+            .map_err(|e| format!("{d}/{name}: {e}"))?;
+        recs.push(sys::Dirent {
+            ino: if st.ino() == e.ino { 1 } else { 2 },
+            ..e
+        });
+    }
+    Ok(recs)
+}
+
 /// Directories of one layer are listed as overlayfs lists them, straight
 /// from the real directory: the same records, positions (`d_off`)
-/// included, for a lower-only directory below an unmerged one and for a
-/// directory made through the mount; seeking back to a position gives the
+/// included, for a lower-only directory below an unmerged one, for one
+/// below a merged one (`..` renumbered), for a directory made through the
+/// mount and for an impure one (a copied-up entry renamed into it shows
+/// its origin's number); seeking back to a position gives the
 /// same records again; a name made while the directory is open shows after
 /// a rewind; and a directory that becomes merged while open (a copy-up) is
 /// listed merged after a rewind, whiteouts hidden.
@@ -1725,14 +1760,52 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
     for i in 0..40 {
         layers::file(&l0.join(format!("d/sub/e{i:02}")), b"e")?;
     }
+    for i in 0..20 {
+        layers::file(&l0.join(format!("d/g{i:02}")), b"g")?;
+    }
     for i in (1..40).step_by(2) {
         std::fs::remove_file(l0.join(format!("d/sub/e{i:02}"))).map_err(|e| format!("{e}"))?;
     }
+    for i in (1..20).step_by(3) {
+        std::fs::remove_file(l0.join(format!("d/g{i:02}"))).map_err(|e| format!("{e}"))?;
+    }
+    let g00_ino = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(l0.join("d/g00"))
+            .map_err(|e| format!("{e}"))?
+            .ino()
+    };
     let lowers = vec![l0];
     let (o, r) = writable_pair(t, &base, &lowers)?;
     let mut seen = Vec::new();
     for root in [&o.mnt, &r.mnt] {
         let errno = |what: &str, e: Errno| format!("{}: {what}: errno {e}", root.display());
+        let mut out = Vec::new();
+        // Below the merged root: `..` shows the root's number.
+        out.push(records_checked(root, "d")?);
+        // Impure: holds a copied-up file (renamed there, so copied up
+        // first), which shows its origin's number.
+        P::mkdir(&root.join("imp"), 0o755).map_err(|e| errno("mkdir imp", e))?;
+        for i in 0..8 {
+            write_file(&root.join(format!("imp/a{i}")), libc::O_CREAT, 0, b"a")
+                .map_err(|e| errno("create in imp", e))?;
+        }
+        P::unlink(&root.join("imp/a2")).map_err(|e| errno("unlink imp/a2", e))?;
+        P::rename(&root.join("d/g00"), &root.join("imp/g00"), 0)
+            .map_err(|e| errno("rename d/g00 imp/g00", e))?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ino = std::fs::metadata(root.join("imp/g00"))
+                .map_err(|e| format!("{e}"))?
+                .ino();
+            if ino != g00_ino {
+                return Err(Fail::Fail(format!(
+                    "{}: imp/g00 st_ino {ino}, its origin's {g00_ino}",
+                    root.display()
+                )));
+            }
+        }
+        out.push(records_checked(root, "imp")?);
         P::mkdir(&root.join("new"), 0o755).map_err(|e| errno("mkdir new", e))?;
         P::mkdir(&root.join("new/q"), 0o755).map_err(|e| errno("mkdir new/q", e))?;
         for i in 0..12 {
@@ -1740,7 +1813,6 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
                 .map_err(|e| errno("create in new/q", e))?;
         }
         P::unlink(&root.join("new/q/n3")).map_err(|e| errno("unlink new/q/n3", e))?;
-        let mut out = Vec::new();
         for d in ["d/sub", "new/q"] {
             let fd = sys::open(&root.join(d), libc::O_RDONLY | libc::O_DIRECTORY)
                 .map_err(|e| errno(d, e))?;
@@ -1828,6 +1900,8 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
     }
     let (ro, oo) = (seen.pop().unwrap(), seen.pop().unwrap());
     for (i, what) in [
+        "d records",
+        "imp records",
         "d/sub records",
         "d/sub names after copy-up",
         "new/q records",
