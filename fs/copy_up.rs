@@ -136,6 +136,7 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
         n.extend_from_slice(d.name(), GFP_KERNEL)?;
         let _w = WriteAccess::get(mnt)?;
         xattrs::set_impure(fs, pnode)?;
+        pnode.impurity_changed();
         (udir, n)
     };
     let link = if ftype == bindings::S_IFLNK {
@@ -240,6 +241,7 @@ fn link_up(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, node: &Rovl
     RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
     let _w = WriteAccess::get(mnt)?;
     xattrs::set_impure(fs, pnode)?;
+    pnode.impurity_changed();
     index::set_nlink(fs, node, true)?;
     {
         let lock = Locked::dir(mnt, udir)?;

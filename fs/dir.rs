@@ -139,6 +139,7 @@ fn create_locked(
     if let Kind::Link(old) = &kind {
         if sb.node(old).is_some_and(has_origin) {
             xattrs::set_impure(fs, pnode)?;
+            pnode.impurity_changed();
         }
     }
 
@@ -366,6 +367,9 @@ pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_di
         has_whiteouts = wh;
     }
     copy_up::copy_up(sb, dir)?;
+    if has_origin(node) {
+        sb.node(dir).ok_or(ENOENT)?.impurity_changed();
+    }
     if is_dir {
         return remove_locked(sb, dir, dentry, node, true, has_whiteouts);
     }
@@ -634,6 +638,11 @@ fn rename_locked(
         if !overwrite && nnode.is_some_and(has_origin) {
             xattrs::set_impure(fs, opnode)?;
         }
+    }
+    // Names of copied-up entries change in both directories (`ovl_rename`).
+    if has_origin(onode) || nnode.is_some_and(has_origin) {
+        opnode.impurity_changed();
+        npnode.impurity_changed();
     }
     let lock = Locked::rename(mnt, new_udir, old_udir)?;
     let od = lock.lookup(old_udir, old.name())?;

@@ -217,6 +217,7 @@ impl Rovl {
             whiteouts: AtomicBool::new(false),
             xwhiteouts: false,
             impure: AtomicBool::new(false),
+            impure_version: AtomicU32::new(0),
             const_ino,
             lowerdata_redirect: None,
             lazy_data: SetOnce::new(),
@@ -312,6 +313,10 @@ pub(crate) struct RovlNode {
     /// An upper directory marked `impure`: it holds copied-up entries
     /// (`OVL_IMPURE`).
     pub(crate) impure: AtomicBool,
+    /// Counts changes of a directory's copied-up entries, under its lock:
+    /// a listing finds their numbers again after one (`ovl_dir_modified`
+    /// with `impurity`).
+    pub(crate) impure_version: AtomicU32,
     /// st_ino stays the lower object's after copy-up (`OVL_CONST_INO`).
     pub(crate) const_ino: bool,
     /// A metacopy file whose data is in a data-only layer: the absolute
@@ -389,6 +394,12 @@ impl RovlNode {
         let l = self.origin()?;
         let ino = l.dentry.inode()?.ino();
         Some(fs.xino_map(ino, l.layer).unwrap_or(ino))
+    }
+
+    /// Notes that a copied-up entry of this directory came, went or was
+    /// renamed.
+    pub(crate) fn impurity_changed(&self) {
+        self.impure_version.fetch_add(1, Ordering::Release);
     }
 
     pub(crate) fn may_have_whiteouts(&self) -> bool {

@@ -16,6 +16,7 @@ use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::ARef;
+
 /// The name searched for in the next layer: the entry's own name, borrowed
 /// (most lookups follow no redirect and allocate nothing), or where a
 /// redirect points.

@@ -97,8 +97,9 @@ pub(crate) struct DirCache {
     /// The real directory, for a directory listed as it is there.
     real: Option<vfs::RealDir>,
     /// For an impure one, the numbers its entries show where those differ
-    /// from the real ones, sorted by name (`ovl_cache_get_impure`).
-    fixes: Option<Listing>,
+    /// from the real ones, sorted by name (`ovl_cache_get_impure`), and the
+    /// directory's `impure_version` they were found at.
+    fixes: Option<(Listing, u32)>,
 }
 
 pub(crate) fn iterate(
@@ -115,11 +116,16 @@ pub(crate) fn iterate(
         let fs = sb.data();
         let _cred = fs.cred.override_creds();
         // What it is may change while open: a rename of a copied-up entry
-        // into it makes it impure (`ovl_is_impure_dir`).
-        if cache.fixes.is_none() && needs_fixes(fs, node) {
-            cache.fixes = Some(impure_fixes(sb, dir, node)?);
+        // into it makes it impure (`ovl_is_impure_dir`); which entries are
+        // copied up changes with renames, links and unlinks.
+        if needs_fixes(fs, node) {
+            let version = node.impure_version.load(Ordering::Acquire);
+            if !matches!(cache.fixes, Some((_, v)) if v == version) {
+                cache.fixes = Some((impure_fixes(sb, dir, node)?, version));
+            }
         }
-        return match Renumber::new(sb, dir, node, cache.fixes.as_ref()) {
+        let fixes = cache.fixes.as_ref().map(|f| &f.0);
+        return match Renumber::new(sb, dir, node, fixes) {
             None => real.iterate(out),
             Some(r) => real.iterate_mapped(out, &|name, ino| r.ino(name, ino)),
         };
@@ -353,7 +359,7 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<L
                     e.ino = ino;
                     continue;
                 }
-            } else if impure && !dot && !dotdot {
+            } else if impure {
                 if let Some(ino) = impure_ino(sb, dir, dirs[0], name, e.ino)? {
                     e.ino = ino;
                     continue;

@@ -951,19 +951,24 @@ impl RealDir {
         self.0.seek(offset, whence)
     }
 
+    /// Moves the real directory to the position a listing continues from.
+    /// Positions follow the real directory's (its `llseek` moves both), but
+    /// one set before the directory was listed from there may not; a rewind
+    /// always reaches the real `llseek`, where a filesystem may reset
+    /// per-open state.
+    fn seek_to(&mut self, pos: i64) -> Result {
+        if pos == 0 || self.pos() != pos {
+            self.seek(pos, bindings::SEEK_SET)?;
+        }
+        Ok(())
+    }
+
     /// Passes the `getdents` caller of `out` to the real directory from
     /// `out`'s position (`iterate_dir`, as overlayfs lists a real
     /// directory): the real filesystem emits its own entries, numbers and
     /// positions.
     pub(crate) fn iterate(&mut self, out: &mut DirEmitter) -> Result {
-        let pos = out.pos();
-        // Positions follow the real directory's (its `llseek` moves both),
-        // but one set before the directory was listed from there may not;
-        // a rewind always reaches the real `llseek`, where a filesystem may
-        // reset per-open state.
-        if pos == 0 || self.pos() != pos {
-            self.seek(pos, bindings::SEEK_SET)?;
-        }
+        self.seek_to(out.pos())?;
         let f = self.0.as_ptr();
         // SAFETY: `f` is an open directory; `out.ctx` is the live context of
         // the rovl directory's `->iterate_shared()` by the `DirEmitter`
@@ -1018,9 +1023,7 @@ impl RealDir {
         }
 
         let pos = out.pos();
-        if pos == 0 || self.pos() != pos {
-            self.seek(pos, bindings::SEEK_SET)?;
-        }
+        self.seek_to(pos)?;
         let mut t = Translate {
             ctx: bindings::dir_context {
                 actor: Some(actor),

@@ -3,7 +3,7 @@
 //! `rovl` over the same layers, and what rovl does beyond overlay.
 
 use crate::layers::{self, Rng};
-use crate::sys::{self, check, cstr, Errno};
+use crate::sys::{self, check, cstr, path as P, Errno};
 use crate::upper::writable_pair;
 use crate::{Fail, TResult, T};
 use std::path::Path;
@@ -873,6 +873,53 @@ fn direct_read(p: &Path, off: i64, len: usize) -> Result<Vec<u8>, Errno> {
     n.map(|n| buf[..n as usize].to_vec())
 }
 
+/// An impure directory (a copied-up file renamed into it) listed from the
+/// real one, whose copied-up entry is replaced by a new file while it is
+/// open: listed again from just before it (xfs puts the new name where
+/// the old one was), the new file shows its own number, not its
+/// predecessor's origin's.
+fn impure_replaced(m: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let imp = m.join("imp");
+    let st_ino = |p: &Path| std::fs::symlink_metadata(p).map(|s| s.ino()).unwrap_or(0);
+    let setup = P::mkdir(&imp, 0o755)
+        .and_then(|_| {
+            (0..4).try_for_each(|i| {
+                P::write_at(&imp.join(format!("a{i}")), libc::O_CREAT, 0, b"a").map(|_| ())
+            })
+        })
+        .and_then(|_| P::rename(&m.join("imp-src"), &imp.join("g"), 0));
+    if let Err(e) = setup {
+        return format!("setup errno {e}");
+    }
+    let fd = match sys::open(&imp, libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) => return format!("open errno {e}"),
+    };
+    let report = (|| -> Result<String, Errno> {
+        let first = sys::getdents(fd, 4096)?;
+        let i = first
+            .iter()
+            .position(|e| e.name == b"g")
+            .ok_or(libc::ENOENT)?;
+        let origin = first[i].ino == st_ino(&imp.join("g"));
+        // Positions after `.` and `..` only: a rewind would list afresh.
+        let before = first[i.checked_sub(1).ok_or(libc::EINVAL)?].off;
+        P::unlink(&imp.join("g"))?;
+        P::write_at(&imp.join("g"), libc::O_CREAT, 0, b"new")?;
+        sys::lseek(fd, before, libc::SEEK_SET)?;
+        let again = sys::getdents(fd, 4096)?;
+        let new = again.iter().find(|e| e.name == b"g");
+        Ok(format!(
+            "copied-up entry d_ino is st_ino {origin}, replaced listed {} d_ino is st_ino {}",
+            new.is_some(),
+            new.is_some_and(|e| e.ino == st_ino(&imp.join("g")))
+        ))
+    })();
+    sys::close(fd);
+    report.unwrap_or_else(|e| format!("errno {e}"))
+}
+
 fn xfs_run(m: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for &(engine, direct, rw) in FIO_JOBS {
@@ -901,6 +948,7 @@ fn xfs_run(m: &Path) -> Vec<String> {
         again.map(|v| v.len())
     ));
     sys::close(fd);
+    out.push(format!("impure dir {}", impure_replaced(m)));
     // Clones and dedupe on one xfs: lower and upper share extents.
     let src = sys::open(&m.join("big"), libc::O_RDONLY).unwrap_or(-1);
     let dst = sys::open(&m.join("clone"), libc::O_RDWR | libc::O_CREAT).unwrap_or(-1);
@@ -1004,6 +1052,7 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
     layers::file(&mnt.join("native-nowait"), b"old data")?;
     mapped_file(&l0)?;
     layers::file(&l0.join("contended"), b"old")?;
+    layers::file(&l0.join("imp-src"), b"copied up, then moved")?;
     for n in ["a", "b", "c"] {
         layers::file(&l0.join("d/sub").join(n), n.as_bytes())?;
     }
@@ -1037,6 +1086,7 @@ pub fn xfs_data_path(t: &mut T) -> TResult {
         || !ok("fallocate 0x20 Ok(())")
         || !ok("dir SEEK_END Ok(")
         || !ok("dir names after a rewind Ok(5)")
+        || !ok("impure dir copied-up entry d_ino is st_ino true, replaced listed true d_ino is st_ino true")
     {
         return Err(Fail::Fail(format!("unexpected results {b:#?}")));
     }
