@@ -121,7 +121,15 @@ pub(crate) fn iterate(
         if needs_fixes(fs, node) {
             let version = node.impure_version.load(Ordering::Acquire);
             if !matches!(cache.fixes, Some((_, v)) if v == version) {
-                cache.fixes = Some((impure_fixes(sb, dir, node)?, version));
+                let fixes = impure_fixes(sb, dir, node)?;
+                if fixes.entries.is_empty() {
+                    // Nothing copied up is left: a good time to drop the
+                    // mark.
+                    xattrs::clear_impure(fs, node);
+                    cache.fixes = None;
+                } else {
+                    cache.fixes = Some((fixes, version));
+                }
             }
         }
         let fixes = cache.fixes.as_ref().map(|f| &f.0);
@@ -280,8 +288,10 @@ fn impure_fixes(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<
         if name == b"." || name == b".." {
             continue;
         }
-        if let Some(ino) = impure_ino(sb, dir, top, name, e.ino)? {
-            fixes.push(name, ino, u32::from(e.d_type), 0)?;
+        // Entries of an upper directory keep their numbers under xino.
+        match impure_ino(sb, dir, top, name, e.ino)? {
+            Some(ino) if ino != e.ino => fixes.push(name, ino, u32::from(e.d_type), 0)?,
+            _ => {}
         }
     }
     fixes.sort_by_name();

@@ -243,6 +243,24 @@ pub(crate) fn set_impure(fs: &Rovl, node: &RovlNode) -> Result {
     Ok(())
 }
 
+/// Drops the `impure` mark of an upper directory that holds no copied-up
+/// entry any more; removing the xattr is best effort
+/// (`ovl_cache_get_impure`).
+pub(crate) fn clear_impure(fs: &Rovl, node: &RovlNode) {
+    if let (Ok(mnt), Some(upper)) = (fs.upper_mnt(), node.upper()) {
+        if let (Ok(_w), Ok(name)) = (
+            vfs::WriteAccess::get(mnt),
+            private_name(&fs.config, b"impure"),
+        ) {
+            if let Ok(name) = name.as_cstr() {
+                let _ = upper.removexattr(mnt, name);
+            }
+        }
+    }
+    node.impure
+        .store(false, core::sync::atomic::Ordering::Release);
+}
+
 /// The full layer name of a name set or removed through the rovl inode:
 /// the private prefix escaped as `getxattr` unescapes it.
 fn user_name(prefix: &[u8], name: &[u8]) -> Result<KVec<u8>> {

@@ -1748,7 +1748,8 @@ fn records_checked(root: &Path, d: &str) -> Result<Vec<sys::Dirent>, String> {
 /// included, for a lower-only directory below an unmerged one, for one
 /// below a merged one (`..` renumbered), for a directory made through the
 /// mount and for an impure one (a copied-up entry renamed into it shows
-/// its origin's number); seeking back to a position gives the
+/// its origin's number, and once it is gone the directory's `impure` mark
+/// is dropped); seeking back to a position gives the
 /// same records again; a name made while the directory is open shows after
 /// a rewind; and a directory that becomes merged while open (a copy-up) is
 /// listed merged after a rewind, whiteouts hidden.
@@ -1778,7 +1779,9 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
     let lowers = vec![l0];
     let (o, r) = writable_pair(t, &base, &lowers)?;
     let mut seen = Vec::new();
-    for root in [&o.mnt, &r.mnt] {
+    let mut marks = Vec::new();
+    for side in [&o, &r] {
+        let root = &side.mnt;
         let errno = |what: &str, e: Errno| format!("{}: {what}: errno {e}", root.display());
         let mut out = Vec::new();
         // Below the merged root: `..` shows the root's number.
@@ -1806,6 +1809,13 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
             }
         }
         out.push(records_checked(root, "imp")?);
+        // Its one copied-up entry gone, the next listing drops the
+        // directory's `impure` mark from the upper layer.
+        let mark = || sys::getxattr(&side.upper.join("imp"), "trusted.overlay.impure");
+        marks.push(mark());
+        P::unlink(&root.join("imp/g00")).map_err(|e| errno("unlink imp/g00", e))?;
+        records_checked(root, "imp")?;
+        marks.push(mark());
         P::mkdir(&root.join("new"), 0o755).map_err(|e| errno("mkdir new", e))?;
         P::mkdir(&root.join("new/q"), 0o755).map_err(|e| errno("mkdir new/q", e))?;
         for i in 0..12 {
@@ -1897,6 +1907,15 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
             );
         }
         seen.push(out);
+    }
+    let want = vec![Ok(b"y".to_vec()), Err(libc::ENODATA)];
+    if marks[..2] != want[..] || marks[2..] != want[..] {
+        return Err(Fail::Fail(format!(
+            "impure mark of imp before and after its copied-up entry went: \
+             overlay {:?}, rovl {:?}",
+            &marks[..2],
+            &marks[2..]
+        )));
     }
     let (ro, oo) = (seen.pop().unwrap(), seen.pop().unwrap());
     for (i, what) in [
