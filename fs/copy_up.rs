@@ -475,7 +475,7 @@ fn copy_fileattr(mnt: &Mount, lower: &Dentry, temp: &Dentry) -> Result {
         Ok(fa) => fa,
         Err(e) if e == vfs::errno(bindings::EOPNOTSUPP) || e == EINVAL => return Ok(()),
         Err(e) => {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "failed to retrieve lower fileattr ({}, err={})\n",
                 super::params::BStrLossy(lower.name()),
                 e.to_errno()
@@ -489,7 +489,7 @@ fn copy_fileattr(mnt: &Mount, lower: &Dentry, temp: &Dentry) -> Result {
     match temp.copy_fileattr(mnt, &fa) {
         // An upper filesystem without flags: copy-up goes on without them.
         Err(e) if e == vfs::errno(bindings::ENOTTY) || e == EINVAL => {
-            pr_warn!("copying fileattr: upper fs doesn't support it\n");
+            crate::vfs::pr_warn_ratelimited!("copying fileattr: upper fs doesn't support it\n");
             Ok(())
         }
         r => r,

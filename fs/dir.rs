@@ -509,7 +509,7 @@ fn set_redirect(sb: &SuperBlock<Rovl>, d: &Dentry, node: &RovlNode, samedir: boo
     let r = get_redirect(sb, d, absolute)?;
     let upper = node.upper().ok_or(EIO)?;
     if let Err(e) = xattrs::set_private(fs, upper, b"redirect", &r) {
-        pr_warn!("failed to set redirect ({})\n", e.to_errno());
+        crate::vfs::pr_warn_ratelimited!("failed to set redirect ({})\n", e.to_errno());
         return Err(vfs::errno(bindings::EXDEV));
     }
     let slot = if node.redirect.get().is_none() {

@@ -69,13 +69,15 @@ pub(crate) fn lookup(
         Ok(_) => return Ok(None),
         Err(e) if e == ENOENT => return Ok(None),
         Err(e) => {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "failed inode index lookup (ino={}, key={}, err={});\n",
                 origin.inode().map_or(0, |i| i.ino()),
                 super::params::BStrLossy(&name),
                 e.to_errno()
             );
-            pr_warn!("mount with '-o index=off' to disable inodes index.\n");
+            crate::vfs::pr_warn_ratelimited!(
+                "mount with '-o index=off' to disable inodes index.\n"
+            );
             return Err(e);
         }
     };
@@ -86,7 +88,7 @@ pub(crate) fn lookup(
     // An entry is of its origin's type; a whiteout one means every name
     // was unlinked, so a lower name must not find it.
     if index.is_weird() || inode.is_whiteout() || ftype(inode) != ftype(oinode) {
-        pr_warn!(
+        crate::vfs::pr_warn_ratelimited!(
             "bad index found (index={}, ftype={:x}, origin ftype={:x}).\n",
             super::params::BStrLossy(&name),
             ftype(inode),
@@ -143,7 +145,7 @@ pub(crate) fn get_nlink(fs: &Rovl, lower: &Inode, upper: &Dentry, fallback: u32)
         (n > 0).then(|| u32::try_from(n).ok()).flatten()
     })();
     parsed.unwrap_or_else(|| {
-        pr_warn!(
+        crate::vfs::pr_warn_ratelimited!(
             "failed to get index nlink ({})\n",
             super::params::BStrLossy(upper.name())
         );
@@ -192,7 +194,7 @@ pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
         let upper = node.upper().ok_or(EIO)?;
         let inode = upper.inode().ok_or(EIO)?;
         if inode.nlink() != 1 {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "cleanup linked index ({}, ino={}, nlink={})\n",
                 super::params::BStrLossy(upper.name()),
                 inode.ino(),

@@ -145,7 +145,7 @@ impl Rovl {
         }
         let shift = 64 - self.xino_bits;
         if ino >> shift != 0 {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "inode number too big (ino={}, xinobits={})\n",
                 ino,
                 self.xino_bits
@@ -451,7 +451,10 @@ impl RovlNode {
             (Some(e), _) => e,
             (None, Some(redirect)) => {
                 let found = namei::lookup_data_layers(fs, redirect).inspect_err(|e| {
-                    pr_warn!("lazy lowerdata lookup failed (err={})\n", e.to_errno());
+                    crate::vfs::pr_warn_ratelimited!(
+                        "lazy lowerdata lookup failed (err={})\n",
+                        e.to_errno()
+                    );
                 })?;
                 self.lazy_data.set(KBox::new(found, GFP_KERNEL)?)
             }

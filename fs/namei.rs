@@ -125,7 +125,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
             continue;
         };
         if d.metacopy && !fs.config.metacopy {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "refusing to follow metacopy origin for ({})\n",
                 super::params::BStrLossy(name)
             );
@@ -141,7 +141,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         // Following redirects is like a symlink into a lower layer without
         // the permission checks: only when enabled.
         if d.redirect && !follow {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "refusing to follow redirect for ({})\n",
                 super::params::BStrLossy(name)
             );
@@ -170,7 +170,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         });
     }
     if d.metacopy {
-        pr_warn!(
+        crate::vfs::pr_warn_ratelimited!(
             "metacopy with no lower data found - abort lookup ({})\n",
             super::params::BStrLossy(name)
         );
@@ -468,7 +468,10 @@ pub(crate) fn decode_origin(
         if xattrs::is_whiteout(fs, mnt, &origin)
             || u32::from(inode.mode()) & bindings::S_IFMT != upper_type
         {
-            pr_warn!("invalid origin ({})\n", super::params::BStrLossy(what));
+            crate::vfs::pr_warn_ratelimited!(
+                "invalid origin ({})\n",
+                super::params::BStrLossy(what)
+            );
             return Ok(None);
         }
         return Ok(Some(RealEntry {

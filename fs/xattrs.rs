@@ -136,7 +136,7 @@ pub(crate) fn is_metacopy(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Resul
     match get_private(fs, mnt, d, b"metacopy", &mut []) {
         Ok(0) => Ok(true),
         Ok(n) if n < METACOPY_MIN => {
-            pr_warn!("metacopy file has too small xattr\n");
+            crate::vfs::pr_warn_ratelimited!("metacopy file has too small xattr\n");
             Err(EIO)
         }
         Ok(_) => Ok(true),
@@ -145,7 +145,7 @@ pub(crate) fn is_metacopy(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Resul
         }
         Err(e) if fs.config.userxattr && e == EACCES => Ok(false),
         Err(e) => {
-            pr_warn!("failed to get metacopy ({})\n", e.to_errno());
+            crate::vfs::pr_warn_ratelimited!("failed to get metacopy ({})\n", e.to_errno());
             Err(e)
         }
     }
@@ -165,13 +165,13 @@ pub(crate) fn redirect(
             return Ok(None)
         }
         Err(e) => {
-            pr_warn!("failed to get redirect ({})\n", e.to_errno());
+            crate::vfs::pr_warn_ratelimited!("failed to get redirect ({})\n", e.to_errno());
             return Err(e);
         }
     };
     let mut buf = KVec::from_elem(0u8, n, GFP_KERNEL)?;
     let n = get_private(fs, mnt, d, b"redirect", &mut buf).inspect_err(|e| {
-        pr_warn!("failed to get redirect ({})\n", e.to_errno());
+        crate::vfs::pr_warn_ratelimited!("failed to get redirect ({})\n", e.to_errno());
     })?;
     let mut v = KVec::with_capacity(n + padding, GFP_KERNEL)?;
     v.extend_from_slice(&buf[..n.min(buf.len())], GFP_KERNEL)?;
@@ -182,7 +182,7 @@ pub(crate) fn redirect(
         !buf.is_empty() && !buf.contains(&b'/')
     };
     if !valid {
-        pr_warn!("invalid redirect ({})\n", super::params::BStrLossy(&buf));
+        crate::vfs::pr_warn_ratelimited!("invalid redirect ({})\n", super::params::BStrLossy(&buf));
         return Err(EINVAL);
     }
     Ok(Some(buf))

@@ -80,6 +80,24 @@ pub(crate) enum Purpose {
     ReconfigureOldApi,
 }
 
+/// Whether a warning may be printed now (`__ratelimit`): at most a burst
+/// of ten per five seconds, shared by the module's run-time warnings.
+pub(crate) fn warn_ratelimit() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::rovl_warn_ratelimit() }
+}
+
+/// `pr_warn!` as `pr_warn_ratelimited`: for what a lookup or copy-up
+/// finds on the layers, which a crafted layer can make happen at will.
+macro_rules! pr_warn_ratelimited {
+    ($($arg:tt)*) => {
+        if $crate::vfs::warn_ratelimit() {
+            kernel::pr_warn!($($arg)*);
+        }
+    };
+}
+pub(crate) use pr_warn_ratelimited;
+
 /// `capable(CAP_SYS_ADMIN)` of the current task.
 pub(crate) fn capable_sys_admin() -> bool {
     // SAFETY: No preconditions.

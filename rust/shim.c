@@ -38,6 +38,10 @@
  * - rovl_fileattr_get, rovl_fileattr_set_masked: struct fileattr is opaque
  *   to the bindings (linux/fileattr.h is not in bindings_helper.h); they
  *   pass its flag words as plain integers.
+ * - rovl_warn_ratelimit: pr_warn_ratelimited() is a macro with a static
+ *   ratelimit state per call site; rovl's warnings about what it finds on
+ *   the layers at run time share this one (DEFINE_RATELIMIT_STATE is a
+ *   macro too).
  * - rovl_change_flags: fcntl(F_SETFL)'s update of a file's flags for a
  *   real file that must follow its rovl file (setfl() is static and
  *   iocb_flags() a static inline; f_flags changes under f_lock).
@@ -67,6 +71,7 @@
 #include <linux/shmem_fs.h>
 #include <linux/moduleparam.h>
 #include <linux/posix_acl.h>
+#include <linux/ratelimit.h>
 #include <linux/sched/signal.h>
 #include <linux/security.h>
 #include <linux/statfs.h>
@@ -282,6 +287,14 @@ int rovl_can_decode_fh(struct super_block *sb)
 	if (!exportfs_can_decode_fh(sb->s_export_op))
 		return 0;
 	return sb->s_export_op->encode_fh ? -1 : FILEID_INO32_GEN;
+}
+
+static DEFINE_RATELIMIT_STATE(rovl_warn_rs, DEFAULT_RATELIMIT_INTERVAL,
+			      DEFAULT_RATELIMIT_BURST);
+
+bool rovl_warn_ratelimit(void)
+{
+	return __ratelimit(&rovl_warn_rs);
 }
 
 bool rovl_capable_sys_admin(void)

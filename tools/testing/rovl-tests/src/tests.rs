@@ -50,6 +50,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("remount_ignores_options", remount_ignores_options),
     ("redirected_dirs", redirected_dirs),
     ("redirect_nofollow", redirect_nofollow),
+    ("layer_warnings_ratelimited", layer_warnings_ratelimited),
     ("xattr_whiteouts", xattr_whiteouts),
     ("metacopy_refused", metacopy_refused),
     ("userns_mount", userns_mount),
@@ -1197,6 +1198,42 @@ fn redirected_dirs(t: &mut T) -> TResult {
     )?;
     let _ = both(&o, &r, "new", "listing", |p| listing(p))?;
     let _ = both(&o, &r, "mid", "listing", |p| listing(p))?;
+    Ok(())
+}
+
+/// What a lookup finds wrong on a layer is logged rate-limited, as
+/// overlayfs's `pr_warn_ratelimited`: a crafted layer must not flood the
+/// log. Forty lookups of a directory with an invalid `redirect` fail alike
+/// and log at most a burst of ten lines, and at least one.
+fn layer_warnings_ratelimited(t: &mut T) -> TResult {
+    let [a, b, c] = redirect_layers(t)?;
+    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    let mut kmsg = Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
+    // rovl's warnings share one ratelimit state: wait out the interval
+    // (five seconds) of any earlier ones.
+    std::thread::sleep(std::time::Duration::from_millis(5200));
+    let mut seen = Vec::new();
+    for (m, tag) in [
+        (&r, "rovl: invalid redirect"),
+        (&o, "overlayfs: invalid redirect"),
+    ] {
+        let _ = kmsg.lines();
+        let errs: Vec<_> = (0..40)
+            .map(|_| stat_errno(&m.join("bad-rel")).err())
+            .collect();
+        let logged = kmsg.lines().iter().filter(|l| l.starts_with(tag)).count();
+        seen.push((errs, logged));
+    }
+    same("errnos of forty lookups", &seen[1].0, &seen[0].0)?;
+    if seen[0].0[0].is_none() {
+        return fail("bad-rel was found: no warning to limit".into());
+    }
+    let (rovl, ovl) = (seen[0].1, seen[1].1);
+    if !(1..=10).contains(&rovl) || ovl > 10 {
+        return fail(format!(
+            "'invalid redirect' lines for forty lookups: overlay {ovl}, rovl {rovl}"
+        ));
+    }
     Ok(())
 }
 
