@@ -30,7 +30,7 @@ kernel: bootstrap
 	$(if $(KDIR),,tools/kernel/build $(FLAVOUR) >/dev/null)
 
 modules: kernel
-	$(MAKE) -C "$(KDIR_OF)" M=$(CURDIR) LLVM=1 modules
+	+tools/kernel/module "$(KDIR_OF)" $(CURDIR)
 
 tests: bootstrap
 	cargo build --manifest-path $(TESTS_DIR)/Cargo.toml --release --locked --offline 2>/dev/null || \

@@ -65,7 +65,7 @@ impl Listing {
 
     fn sort_by_name(&mut self) {
         let names = &self.names;
-        self.entries.sort_unstable_by(|a, b| {
+        vfs::sort_unstable_by(&mut self.entries, |a, b| {
             let name = |e: &Entry| &names[e.off as usize..e.off as usize + e.len as usize];
             name(a).cmp(name(b))
         });

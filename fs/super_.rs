@@ -602,7 +602,7 @@ fn layer_traps(layers: &[Layer]) -> Result<KVec<usize>> {
         let inode = l.mnt.root().inode().ok_or(ENOENT)?;
         traps.push(inode.id(), GFP_KERNEL)?;
     }
-    traps.sort_unstable();
+    vfs::sort_unstable_by(&mut traps, usize::cmp);
     if traps.windows(2).any(|w| w[0] == w[1]) {
         pr_err!("conflicting lowerdir path\n");
         return Err(vfs::errno(kernel::bindings::ELOOP));

@@ -28,6 +28,15 @@ extern "C" {
         flags: c_uint,
         path: *mut bindings::path,
     ) -> c_int;
+    // lib/sort.c (linux/sort.h).
+    pub(crate) fn sort_r(
+        base: *mut c_void,
+        num: usize,
+        size: usize,
+        cmp: Option<unsafe extern "C" fn(*const c_void, *const c_void, *const c_void) -> c_int>,
+        swap: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, c_int, *const c_void)>,
+        priv_: *const c_void,
+    );
     // fs/namespace.c (linux/mount.h).
     pub(crate) fn clone_private_mount(path: *const bindings::path) -> *mut bindings::vfsmount;
     pub(crate) fn kern_unmount(mnt: *mut bindings::vfsmount);

@@ -98,6 +98,59 @@ macro_rules! pr_warn_ratelimited {
 }
 pub(crate) use pr_warn_ratelimited;
 
+/// Sorts `v` by `cmp` with the kernel's heapsort (`sort_r`), in place and
+/// without allocating.
+///
+/// Core's slice sorts call `panic_on_ord_violation`, which the 6.12
+/// objtool does not know to be `noreturn`: a function ending in that call
+/// "falls through to next function" and fails objtool's checks.
+pub(crate) fn sort_unstable_by<T, F>(v: &mut [T], mut cmp: F)
+where
+    F: FnMut(&T, &T) -> core::cmp::Ordering,
+{
+    /// # Safety
+    ///
+    /// `a` and `b` point to `T`s and `f` to an `F`, all live and not
+    /// mutated for the call.
+    unsafe extern "C" fn cmp_r<T, F>(
+        a: *const kernel::ffi::c_void,
+        b: *const kernel::ffi::c_void,
+        f: *const kernel::ffi::c_void,
+    ) -> kernel::ffi::c_int
+    where
+        F: FnMut(&T, &T) -> core::cmp::Ordering,
+    {
+        // SAFETY: By the safety requirements; `sort_r` calls back one at a
+        // time, from the task that called it, so `f` is borrowed mutably
+        // by this call alone.
+        let (a, b, f) = unsafe {
+            (
+                &*a.cast::<T>(),
+                &*b.cast::<T>(),
+                &mut *f.cast_mut().cast::<F>(),
+            )
+        };
+        f(a, b) as kernel::ffi::c_int
+    }
+    if v.len() < 2 || core::mem::size_of::<T>() == 0 {
+        return;
+    }
+    // SAFETY: `v` is `v.len()` `T`s of `size_of::<T>()` bytes each, which
+    // `sort_r` compares in place through `cmp_r` and swaps bytewise (a move
+    // of each value, and values are not borrowed elsewhere while `v` is
+    // borrowed mutably); `cmp` outlives the call.
+    unsafe {
+        ffi::sort_r(
+            v.as_mut_ptr().cast(),
+            v.len(),
+            core::mem::size_of::<T>(),
+            Some(cmp_r::<T, F>),
+            None,
+            (&raw mut cmp).cast_const().cast(),
+        )
+    };
+}
+
 /// `capable(CAP_SYS_ADMIN)` of the current task.
 pub(crate) fn capable_sys_admin() -> bool {
     // SAFETY: No preconditions.
