@@ -234,7 +234,7 @@ extern "C" {
     pub(crate) static rovl_param_metacopy: bool;
     pub(crate) static rovl_param_register_overlay: bool;
     pub(crate) fn rovl_can_decode_fh(sb: *mut bindings::super_block) -> c_int;
-    pub(crate) fn rovl_warn_ratelimit() -> bool;
+    pub(crate) fn rovl_ratelimit_default_init(rs: *mut bindings::ratelimit_state);
     pub(crate) fn rovl_capable_sys_admin() -> bool;
     pub(crate) fn rovl_posix_acl_release(acl: *mut bindings::posix_acl);
     pub(crate) fn rovl_ns_capable_noaudit_sys_admin() -> bool;

@@ -80,21 +80,75 @@ pub(crate) enum Purpose {
     ReconfigureOldApi,
 }
 
-/// Whether a warning may be printed now (`__ratelimit`): at most a burst
-/// of ten per five seconds, shared by the module's run-time warnings.
-pub(crate) fn warn_ratelimit() -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::rovl_warn_ratelimit() }
+/// The ratelimit state of one `pr_warn_ratelimited!` call site: the
+/// kernel's `ratelimit_state` with its defaults (a burst of ten lines per
+/// five seconds), set up by its first use.
+///
+/// # Invariants
+///
+/// Once `ready` reads [`Ratelimit::READY`], `rs` is initialised and only
+/// used through `___ratelimit`, which takes its lock.
+pub(crate) struct Ratelimit {
+    rs: kernel::types::Opaque<kernel::bindings::ratelimit_state>,
+    ready: core::sync::atomic::AtomicU8,
 }
 
-/// `pr_warn!` as `pr_warn_ratelimited`: for what a lookup or copy-up
-/// finds on the layers, which a crafted layer can make happen at will.
+// SAFETY: The state is set up by one task (`ready`'s compare-exchange) and
+// then only changed under its lock.
+unsafe impl Sync for Ratelimit {}
+
+impl Ratelimit {
+    const UNINIT: u8 = 0;
+    const SETTING_UP: u8 = 1;
+    const READY: u8 = 2;
+
+    pub(crate) const fn new() -> Self {
+        Self {
+            rs: kernel::types::Opaque::uninit(),
+            ready: core::sync::atomic::AtomicU8::new(Self::UNINIT),
+        }
+    }
+
+    /// Whether a line may be printed now (`__ratelimit`). Where it is
+    /// missed, the state's next window logs "rovl: N callbacks suppressed".
+    pub(crate) fn allow(&self) -> bool {
+        use core::sync::atomic::Ordering;
+        if self.ready.load(Ordering::Acquire) != Self::READY {
+            if self
+                .ready
+                .compare_exchange(
+                    Self::UNINIT,
+                    Self::SETTING_UP,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                )
+                .is_err()
+            {
+                // Another task is setting it up: print rather than wait.
+                return true;
+            }
+            // SAFETY: This task alone won the state, which nothing uses yet.
+            unsafe { ffi::rovl_ratelimit_default_init(self.rs.get()) };
+            self.ready.store(Self::READY, Ordering::Release);
+        }
+        // SAFETY: `rs` is initialised (`ready` is `READY`, read with
+        // acquire ordering or set by this task); the name is a C string.
+        unsafe {
+            kernel::bindings::___ratelimit(self.rs.get(), kernel::c_str!("rovl").as_char_ptr()) != 0
+        }
+    }
+}
+
+/// `pr_warn!` as `pr_warn_ratelimited`, with a limit per call site: for
+/// what a lookup or copy-up finds on the layers, which a crafted layer can
+/// make happen at will.
 macro_rules! pr_warn_ratelimited {
-    ($($arg:tt)*) => {
-        if $crate::vfs::warn_ratelimit() {
+    ($($arg:tt)*) => {{
+        static RS: $crate::vfs::Ratelimit = $crate::vfs::Ratelimit::new();
+        if RS.allow() {
             kernel::pr_warn!($($arg)*);
         }
-    };
+    }};
 }
 pub(crate) use pr_warn_ratelimited;
 

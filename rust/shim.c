@@ -38,10 +38,11 @@
  * - rovl_fileattr_get, rovl_fileattr_set_masked: struct fileattr is opaque
  *   to the bindings (linux/fileattr.h is not in bindings_helper.h); they
  *   pass its flag words as plain integers.
- * - rovl_warn_ratelimit: pr_warn_ratelimited() is a macro with a static
- *   ratelimit state per call site; rovl's warnings about what it finds on
- *   the layers at run time share this one (DEFINE_RATELIMIT_STATE is a
- *   macro too).
+ * - rovl_ratelimit_default_init: pr_warn_ratelimited() is a macro with a
+ *   static ratelimit state per call site; rovl's macro keeps a Rust static
+ *   per call site instead, set up on first use, as the state's spinlock
+ *   cannot be initialised statically from Rust (ratelimit_default_init()
+ *   is a static inline).
  * - rovl_change_flags: fcntl(F_SETFL)'s update of a file's flags for a
  *   real file that must follow its rovl file (setfl() is static and
  *   iocb_flags() a static inline; f_flags changes under f_lock).
@@ -289,12 +290,9 @@ int rovl_can_decode_fh(struct super_block *sb)
 	return sb->s_export_op->encode_fh ? -1 : FILEID_INO32_GEN;
 }
 
-static DEFINE_RATELIMIT_STATE(rovl_warn_rs, DEFAULT_RATELIMIT_INTERVAL,
-			      DEFAULT_RATELIMIT_BURST);
-
-bool rovl_warn_ratelimit(void)
+void rovl_ratelimit_default_init(struct ratelimit_state *rs)
 {
-	return __ratelimit(&rovl_warn_rs);
+	ratelimit_default_init(rs);
 }
 
 bool rovl_capable_sys_admin(void)

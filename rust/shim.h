@@ -50,7 +50,7 @@ long rovl_path_namelen(const struct path *path);
 void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags);
 loff_t rovl_i_size_read(const struct inode *inode);
 int rovl_can_decode_fh(struct super_block *sb);
-bool rovl_warn_ratelimit(void);
+void rovl_ratelimit_default_init(struct ratelimit_state *rs);
 bool rovl_capable_sys_admin(void);
 bool rovl_ns_capable_noaudit_sys_admin(void);
 int rovl_init_fs_context(struct fs_context *fc);

@@ -1207,31 +1207,51 @@ fn redirected_dirs(t: &mut T) -> TResult {
 /// and log at most a burst of ten lines, and at least one.
 fn layer_warnings_ratelimited(t: &mut T) -> TResult {
     let [a, b, c] = redirect_layers(t)?;
-    let (o, r) = t.pair(&lowerdir(&[&a, &b, &c]))?;
+    let lower = lowerdir(&[&a, &b, &c]);
+    let (o, r) = t.pair(&lower)?;
+    // Another warning, from another place in the code: a redirect that a
+    // `redirect_dir=nofollow` mount refuses to follow.
+    let (on, rn) = t.pair(&format!("{lower},redirect_dir=nofollow"))?;
     let mut kmsg = Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
-    // rovl's warnings share one ratelimit state: wait out the interval
-    // (five seconds) of any earlier ones.
+    // Wait out the interval (five seconds) of earlier warnings.
     std::thread::sleep(std::time::Duration::from_millis(5200));
     let mut seen = Vec::new();
-    for (m, tag) in [
-        (&r, "rovl: invalid redirect"),
-        (&o, "overlayfs: invalid redirect"),
-    ] {
+    for (m, n, fs) in [(&r, &rn, "rovl"), (&o, &on, "overlayfs")] {
         let _ = kmsg.lines();
         let errs: Vec<_> = (0..40)
             .map(|_| stat_errno(&m.join("bad-rel")).err())
             .collect();
-        let logged = kmsg.lines().iter().filter(|l| l.starts_with(tag)).count();
-        seen.push((errs, logged));
+        let other = stat_errno(&n.join("new")).err();
+        let lines = kmsg.lines();
+        let count = |msg: &str| {
+            let tag = format!("{fs}: {msg}");
+            lines.iter().filter(|l| l.starts_with(&tag)).count()
+        };
+        seen.push((
+            errs,
+            other,
+            count("invalid redirect"),
+            count("refusing to follow redirect"),
+        ));
     }
-    same("errnos of forty lookups", &seen[1].0, &seen[0].0)?;
-    if seen[0].0[0].is_none() {
+    let (rovl, ovl) = (&seen[0], &seen[1]);
+    same("errnos of forty lookups", &ovl.0, &rovl.0)?;
+    same("errno of the refused redirect", ovl.1, rovl.1)?;
+    if rovl.0[0].is_none() {
         return fail("bad-rel was found: no warning to limit".into());
     }
-    let (rovl, ovl) = (seen[0].1, seen[1].1);
-    if !(1..=10).contains(&rovl) || ovl > 10 {
+    if !(1..=10).contains(&rovl.2) || ovl.2 > 10 {
         return fail(format!(
-            "'invalid redirect' lines for forty lookups: overlay {ovl}, rovl {rovl}"
+            "'invalid redirect' lines for forty lookups: overlay {}, rovl {}",
+            ovl.2, rovl.2
+        ));
+    }
+    // Each message has its own limit: the flood of one hides no other.
+    same("'refusing to follow' lines after the flood", ovl.3, rovl.3)?;
+    if rovl.3 != 1 {
+        return fail(format!(
+            "'refusing to follow' lines after the flood: {}, not 1",
+            rovl.3
         ));
     }
     Ok(())
