@@ -117,40 +117,51 @@ pub(crate) fn needed(fs: &Rovl, node: &RovlNode) -> bool {
 /// (`ovl_get_nlink`); `fallback` when it is missing or bad.
 pub(crate) fn get_nlink(fs: &Rovl, lower: &Inode, upper: &Dentry, fallback: u32) -> u32 {
     let mut buf = [0u8; 12];
-    let parsed = (|| {
-        let mnt = fs.upper_mnt().ok()?;
-        let n = xattrs::get_private_cfg(&fs.config, mnt, upper, b"nlink", &mut buf).ok()?;
-        let v = buf.get(..n)?;
-        let (&kind, rest) = v.split_first()?;
-        let (&sign, digits) = rest.split_first()?;
-        if !matches!(kind, b'L' | b'U') || !matches!(sign, b'+' | b'-') || digits.is_empty() {
-            return None;
-        }
-        let mut diff: i64 = 0;
-        for &c in digits {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            diff = diff.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
-        }
-        if sign == b'-' {
-            diff = -diff;
-        }
+    // Where it fails, `ovl_get_nlink`'s `err`: the read's errno, the length
+    // of a value without its `L+`-like head, `kstrtoint`'s errno, or 0 for
+    // a count that is not positive.
+    let parsed = (|| -> core::result::Result<u32, i32> {
+        let mnt = fs.upper_mnt().map_err(|e| e.to_errno())?;
+        let n = xattrs::get_private_cfg(&fs.config, mnt, upper, b"nlink", &mut buf)
+            .map_err(|e| e.to_errno())?;
+        let (kind, sign, digits) = match &buf[..n] {
+            [k @ (b'L' | b'U'), s @ (b'+' | b'-'), d @ ..] => (*k, *s, d),
+            _ => return Err(n as i32),
+        };
+        let diff = kstrtoint(sign, digits)?;
         let base = if kind == b'L' {
             lower.nlink()
         } else {
-            upper.inode()?.nlink()
+            upper.inode().ok_or(0)?.nlink()
         };
-        let n = i64::from(base) + diff;
-        (n > 0).then(|| u32::try_from(n).ok()).flatten()
+        // `int` arithmetic, as overlayfs's.
+        let nlink = (base as i32).wrapping_add(diff);
+        if nlink <= 0 {
+            return Err(0);
+        }
+        Ok(nlink as u32)
     })();
-    parsed.unwrap_or_else(|| {
+    parsed.unwrap_or_else(|err| {
         crate::vfs::pr_warn_ratelimited!(
-            "failed to get index nlink ({})\n",
-            super::params::BStrLossy(upper.name())
+            "failed to get index nlink ({}, err={})\n",
+            super::params::BStrLossy(&upper.printed_name(1)),
+            err
         );
         fallback
     })
+}
+
+/// `kstrtoint(10)` of a sign and decimal digits (one newline may follow).
+fn kstrtoint(sign: u8, digits: &[u8]) -> core::result::Result<i32, i32> {
+    let digits = digits.strip_suffix(b"\n").unwrap_or(digits);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(EINVAL.to_errno());
+    }
+    // At most eleven digits fit the caller's buffer: no `i64` overflow.
+    let v = digits
+        .iter()
+        .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+    i32::try_from(if sign == b'-' { -v } else { v }).map_err(|_| ERANGE.to_errno())
 }
 
 /// Records the union link count of an indexed file relative to its upper
@@ -196,7 +207,7 @@ pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
         if inode.nlink() != 1 {
             crate::vfs::pr_warn_ratelimited!(
                 "cleanup linked index ({}, ino={}, nlink={})\n",
-                super::params::BStrLossy(upper.name()),
+                super::params::BStrLossy(&upper.printed_name(1)),
                 inode.ino(),
                 inode.nlink()
             );
@@ -363,7 +374,7 @@ fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
     }
     if inode.nlink() == 1 {
         let ftype = u32::from(inode.mode()) & bindings::S_IFMT;
-        let Some(origin) = namei::decode_origin(fs, &fh, ftype, index.name())? else {
+        let Some(origin) = namei::decode_origin(fs, &fh, ftype, index)? else {
             return Err(vfs::errno(bindings::ESTALE));
         };
         let lower = origin.dentry.inode().ok_or(ENOENT)?;

@@ -592,8 +592,12 @@ impl InodeOperations for Rovl {
         inode::update_time(sb, inode, node, flags)
     }
 
-    fn lookup(sb: &SuperBlock<Self>, dir: &RovlNode, name: &[u8]) -> Result<Option<NewNode<Self>>> {
-        namei::lookup(sb.data(), dir, name)
+    fn lookup(
+        sb: &SuperBlock<Self>,
+        dir: &RovlNode,
+        dentry: &Dentry,
+    ) -> Result<Option<NewNode<Self>>> {
+        namei::lookup(sb.data(), dir, dentry)
     }
 
     fn getattr(

@@ -49,9 +49,10 @@ struct Lookup<'a> {
     xwhiteouts: bool,
 }
 
-/// Looks `name` up below the rovl directory `dir`; `None` is a negative
-/// entry.
-pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<NewNode<Rovl>>> {
+/// Looks the new rovl entry `dentry` up below its directory `dir`; `None`
+/// is a negative entry.
+pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Option<NewNode<Rovl>>> {
+    let name = dentry.name();
     if name.len() > fs.namelen {
         return Err(vfs::errno(bindings::ENAMETOOLONG));
     }
@@ -127,7 +128,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         if d.metacopy && !fs.config.metacopy {
             crate::vfs::pr_warn_ratelimited!(
                 "refusing to follow metacopy origin for ({})\n",
-                super::params::BStrLossy(name)
+                super::params::BStrLossy(&dentry.printed_name(1))
             );
             return Err(EPERM);
         }
@@ -143,7 +144,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
         if d.redirect && !follow {
             crate::vfs::pr_warn_ratelimited!(
                 "refusing to follow redirect for ({})\n",
-                super::params::BStrLossy(name)
+                super::params::BStrLossy(&dentry.printed_name(1))
             );
             return Err(EPERM);
         }
@@ -172,7 +173,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, name: &[u8]) -> Result<Option<Ne
     if d.metacopy {
         crate::vfs::pr_warn_ratelimited!(
             "metacopy with no lower data found - abort lookup ({})\n",
-            super::params::BStrLossy(name)
+            super::params::BStrLossy(&dentry.printed_name(1))
         );
         return Err(EIO);
     }
@@ -411,7 +412,7 @@ fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
     let upper_type = upper
         .inode()
         .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
-    decode_origin(fs, &buf[..n], upper_type, upper.name())
+    decode_origin(fs, &buf[..n], upper_type, upper)
 }
 
 /// Whether `fb` is a well-formed overlayfs file handle (`ovl_check_fb_len`):
@@ -428,7 +429,7 @@ pub(crate) fn decode_origin(
     fs: &Rovl,
     fb: &[u8],
     ftype: u32,
-    what: &[u8],
+    what: &Dentry,
 ) -> Result<Option<RealEntry>> {
     let buf = fb;
     let n = fb.len();
@@ -469,8 +470,10 @@ pub(crate) fn decode_origin(
             || u32::from(inode.mode()) & bindings::S_IFMT != upper_type
         {
             crate::vfs::pr_warn_ratelimited!(
-                "invalid origin ({})\n",
-                super::params::BStrLossy(what)
+                "invalid origin ({}, ftype={:x}, origin ftype={:x}).\n",
+                super::params::BStrLossy(&what.printed_name(1)),
+                upper_type,
+                u32::from(inode.mode()) & bindings::S_IFMT
             );
             return Ok(None);
         }

@@ -136,7 +136,10 @@ pub(crate) fn is_metacopy(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Resul
     match get_private(fs, mnt, d, b"metacopy", &mut []) {
         Ok(0) => Ok(true),
         Ok(n) if n < METACOPY_MIN => {
-            crate::vfs::pr_warn_ratelimited!("metacopy file has too small xattr\n");
+            crate::vfs::pr_warn_ratelimited!(
+                "metacopy file '{}' has too small xattr\n",
+                super::params::BStrLossy(&d.printed_name(0))
+            );
             Err(EIO)
         }
         Ok(_) => Ok(true),

@@ -10,6 +10,25 @@ use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
+/// A dentry's name as `printk` prints it ([`Dentry::printed_name`]).
+pub(crate) struct PrintedName {
+    buf: [u8; PrintedName::SIZE],
+    len: usize,
+}
+
+impl PrintedName {
+    /// Two names and a `/` (`%pd2`), and the NUL.
+    const SIZE: usize = 2 * bindings::NAME_MAX as usize + 2;
+}
+
+impl core::ops::Deref for PrintedName {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// A `struct dentry`.
 ///
 /// # Invariants
@@ -201,6 +220,34 @@ impl Dentry {
         let p = unsafe { bindings::dget_parent(self.0.get()) };
         // SAFETY: `dget_parent` never returns NULL and gave us a reference.
         unsafe { Self::from_owned(NonNull::new_unchecked(p)) }
+    }
+
+    /// The name as `printk`'s `%pd` (`parents` 0) or `%pd2` (1) prints it:
+    /// the last one or two components of the path, taken safely whatever
+    /// renames happen meanwhile. For messages that read as overlayfs's.
+    pub(crate) fn printed_name(&self, parents: u32) -> PrintedName {
+        let fmt = if parents > 0 {
+            kernel::c_str!("%pd2")
+        } else {
+            kernel::c_str!("%pd")
+        };
+        let mut p = PrintedName {
+            buf: [0; PrintedName::SIZE],
+            len: 0,
+        };
+        // SAFETY: `buf` has `SIZE` bytes; `%pd` reads the names of a live
+        // dentry and its parent under RCU; `scnprintf` returns how many
+        // bytes it stored before the NUL, less than `SIZE`.
+        let n = unsafe {
+            bindings::scnprintf(
+                p.buf.as_mut_ptr().cast(),
+                PrintedName::SIZE,
+                fmt.as_char_ptr(),
+                self.0.get(),
+            )
+        };
+        p.len = usize::try_from(n).unwrap_or(0).min(PrintedName::SIZE - 1);
+        p
     }
 
     /// The entry's name; only stable while the parent is locked or the entry

@@ -110,10 +110,11 @@ pub(crate) trait SuperOperations: FileSystem {
 /// differ only in `lookup` (directories) and `get_link` (symlinks).
 #[vtable]
 pub(crate) trait InodeOperations: FileSystem {
+    /// Looks up `dentry`, new and unhashed, in `dir`.
     fn lookup(
         _sb: &SuperBlock<Self>,
         _dir: &Self::Node,
-        _name: &[u8],
+        _dentry: &Dentry,
     ) -> Result<Option<NewNode<Self>>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -1266,7 +1267,7 @@ unsafe extern "C" fn lookup_cb<T: Filesystem>(
                 Dentry::from_raw(dentry),
             )
         };
-        let inode = match T::lookup(s, node, d.name())? {
+        let inode = match T::lookup(s, node, d)? {
             // SAFETY: `s` is live and filled.
             Some(n) => unsafe { new_inode(s, n)? },
             None => ptr::null_mut(),

@@ -51,6 +51,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("redirected_dirs", redirected_dirs),
     ("redirect_nofollow", redirect_nofollow),
     ("layer_warnings_ratelimited", layer_warnings_ratelimited),
+    ("layer_warning_texts", layer_warning_texts),
     ("xattr_whiteouts", xattr_whiteouts),
     ("metacopy_refused", metacopy_refused),
     ("userns_mount", userns_mount),
@@ -1253,6 +1254,106 @@ fn layer_warnings_ratelimited(t: &mut T) -> TResult {
             "'refusing to follow' lines after the flood: {}, not 1",
             rovl.3
         ));
+    }
+    Ok(())
+}
+
+/// What rovl logs about a bad layer reads as overlayfs's message, names
+/// included (`%pd`, `%pd2`), with the same errnos.
+fn layer_warning_texts(t: &mut T) -> TResult {
+    let [a, b, c, u] = t.layers(["a", "b", "c", "u"])?;
+    // Metacopy files: above their data (refused without metacopy=on), with
+    // no data below (metacopy=on), with a too short xattr.
+    file(&a.join("d/mc"), b"")?;
+    set(&a.join("d/mc"), "trusted.overlay.metacopy", b"")?;
+    file(&b.join("d/mc"), b"data")?;
+    file(&a.join("d/nodata"), b"")?;
+    set(&a.join("d/nodata"), "trusted.overlay.metacopy", b"")?;
+    file(&a.join("short"), b"")?;
+    set(&a.join("short"), "trusted.overlay.metacopy", b"ab")?;
+    // A redirect that redirect_dir=nofollow refuses.
+    dir(&a.join("new"))?;
+    set(&a.join("new"), "trusted.overlay.redirect", b"old")?;
+    dir(&b.join("old"))?;
+    // An upper symlink whose origin is a lower regular file: a copied-up
+    // file's origin xattr, set on the symlink.
+    file(&c.join("f"), b"f")?;
+    let work = t.dir.join("texts-work");
+    dir(&work)?;
+    let upper = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        c.display(),
+        u.display(),
+        work.display()
+    );
+    let m = t
+        .mount("overlay", &upper)
+        .map_err(|e| format!("overlay -o {upper}: errno {e}"))?;
+    layers::chmod(&m.join("f"), 0o600)?;
+    t.umount(&m)?;
+    let origin = sys::getxattr(&u.join("f"), "trusted.overlay.origin")
+        .map_err(|e| format!("origin of a copied-up file: errno {e}"))?;
+    link("f", &u.join("g"))?;
+    set(&u.join("g"), "trusted.overlay.origin", &origin)?;
+    // Indexed copies of lower hard links whose union link count is bad:
+    // malformed, and out of `int` range.
+    let [d, u2] = t.layers(["d", "u2"])?;
+    for (x, y) in [("h1", "h2"), ("k1", "k2")] {
+        file(&d.join(x), b"h")?;
+        fs::hard_link(d.join(x), d.join(y)).map_err(|e| format!("link {y}: {e}"))?;
+    }
+    let work2 = t.dir.join("texts-work2");
+    dir(&work2)?;
+    let indexed = format!(
+        "lowerdir={},upperdir={},workdir={},index=on",
+        d.display(),
+        u2.display(),
+        work2.display()
+    );
+    let m = t
+        .mount("overlay", &indexed)
+        .map_err(|e| format!("overlay -o {indexed}: errno {e}"))?;
+    layers::chmod(&m.join("h1"), 0o600)?;
+    layers::chmod(&m.join("k1"), 0o600)?;
+    t.umount(&m)?;
+    set(&u2.join("h1"), "trusted.overlay.nlink", b"X+1")?;
+    set(&u2.join("k1"), "trusted.overlay.nlink", b"U+9999999999")?;
+    let lower = lowerdir(&[&a, &b]);
+    let cases = [
+        (lower.clone(), "d/mc"),
+        (format!("{lower},metacopy=on"), "d/nodata"),
+        (lower.clone(), "short"),
+        (format!("{lower},redirect_dir=nofollow"), "new"),
+        (upper.clone(), "g"),
+        (indexed.clone(), "h1"),
+        (indexed.clone(), "k1"),
+    ];
+    let mut kmsg = Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
+    // Wait out the interval (five seconds) of earlier warnings.
+    std::thread::sleep(std::time::Duration::from_millis(5200));
+    let mut seen = Vec::new();
+    for (fs, tag) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
+        let _ = kmsg.lines();
+        let mut errs = Vec::new();
+        for (opts, rel) in &cases {
+            let m = t
+                .mount(fs, opts)
+                .map_err(|e| format!("{fs} -o {opts}: errno {e}"))?;
+            errs.push(stat_errno(&m.join(rel)).err());
+            t.umount(&m)?;
+        }
+        let msgs: Vec<String> = kmsg
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(tag).map(str::to_string))
+            .collect();
+        seen.push((errs, msgs));
+    }
+    let (ovl, rovl) = (&seen[0], &seen[1]);
+    same("errnos", &ovl.0, &rovl.0)?;
+    same("warnings", &ovl.1, &rovl.1)?;
+    if rovl.1.len() < cases.len() {
+        return fail(format!("fewer warnings than cases: {:?}", rovl.1));
     }
     Ok(())
 }
