@@ -19,8 +19,9 @@ pub(crate) fn fill_super(
         pr_err!("missing 'lowerdir'\n");
         return Err(EINVAL);
     }
-    // One lower layer alone would be the layer itself (as overlayfs).
-    if nr_merged == 1 && ctx.upper.is_none() {
+    // One lower layer alone would be the layer itself (as overlayfs: a
+    // data-only layer below it counts).
+    if ctx.lowers.len() == 1 && ctx.upper.is_none() {
         pr_err!("at least 2 lowerdir are needed while upperdir nonexistent\n");
         return Err(EINVAL);
     }

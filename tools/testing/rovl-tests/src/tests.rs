@@ -1692,7 +1692,17 @@ fn data_only_layers(t: &mut T) -> TResult {
         mount_options(&mr),
     )?;
     let _ = both(&mo, &mr, "two", "read (new API)", read_file)?;
-    Ok(())
+    // One lower layer over a data-only one, without an upper layer: two
+    // layers, enough for overlayfs.
+    let (o, r) = t.pair(&format!("lowerdir={sa}::{s1},metacopy=on"))?;
+    for rel in ["one", "two", "missing"] {
+        let _ = both(&o, &r, rel, "read (one lower, one data layer)", read_file)?;
+    }
+    same(
+        "data through one lower and one data layer",
+        read_file(&r.join("one")),
+        Ok(b"first data layer".to_vec()),
+    )
 }
 
 fn five_hundred_layers(t: &mut T) -> TResult {
