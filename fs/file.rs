@@ -22,7 +22,15 @@ pub(crate) fn open(
     if acc != bindings::O_RDONLY || flags & bindings::O_TRUNC != 0 {
         copy_up::copy_up(sb, dentry)?;
     }
-    StackedFile::open(file, &node.realdata(fs)?, node.upper().is_some(), &fs.cred)
+    // Fails only where the data is looked up, on first open.
+    let data = node.realdata(fs).inspect_err(|e| {
+        crate::vfs::pr_warn_ratelimited!(
+            "lazy lowerdata lookup failed ({}, err={})\n",
+            super::params::BStrLossy(&dentry.printed_name(1)),
+            e.to_errno()
+        );
+    })?;
+    StackedFile::open(file, &data, node.upper().is_some(), &fs.cred)
 }
 
 /// Whether an `mmap` gets the rovl inode's own pages instead of the real

@@ -450,12 +450,7 @@ impl RovlNode {
         let e = match (self.lowerdata(), &self.lowerdata_redirect) {
             (Some(e), _) => e,
             (None, Some(redirect)) => {
-                let found = namei::lookup_data_layers(fs, redirect).inspect_err(|e| {
-                    crate::vfs::pr_warn_ratelimited!(
-                        "lazy lowerdata lookup failed (err={})\n",
-                        e.to_errno()
-                    );
-                })?;
+                let found = namei::lookup_data_layers(fs, redirect)?;
                 self.lazy_data.set(KBox::new(found, GFP_KERNEL)?)
             }
             (None, None) => self.top(),

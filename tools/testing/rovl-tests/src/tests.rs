@@ -1259,7 +1259,7 @@ fn layer_warnings_ratelimited(t: &mut T) -> TResult {
 }
 
 /// What rovl logs about a bad layer reads as overlayfs's message, names
-/// included (`%pd`, `%pd2`), with the same errnos.
+/// included (`%pd`, `%pd2`), with the same errnos of lstat and read.
 fn layer_warning_texts(t: &mut T) -> TResult {
     let [a, b, c, u] = t.layers(["a", "b", "c", "u"])?;
     // Metacopy files: above their data (refused without metacopy=on), with
@@ -1318,6 +1318,12 @@ fn layer_warning_texts(t: &mut T) -> TResult {
     t.umount(&m)?;
     set(&u2.join("h1"), "trusted.overlay.nlink", b"X+1")?;
     set(&u2.join("k1"), "trusted.overlay.nlink", b"U+9999999999")?;
+    // A metacopy file whose data a data-only layer lacks: found missing
+    // on open.
+    let [e, data] = t.layers(["e", "data"])?;
+    metacopy_file(&e.join("d/lazy"), 5, Some("/blobs/none"))?;
+    file(&data.join("blobs/one"), b"one")?;
+    let lazy = format!("lowerdir={}::{},metacopy=on", e.display(), data.display());
     let lower = lowerdir(&[&a, &b]);
     let cases = [
         (lower.clone(), "d/mc"),
@@ -1327,6 +1333,7 @@ fn layer_warning_texts(t: &mut T) -> TResult {
         (upper.clone(), "g"),
         (indexed.clone(), "h1"),
         (indexed.clone(), "k1"),
+        (lazy.clone(), "d/lazy"),
     ];
     let mut kmsg = Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
     // Wait out the interval (five seconds) of earlier warnings.
@@ -1340,6 +1347,7 @@ fn layer_warning_texts(t: &mut T) -> TResult {
                 .mount(fs, opts)
                 .map_err(|e| format!("{fs} -o {opts}: errno {e}"))?;
             errs.push(stat_errno(&m.join(rel)).err());
+            errs.push(read_file(&m.join(rel)).err());
             t.umount(&m)?;
         }
         let msgs: Vec<String> = kmsg
