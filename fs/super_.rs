@@ -25,6 +25,10 @@ pub(crate) fn fill_super(
         pr_err!("at least 2 lowerdir are needed while upperdir nonexistent\n");
         return Err(EINVAL);
     }
+    if nr_merged == 0 {
+        pr_err!("at least one non-data lowerdir is required\n");
+        return Err(EINVAL);
+    }
     let cred = Cred::prepare()?;
     let upper = match ctx.upper.take() {
         Some(u) => Some(setup_upper(ctx, u, &cred)?),

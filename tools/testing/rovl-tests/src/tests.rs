@@ -1700,6 +1700,39 @@ fn data_only_layers(t: &mut T) -> TResult {
         mount_options(&mr),
     )?;
     let _ = both(&mo, &mr, "two", "read (new API)", read_file)?;
+    // Data-only layers alone, with or without an upper layer.
+    let [u, w] = t.layers(["data-only-u", "data-only-w"])?;
+    let (su, sw) = (u.display().to_string(), w.display().to_string());
+    let only: [&[(&str, Option<&str>)]; 2] = [
+        &[
+            ("datadir+", Some(&s1)),
+            ("datadir+", Some(&s2)),
+            ("metacopy", Some("on")),
+        ],
+        &[
+            ("datadir+", Some(&s1)),
+            ("upperdir", Some(&su)),
+            ("workdir", Some(&sw)),
+            ("metacopy", Some("on")),
+        ],
+    ];
+    for (i, api) in only.iter().enumerate() {
+        let (mo, mr) = (
+            t.dir.join(format!("only-o{i}")),
+            t.dir.join(format!("only-r{i}")),
+        );
+        dir(&mo)?;
+        dir(&mr)?;
+        let eo = sys::new_mount("overlay", &mo, api);
+        let er = sys::new_mount("rovl", &mr, api);
+        if eo.is_ok() {
+            t.adopt(&mo);
+        }
+        if er.is_ok() {
+            t.adopt(&mr);
+        }
+        same("data-only layers alone", &eo, &er)?;
+    }
     // One lower layer over a data-only one, without an upper layer: two
     // layers, enough for overlayfs.
     let (o, r) = t.pair(&format!("lowerdir={sa}::{s1},metacopy=on"))?;
