@@ -59,6 +59,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("cross_fs_layers", cross_fs_layers),
     ("metacopy_lower_data", metacopy_lower_data),
     ("data_only_layers", data_only_layers),
+    ("mount_option_combinations", mount_option_combinations),
     ("five_hundred_layers", five_hundred_layers),
     ("remote_layers_revalidate", remote_layers_revalidate),
     (
@@ -1744,6 +1745,176 @@ fn data_only_layers(t: &mut T) -> TResult {
         read_file(&r.join("one")),
         Ok(b"first data layer".to_vec()),
     )
+}
+
+/// Random combinations of layers (lower and data-only, in any order),
+/// upper and work directories and options, through mount(2) and the new
+/// mount API: each mounts or fails alike on overlay and rovl (errno, and
+/// the failing step of the new API), and where both mount, the root lists
+/// the same names. Bad combinations must not oops rovl (the VM run fails on
+/// any kernel splat).
+fn mount_option_combinations(t: &mut T) -> TResult {
+    let [a, b, d1, d2] = t.layers(["a", "b", "d1", "d2"])?;
+    file(&a.join("f"), b"a")?;
+    file(&b.join("g"), b"b")?;
+    file(&d1.join("blobs/x"), b"x")?;
+    file(&d2.join("blobs/y"), b"y")?;
+    metacopy_file(&a.join("m"), 1, Some("/blobs/x"))?;
+    let (sa, sb, s1, s2) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        d1.display().to_string(),
+        d2.display().to_string(),
+    );
+    // Layer lists: `lowerdir+`/`datadir+` for the new API, and the
+    // `lowerdir=` string of mount(2) where it has one.
+    let lows: [(&[(&str, &str)], Option<String>); 9] = [
+        (&[], None),
+        (&[("lowerdir+", &sa)], Some(sa.clone())),
+        (
+            &[("lowerdir+", &sa), ("lowerdir+", &sb)],
+            Some(format!("{sa}:{sb}")),
+        ),
+        (
+            &[("lowerdir+", &sa), ("datadir+", &s1)],
+            Some(format!("{sa}::{s1}")),
+        ),
+        (
+            &[
+                ("lowerdir+", &sa),
+                ("lowerdir+", &sb),
+                ("datadir+", &s1),
+                ("datadir+", &s2),
+            ],
+            Some(format!("{sa}:{sb}::{s1}::{s2}")),
+        ),
+        (&[("datadir+", &s1)], Some(format!("::{s1}"))),
+        (&[("datadir+", &s1), ("datadir+", &s2)], None),
+        (&[("datadir+", &s1), ("lowerdir+", &sa)], None),
+        (
+            &[("lowerdir+", &sa), ("lowerdir+", &sa)],
+            Some(format!("{sa}:{sa}")),
+        ),
+    ];
+    let pool: [(&str, &[Option<&str>]); 9] = [
+        ("metacopy", &[Some("on"), Some("off")]),
+        (
+            "redirect_dir",
+            &[Some("on"), Some("off"), Some("follow"), Some("nofollow")],
+        ),
+        ("index", &[Some("on"), Some("off")]),
+        ("xino", &[Some("on"), Some("off"), Some("auto")]),
+        (
+            "uuid",
+            &[Some("on"), Some("off"), Some("null"), Some("auto")],
+        ),
+        ("nfs_export", &[Some("on"), Some("off")]),
+        ("userxattr", &[None]),
+        ("volatile", &[None]),
+        ("verity", &[Some("off"), Some("on"), Some("require")]),
+    ];
+    let mut rng = Rng::new(0x6f76_6c21);
+    let (mut mounted, mut refused, mut unsupported) = (0, 0, 0);
+    for i in 0..400 {
+        let (low, low_str) = &lows[rng.below(lows.len() as u64) as usize];
+        // 0: no upper layer, 1: upper and work, 2: upper alone, 3: work
+        // alone, 4: work inside upper, 5: work and upper the same.
+        let upper = rng.below(6);
+        let mut opts: Vec<(&str, Option<&str>)> = Vec::new();
+        for _ in 0..rng.below(4) {
+            let (k, vs) = pool[rng.below(pool.len() as u64) as usize];
+            opts.push((k, vs[rng.below(vs.len() as u64) as usize]));
+        }
+        let new_api = low_str.is_none() || rng.below(2) == 0;
+        let mut seen = Vec::new();
+        for fs in ["overlay", "rovl"] {
+            let (u, w) = (
+                t.dir.join(format!("c{i}-{fs}-u")),
+                t.dir.join(format!("c{i}-{fs}-w")),
+            );
+            dir(&u)?;
+            dir(&w)?;
+            dir(&u.join("w"))?;
+            let (su, sw) = (u.display().to_string(), w.display().to_string());
+            let sw = match upper {
+                4 => format!("{su}/w"),
+                5 => su.clone(),
+                _ => sw,
+            };
+            let mut all: Vec<(&str, Option<&str>)> = Vec::new();
+            if upper != 0 && upper != 3 {
+                all.push(("upperdir", Some(&su)));
+            }
+            if upper != 0 && upper != 2 {
+                all.push(("workdir", Some(&sw)));
+            }
+            all.extend(opts.iter().copied());
+            let mp = t.dir.join(format!("c{i}-{fs}-m"));
+            dir(&mp)?;
+            let r = if new_api {
+                let mut api: Vec<(&str, Option<&str>)> =
+                    low.iter().map(|&(k, v)| (k, Some(v))).collect();
+                api.extend(all.iter().copied());
+                sys::new_mount(fs, &mp, &api)
+            } else {
+                let mut s = format!("lowerdir={}", low_str.as_deref().unwrap_or(""));
+                for (k, v) in &all {
+                    s.push(',');
+                    s.push_str(k);
+                    if let Some(v) = v {
+                        s.push('=');
+                        s.push_str(v);
+                    }
+                }
+                sys::mount(fs, &mp, &s, 0).map_err(|e| ("mount".to_string(), e))
+            };
+            let names = match &r {
+                Ok(()) => {
+                    t.adopt(&mp);
+                    let mut n: Vec<String> = listing(&mp)
+                        .map_err(|e| format!("{fs}: listing: errno {e}"))?
+                        .into_iter()
+                        .map(|e| e.0)
+                        .collect();
+                    n.sort();
+                    t.umount(&mp)?;
+                    Some(n)
+                }
+                Err(_) => None,
+            };
+            seen.push((r, names));
+        }
+        let what = format!(
+            "case {i} ({}, upper {upper}, {opts:?}, {low:?})",
+            if new_api { "fsconfig" } else { "mount(2)" }
+        );
+        // What rovl.rst lists as missing, refused with EINVAL: fs-verity,
+        // NFS export, metacopy=on with an upper layer.
+        let missing = opts.iter().any(|o| {
+            matches!(
+                o,
+                ("verity", Some("on" | "require")) | ("nfs_export", Some("on"))
+            ) || (o == &("metacopy", Some("on")) && upper != 0 && upper != 3)
+        });
+        if missing && matches!(&seen[1].0, Err((_, e)) if *e == libc::EINVAL) {
+            unsupported += 1;
+            continue;
+        }
+        same(&what, &seen[0], &seen[1])?;
+        if seen[1].0.is_ok() {
+            mounted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    eprintln!("combinations: {mounted} mounted, {refused} refused, {unsupported} unsupported");
+    // The draw must exercise both outcomes.
+    if mounted < 10 || refused < 10 {
+        return fail(format!(
+            "{mounted} mounted, {refused} refused ({unsupported} unsupported): too few of one"
+        ));
+    }
+    Ok(())
 }
 
 fn five_hundred_layers(t: &mut T) -> TResult {
