@@ -151,8 +151,13 @@ pub(crate) fn get_nlink(fs: &Rovl, lower: &Inode, upper: &Dentry, fallback: u32)
     })
 }
 
-/// `kstrtoint(10)` of a sign and decimal digits (one newline may follow).
+/// `kstrtoint(10)` of a sign and decimal digits (one newline may follow)
+/// in a C string: a NUL ends it.
 fn kstrtoint(sign: u8, digits: &[u8]) -> core::result::Result<i32, i32> {
+    let digits = digits
+        .iter()
+        .position(|&c| c == 0)
+        .map_or(digits, |end| &digits[..end]);
     let digits = digits.strip_suffix(b"\n").unwrap_or(digits);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(EINVAL.to_errno());

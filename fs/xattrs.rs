@@ -176,13 +176,19 @@ pub(crate) fn redirect(
     let n = get_private(fs, mnt, d, b"redirect", &mut buf).inspect_err(|e| {
         crate::vfs::pr_warn_ratelimited!("failed to get redirect ({})\n", e.to_errno());
     })?;
-    let mut v = KVec::with_capacity(n + padding, GFP_KERNEL)?;
-    v.extend_from_slice(&buf[..n.min(buf.len())], GFP_KERNEL)?;
+    // A C string to overlayfs: what follows a NUL does not count.
+    let got = &buf[..n.min(buf.len())];
+    let got = got
+        .iter()
+        .position(|&c| c == 0)
+        .map_or(got, |end| &got[..end]);
+    let mut v = KVec::with_capacity(got.len() + padding, GFP_KERNEL)?;
+    v.extend_from_slice(got, GFP_KERNEL)?;
     let buf = v;
     let valid = if buf.first() == Some(&b'/') {
         buf.split(|&c| c == b'/').skip(1).all(|c| !c.is_empty())
     } else {
-        !buf.is_empty() && !buf.contains(&b'/')
+        n > 0 && !buf.contains(&b'/')
     };
     if !valid {
         crate::vfs::pr_warn_ratelimited!("invalid redirect ({})\n", super::params::BStrLossy(&buf));
