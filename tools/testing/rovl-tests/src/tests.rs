@@ -39,6 +39,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("telldir_seekdir", telldir_seekdir),
     ("big_merged_dir", big_merged_dir),
     ("random_trees", random_trees),
+    ("crafted_layer_xattrs", crafted_layer_xattrs),
     ("xattr_passthrough", xattr_passthrough),
     ("xattr_as_other_user", xattr_as_other_user),
     ("userxattr_mount", userxattr_mount),
@@ -812,6 +813,161 @@ fn random_trees(t: &mut T) -> TResult {
         t.umount(&o)?;
         t.umount(&r)?;
     }
+    Ok(())
+}
+
+/// Every path below `root`, relative, not following symlinks.
+fn layer_paths(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(root.join(rel)) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let r = rel.join(e.file_name());
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            layer_paths(root, &r, out);
+        }
+        out.push(r);
+    }
+}
+
+/// A random value for an overlay xattr: empty, short junk, a file handle
+/// header with random fields, a path, or one character.
+fn crafted_value(rng: &mut Rng, paths: &[PathBuf]) -> Vec<u8> {
+    const JUNK: &[u8] = b"/.xyLU+-019\0\xfb";
+    match rng.below(5) {
+        0 => Vec::new(),
+        1 => (0..1 + rng.below(24))
+            .map(|_| JUNK[rng.below(JUNK.len() as u64) as usize])
+            .collect(),
+        2 => {
+            let fid = 4 * rng.below(4) as usize;
+            let mut v = vec![
+                0u8,
+                0xfb,
+                (21 + fid) as u8,
+                rng.below(8) as u8,
+                rng.below(256) as u8,
+            ];
+            v.extend((0..16 + fid).map(|_| rng.below(256) as u8));
+            if rng.below(4) == 0 {
+                // A bad length or magic.
+                let i = rng.below(3) as usize;
+                v[i] = v[i].wrapping_add(1);
+            }
+            v
+        }
+        3 if !paths.is_empty() => {
+            let p = &paths[rng.below(paths.len() as u64) as usize];
+            let s = p.display().to_string();
+            if rng.below(2) == 0 {
+                format!("/{s}").into_bytes()
+            } else {
+                s.into_bytes()
+            }
+        }
+        _ => vec![b"yx0"[rng.below(3) as usize]],
+    }
+}
+
+/// Layers whose entries carry random values of the `trusted.overlay.*`
+/// xattrs overlayfs reads (redirects to anywhere, junk or plausible file
+/// handles, metacopy, opaque, impure, nlink...): lstat, read, readlink and
+/// getdents of every path give the same results and errnos on overlay and
+/// rovl, over several option sets. Nothing a layer holds may oops rovl
+/// (the VM run fails on any kernel splat).
+fn crafted_layer_xattrs(t: &mut T) -> TResult {
+    const NAMES: [&str; 9] = [
+        "redirect", "origin", "metacopy", "opaque", "impure", "nlink", "upper", "whiteout",
+        "protattr",
+    ];
+    let options = [
+        "",
+        ",metacopy=on",
+        ",redirect_dir=nofollow",
+        ",xino=on",
+        ",metacopy=on,redirect_dir=follow",
+    ];
+    let mut checked = 0;
+    for round in 0..15u64 {
+        let base = t.dir.join(format!("round{round}"));
+        let ls: Vec<PathBuf> = (0..3).map(|i| base.join(format!("l{i}"))).collect();
+        let refs: Vec<&Path> = ls.iter().map(|p| p.as_path()).collect();
+        layers::random_tree(&mut Rng::new(round + 5000), &refs, 2)?;
+        let mut all = Vec::new();
+        for l in &ls {
+            layer_paths(l, Path::new(""), &mut all);
+        }
+        all.sort();
+        all.dedup();
+        let mut rng = Rng::new(round.wrapping_mul(0x9e37) + 5000);
+        for l in &ls {
+            for rel in &all {
+                let p = l.join(rel);
+                if fs::symlink_metadata(&p).is_err() || rng.below(2) == 0 {
+                    continue;
+                }
+                for _ in 0..1 + rng.below(2) {
+                    let name = NAMES[rng.below(NAMES.len() as u64) as usize];
+                    let v = crafted_value(&mut rng, &all);
+                    // Some file types take no trusted xattrs on some
+                    // filesystems: what is set is what is compared.
+                    let _ = sys::setxattr(&p, &format!("trusted.overlay.{name}"), &v);
+                }
+            }
+        }
+        let opts = format!(
+            "{}{}",
+            lowerdir(&ls.iter().collect::<Vec<_>>()),
+            options[(round as usize) % options.len()]
+        );
+        let (o, r) = t.pair(&opts)?;
+        let mut paths = vec![PathBuf::from(".")];
+        paths.extend(all.iter().cloned());
+        for rel in &paths {
+            let rel = rel.display().to_string();
+            let what = format!("round {round} ({opts})");
+            let res = (|| -> TResult {
+                let st = both(&o, &r, &rel, &format!("{what}: lstat"), |p| {
+                    fs::symlink_metadata(p)
+                        .map(|m| (m.mode(), m.size(), m.nlink(), m.ino()))
+                        .map_err(|e| sys::errno_of(&e))
+                })?;
+                // Reading a FIFO would wait for a writer.
+                if st.is_ok_and(|s| s.0 & libc::S_IFMT == libc::S_IFREG) {
+                    let _ = both(&o, &r, &rel, &format!("{what}: read"), read_file)?;
+                }
+                let _ = both(&o, &r, &rel, &format!("{what}: readlink"), |p| {
+                    fs::read_link(p).map_err(|e| sys::errno_of(&e))
+                })?;
+                let _ = both(&o, &r, &rel, &format!("{what}: getdents"), |p| {
+                    listing(p).map(|l| l.into_iter().map(|e| (e.0, e.1)).collect::<Vec<_>>())
+                })?;
+                Ok(())
+            })();
+            if let Err(Fail::Fail(m)) = res {
+                // What the layers hold there and above.
+                let mut held = String::new();
+                for (i, l) in ls.iter().enumerate() {
+                    let mut p = PathBuf::new();
+                    for c in Path::new(&rel).components() {
+                        p.push(c);
+                        for n in NAMES {
+                            let name = format!("trusted.overlay.{n}");
+                            if let Ok(v) = sys::getxattr(&l.join(&p), &name) {
+                                held += &format!(" l{i}/{}: {n}={v:?};", p.display());
+                            }
+                        }
+                    }
+                }
+                return fail(format!("{m};{held}"));
+            }
+            res?;
+            checked += 1;
+        }
+        t.umount(&o)?;
+        t.umount(&r)?;
+    }
+    eprintln!("crafted xattrs: {checked} paths compared");
     Ok(())
 }
 
