@@ -1511,6 +1511,9 @@ fn layer_warning_texts(t: &mut T) -> TResult {
             .lines()
             .iter()
             .filter_map(|l| l.strip_prefix(tag).map(str::to_string))
+            // Earlier tests' floods, reported when a limit's window ends
+            // (overlayfs names the function there, not itself).
+            .filter(|l| !l.ends_with("callbacks suppressed"))
             .collect();
         seen.push((errs, msgs));
     }
