@@ -1415,6 +1415,18 @@ fn layer_warnings_ratelimited(t: &mut T) -> TResult {
     Ok(())
 }
 
+/// Copies `names` up (a chmod) through an overlay mount with `opts`, so
+/// that the upper layer holds what overlayfs writes there.
+fn copy_up_on_overlay(t: &mut T, opts: &str, names: &[&str]) -> TResult {
+    let m = t
+        .mount("overlay", opts)
+        .map_err(|e| format!("overlay -o {opts}: errno {e}"))?;
+    for n in names {
+        layers::chmod(&m.join(n), 0o600)?;
+    }
+    t.umount(&m)
+}
+
 /// What rovl logs about a bad layer reads as overlayfs's message, names
 /// included (`%pd`, `%pd2`), with the same errnos of lstat and read.
 fn layer_warning_texts(t: &mut T) -> TResult {
@@ -1437,17 +1449,8 @@ fn layer_warning_texts(t: &mut T) -> TResult {
     file(&c.join("f"), b"f")?;
     let work = t.dir.join("texts-work");
     dir(&work)?;
-    let upper = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        c.display(),
-        u.display(),
-        work.display()
-    );
-    let m = t
-        .mount("overlay", &upper)
-        .map_err(|e| format!("overlay -o {upper}: errno {e}"))?;
-    layers::chmod(&m.join("f"), 0o600)?;
-    t.umount(&m)?;
+    let upper = crate::upper::opts(&[c.clone()], &u, &work);
+    copy_up_on_overlay(t, &upper, &["f"])?;
     let origin = sys::getxattr(&u.join("f"), "trusted.overlay.origin")
         .map_err(|e| format!("origin of a copied-up file: errno {e}"))?;
     link("f", &u.join("g"))?;
@@ -1461,18 +1464,8 @@ fn layer_warning_texts(t: &mut T) -> TResult {
     }
     let work2 = t.dir.join("texts-work2");
     dir(&work2)?;
-    let indexed = format!(
-        "lowerdir={},upperdir={},workdir={},index=on",
-        d.display(),
-        u2.display(),
-        work2.display()
-    );
-    let m = t
-        .mount("overlay", &indexed)
-        .map_err(|e| format!("overlay -o {indexed}: errno {e}"))?;
-    layers::chmod(&m.join("h1"), 0o600)?;
-    layers::chmod(&m.join("k1"), 0o600)?;
-    t.umount(&m)?;
+    let indexed = format!("{},index=on", crate::upper::opts(&[d.clone()], &u2, &work2));
+    copy_up_on_overlay(t, &indexed, &["h1", "k1"])?;
     set(&u2.join("h1"), "trusted.overlay.nlink", b"X+1")?;
     set(&u2.join("k1"), "trusted.overlay.nlink", b"U+9999999999")?;
     // A metacopy file whose data a data-only layer lacks: found missing
