@@ -110,7 +110,7 @@ pub(crate) fn iterate(
 ) -> Result {
     let node = sb.node(dir).ok_or(ENOENT)?;
     if out.pos() == 0 || cache.undecided() {
-        cache.reset(sb, dir, node, true)?;
+        cache.reset(sb, dir, node, Some(out))?;
     }
     if let Some(real) = &mut cache.real {
         let fs = sb.data();
@@ -158,14 +158,14 @@ impl DirCache {
 
     /// Decides how `dir` is listed from now on, as `ovl_dir_reset`: what a
     /// directory is can change while it is open (a copy-up merges it), so
-    /// at every rewind. A listing is read now if `read`, else by the next
-    /// `iterate`.
+    /// at every rewind. A listing is read now if this is a listing (`out`),
+    /// else by the next `iterate`.
     fn reset(
         &mut self,
         sb: &SuperBlock<Rovl>,
         dir: &Dentry,
         node: &RovlNode,
-        read: bool,
+        out: Option<&DirEmitter>,
     ) -> Result {
         self.valid = false;
         self.fixes = None;
@@ -177,8 +177,8 @@ impl DirCache {
             }
         } else {
             self.real = None;
-            if read {
-                self.listing = read_merged(sb, dir, node)?;
+            if out.is_some() {
+                self.listing = read_merged(sb, dir, node, out)?;
                 self.valid = true;
             }
         }
@@ -199,7 +199,7 @@ pub(crate) fn llseek(
 ) -> Result<i64> {
     let node = sb.node(dir).ok_or(ENOENT)?;
     if *pos == 0 || cache.undecided() {
-        cache.reset(sb, dir, node, false)?;
+        cache.reset(sb, dir, node, None)?;
     }
     if let Some(real) = &mut cache.real {
         let r = real.seek(offset, whence)?;
@@ -328,8 +328,14 @@ fn read_layer(fs: &Rovl, e: &RealEntry, level: usize, into: &mut Listing) -> Res
 }
 
 /// The listing of `dir`, merged from its layers: each name once, from its
-/// topmost layer, whiteouts hidden.
-fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<Listing> {
+/// topmost layer, whiteouts hidden. For a listing (`lister`), also the
+/// names whose numbers overlayfs finds by a lookup that fails.
+fn read_merged(
+    sb: &SuperBlock<Rovl>,
+    dir: &Dentry,
+    node: &RovlNode,
+    lister: Option<&DirEmitter>,
+) -> Result<Listing> {
     let fs = sb.data();
     let _cred = fs.cred.override_creds();
     let mut dirs: KVec<&RealEntry> = KVec::new();
@@ -342,48 +348,8 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<L
     for (level, e) in dirs.iter().enumerate() {
         read_layer(fs, e, level, &mut listing)?;
     }
-    let names = &listing.names;
-
-    // Entries keep the real d_ino of their topmost layer, folded into the
-    // overlay's st_ino space with xino (`ovl_remap_lower_ino`); `..` is
-    // mapped with the parent's layer.
-    let parent_layer = sb.node(&parent).map(|p| p.top().layer);
-    let parent_origin = sb.node(&parent).and_then(|p| p.origin_ino(fs));
     let has_upper = node.upper().is_some();
     let impure = has_upper && node.impure.load(Ordering::Acquire);
-    for e in listing.entries.iter_mut() {
-        let name = &names[e.off as usize..e.off as usize + e.len as usize];
-        let dotdot = name == b"..";
-        let dot = name == b".";
-        // Copied-up objects show their origin's number (`ovl_cache_update`,
-        // `ovl_fill_real`): `..`, `.` and, in an impure directory, every
-        // upper entry.
-        if has_upper && e.level == 0 && (fs.samefs || fs.xino_bits > 0) {
-            if dotdot {
-                if let Some(ino) = parent_origin {
-                    e.ino = ino;
-                    continue;
-                }
-            } else if dot {
-                if let Some(ino) = node.origin_ino(fs) {
-                    e.ino = ino;
-                    continue;
-                }
-            } else if impure {
-                if let Some(ino) = impure_ino(sb, dir, dirs[0], name, e.ino)? {
-                    e.ino = ino;
-                    continue;
-                }
-            }
-        }
-        if fs.xino_bits > 0 {
-            let layer = match parent_layer {
-                Some(l) if dotdot => l,
-                _ => dirs[usize::from(e.level)].layer,
-            };
-            e.ino = fs.xino_map(e.ino, layer).unwrap_or(e.ino);
-        }
-    }
     let raw = &listing.entries;
     let name = |i: usize| listing.name(&raw[i]);
 
@@ -427,6 +393,31 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<L
         }
     }
 
+    // overlayfs takes the numbers of some entries from a lookup through
+    // the mount (`ovl_calc_d_ino`: every entry with xino, else the upper
+    // entries of an impure directory) and leaves out those it cannot look
+    // up or finds negative (`ovl_cache_update`), as stale.
+    if let Some(lister) = lister.filter(|_| fs.samefs || fs.xino_bits > 0) {
+        for i in 0..raw.len() {
+            let n = name(i);
+            let looked_up = fs.xino_bits > 0 || (impure && raw[i].level == 0);
+            if winner[i] != i || hidden[i] || !looked_up || n == b"." || n == b".." {
+                continue;
+            }
+            hidden[i] = match lister.lookup(n) {
+                Ok(d) => d.inode().is_none(),
+                Err(e) => {
+                    crate::vfs::pr_warn_ratelimited!(
+                        "failed to look up ({}) for ino ({})\n",
+                        super::params::BStrLossy(n),
+                        e.to_errno()
+                    );
+                    true
+                }
+            };
+        }
+    }
+
     let lowest = dirs.len() - 1;
     let mut order: KVVec<usize> = KVVec::with_capacity(raw.len(), GFP_KERNEL)?;
     let mut placed = KVVec::from_elem(false, raw.len(), GFP_KERNEL)?;
@@ -443,12 +434,52 @@ fn read_merged(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<L
         }
     }
 
+    // Entries keep the real d_ino of their topmost layer, folded into the
+    // overlay's st_ino space with xino (`ovl_remap_lower_ino`); `..` is
+    // mapped with the parent's layer. Copied-up objects show their
+    // origin's number (`ovl_cache_update`, `ovl_fill_real`): `..`, `.`
+    // and, in an impure directory, every upper entry.
+    let parent_layer = sb.node(&parent).map(|p| p.top().layer);
+    let parent_origin = sb.node(&parent).and_then(|p| p.origin_ino(fs));
+    let number = |e: &Entry, name: &[u8]| -> Result<u64> {
+        let dotdot = name == b"..";
+        if has_upper && e.level == 0 && (fs.samefs || fs.xino_bits > 0) {
+            let ino = if dotdot {
+                parent_origin
+            } else if name == b"." {
+                node.origin_ino(fs)
+            } else if impure {
+                impure_ino(sb, dir, dirs[0], name, e.ino)?
+            } else {
+                None
+            };
+            if let Some(ino) = ino {
+                return Ok(ino);
+            }
+        }
+        if fs.xino_bits > 0 {
+            let layer = match parent_layer {
+                Some(l) if dotdot => l,
+                _ => dirs[usize::from(e.level)].layer,
+            };
+            return Ok(fs.xino_map(e.ino, layer).unwrap_or(e.ino));
+        }
+        Ok(e.ino)
+    };
+
     let mut out = KVVec::with_capacity(order.len(), GFP_KERNEL)?;
     for &i in order.iter() {
         let e = &raw[i];
+        // Only a listing shows numbers.
+        let ino = if hidden[i] || lister.is_none() {
+            e.ino
+        } else {
+            number(e, name(i))?
+        };
         out.push(
             Entry {
                 hidden: hidden[i],
+                ino,
                 ..*e
             },
             GFP_KERNEL,
@@ -475,7 +506,7 @@ pub(crate) fn check_empty(
 ) -> Result<(bool, bool)> {
     // Whiteouts never count, whatever the listing shows (overlayfs reads
     // every directory merged here).
-    let listing = read_merged(sb, dir, node)?;
+    let listing = read_merged(sb, dir, node, None)?;
     let mut whiteouts = false;
     for e in listing.entries.iter() {
         let name = listing.name(e);

@@ -887,18 +887,41 @@ unsafe fn buffered_as_sync(
 ///
 /// # Invariants
 ///
-/// `ctx` is the live `dir_context` of the current `->iterate_shared()` call.
+/// `ctx` is the live `dir_context` of the current `->iterate_shared()` call
+/// on the directory `dir`, whose inode lock `iterate_dir` holds (shared)
+/// for the call.
 pub(crate) struct DirEmitter {
     ctx: *mut bindings::dir_context,
+    dir: *mut bindings::dentry,
 }
 
 impl DirEmitter {
     /// # Safety
     ///
     /// `ctx` must be the context of an `->iterate_shared()` call in progress
-    /// and the emitter must not outlive that call.
-    pub(crate) unsafe fn new(ctx: *mut bindings::dir_context) -> Self {
-        Self { ctx }
+    /// on the directory `dir`, and the emitter must not outlive that call.
+    pub(crate) unsafe fn new(ctx: *mut bindings::dir_context, dir: *mut bindings::dentry) -> Self {
+        Self { ctx, dir }
+    }
+
+    /// Looks `name` up in the directory being listed through its own
+    /// filesystem (`lookup_one`), as overlayfs's listings do for the
+    /// numbers they show: a negative dentry when there is nothing.
+    pub(crate) fn lookup(&self, name: &[u8]) -> Result<ARef<super::Dentry>> {
+        let len = i32::try_from(name.len()).map_err(|_| super::errno(bindings::ENAMETOOLONG))?;
+        // SAFETY: By the type invariant `dir` is live and locked for the
+        // call, as `lookup_one` needs; `name` is valid for `len` bytes; a
+        // rovl mount is never idmapped.
+        let d = from_err_ptr(unsafe {
+            ffi::lookup_one(
+                &raw mut bindings::nop_mnt_idmap,
+                name.as_ptr(),
+                self.dir,
+                len,
+            )
+        })?;
+        // SAFETY: Success returns a referenced, non-NULL dentry.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(d.cast())) })
     }
 
     pub(crate) fn pos(&self) -> i64 {

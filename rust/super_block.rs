@@ -1927,14 +1927,15 @@ unsafe extern "C" fn iterate_cb<T: Filesystem>(
     ctx: *mut bindings::dir_context,
 ) -> c_int {
     from_result(|| {
-        // SAFETY: The VFS iterates an open rovl directory; `ctx` lives for the call.
+        // SAFETY: The VFS iterates an open rovl directory, its inode locked
+        // by `iterate_dir`; `ctx` lives for the call.
         let (s, d, df, mut out) = unsafe {
             let d = Dentry::from_raw((*file).f_path.dentry);
             (
                 SuperBlock::<T>::from_raw((*d.as_ptr()).d_sb),
                 d,
                 <Pin<KBox<DirFile<T::DirState>>> as ForeignOwnable>::borrow((*file).private_data),
-                DirEmitter::new(ctx),
+                DirEmitter::new(ctx, d.as_ptr()),
             )
         };
         T::iterate(s, d, &mut df.state.lock(), &mut out)?;
