@@ -75,6 +75,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     let mut stack = KVec::new();
     let mut i = 0;
     let mut upper = None;
+    let mut uppermetacopy = false;
     let mut upper_redirect = None;
     if let Some(ue) = dir.upper.get() {
         if let Some(this) = lookup_layer(fs, UPPER, &ue.dentry, &mut d)? {
@@ -88,6 +89,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
                 if let Some(origin) = check_origin(fs, &this)? {
                     stack.push(origin, GFP_KERNEL)?;
                 }
+                uppermetacopy = d.metacopy;
             }
             upper = Some(this);
         }
@@ -95,8 +97,10 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
             at_root = true;
         }
     }
-    // A non-directory on the upper layer hides everything below it.
-    if upper.is_some() && !d.is_dir {
+    // A non-directory on the upper layer hides everything below it; one
+    // marked metacopy is looked for below, to be refused: rovl has no
+    // metacopy upper layers (`uppermetacopy`).
+    if upper.is_some() && !d.is_dir && !uppermetacopy {
         d.stop = true;
     }
     while !d.stop {
@@ -125,12 +129,15 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         let Some(this) = lookup_layer(fs, lower.0, lower.1, &mut d)? else {
             continue;
         };
-        if d.metacopy && !fs.config.metacopy {
+        if (uppermetacopy || d.metacopy) && !fs.config.metacopy {
             crate::vfs::pr_warn_ratelimited!(
                 "refusing to follow metacopy origin for ({})\n",
                 super::params::BStrLossy(&dentry.printed_name(1))
             );
             return Err(EPERM);
+        }
+        if let (true, Some(up)) = (stack.is_empty() && d.is_dir, upper.as_deref()) {
+            fix_origin(fs, dir, &this, up)?;
         }
         stack.push(
             RealEntry {
@@ -199,6 +206,23 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         n.node.redirect.set(KBox::new(r, GFP_KERNEL)?);
     }
     Ok(Some(n))
+}
+
+/// Names the lower directory of a merged directory on its upper one where
+/// that has no `origin` (made by other tools or old kernels), and marks
+/// the parent impure so that its listings show the merged directory's
+/// number (`ovl_fix_origin`).
+fn fix_origin(fs: &Rovl, parent: &RovlNode, lower: &Dentry, upper: &Dentry) -> Result {
+    let mnt = fs.upper_mnt()?;
+    if xattrs::has_origin(fs, mnt, upper)? {
+        return Ok(());
+    }
+    let fh = super::copy_up::origin_fh(fs, lower)?;
+    let _w = vfs::WriteAccess::get(mnt)?;
+    xattrs::set_private(fs, upper, b"origin", fh.as_deref().unwrap_or(&[]))?;
+    xattrs::set_impure(fs, parent)?;
+    parent.impurity_changed();
+    Ok(())
 }
 
 /// Finds the data of a metacopy file in the data-only layers: the first
