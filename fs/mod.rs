@@ -273,9 +273,10 @@ impl Rovl {
             }
         }
         // Append-only and immutable, from the real inode, or for an upper
-        // copy from its `protattr` xattr (`ovl_check_protattr`).
+        // copy from its `protattr` xattr (`ovl_check_protattr`; never
+        // for the root, as overlayfs).
         let mut flags = node.real_inode().flags() & crate::vfs::COPY_I_FLAGS;
-        if let Some(u) = node.upper() {
+        if let Some(u) = node.upper().filter(|_| !is_root) {
             flags |= xattrs::protattr(self, u);
         }
         Ok(NewNode {

@@ -359,11 +359,29 @@ pub(crate) fn protattr(fs: &Rovl, d: &vfs::Dentry) -> u32 {
     let Ok(n) = get_private(fs, mnt, d, b"protattr", &mut buf) else {
         return 0;
     };
-    buf[..n.min(buf.len())].iter().fold(0, |f, c| match c {
-        b'a' => f | bindings::S_APPEND,
-        b'i' => f | bindings::S_IMMUTABLE,
-        _ => f,
-    })
+    let v = &buf[..n.min(buf.len())];
+    let mut flags = 0;
+    for c in v {
+        flags |= match c {
+            b'a' => bindings::S_APPEND,
+            b'i' => bindings::S_IMMUTABLE,
+            // Unknown flags: none of them count.
+            _ => return protattr_incompatible(d, n),
+        };
+    }
+    if v.is_empty() {
+        return protattr_incompatible(d, n);
+    }
+    flags
+}
+
+fn protattr_incompatible(d: &vfs::Dentry, len: usize) -> u32 {
+    crate::vfs::pr_warn_ratelimited!(
+        "incompatible overlay.protattr format ({}, len={})\n",
+        super::params::BStrLossy(&d.printed_name(1)),
+        len
+    );
+    0
 }
 
 /// Removes the `protattr` xattr of an upper object, if it has one.
