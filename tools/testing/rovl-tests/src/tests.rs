@@ -40,6 +40,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("big_merged_dir", big_merged_dir),
     ("random_trees", random_trees),
     ("crafted_layer_xattrs", crafted_layer_xattrs),
+    ("crafted_upper_xattrs", crafted_upper_xattrs),
     ("xattr_passthrough", xattr_passthrough),
     ("xattr_as_other_user", xattr_as_other_user),
     ("userxattr_mount", userxattr_mount),
@@ -84,6 +85,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("volatile_mount", crate::upper::volatile_mount),
     ("writable_random_ops", writable_random_ops),
     ("index_hard_links", crate::upper::index_hard_links),
+    ("crafted_index", crate::upper::crafted_index),
     ("copy_up_inode_flags", crate::upper::copy_up_inode_flags),
     (
         "create_over_whiteout_acl",
@@ -832,7 +834,7 @@ fn layer_paths(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
 
 /// A random value for an overlay xattr: empty, short junk, a file handle
 /// header with random fields, a path, or one character.
-fn crafted_value(rng: &mut Rng, paths: &[PathBuf]) -> Vec<u8> {
+pub(crate) fn crafted_value(rng: &mut Rng, paths: &[PathBuf]) -> Vec<u8> {
     const JUNK: &[u8] = b"/.xyLU+-019\0\xfb";
     match rng.below(5) {
         0 => Vec::new(),
@@ -869,6 +871,106 @@ fn crafted_value(rng: &mut Rng, paths: &[PathBuf]) -> Vec<u8> {
     }
 }
 
+/// The `trusted.overlay.*` xattrs overlayfs reads, crafted by the tests.
+const CRAFTED: [&str; 9] = [
+    "redirect", "origin", "metacopy", "opaque", "impure", "nlink", "upper", "whiteout", "protattr",
+];
+
+/// Sets random `CRAFTED` xattrs on about half of the `paths` of each
+/// layer of `layers`; each entry of `layers` is one layer, given as the
+/// copies that must hold the same values.
+fn craft_xattrs(rng: &mut Rng, layers: &[Vec<&Path>], paths: &[PathBuf]) {
+    for copies in layers {
+        for rel in paths {
+            if fs::symlink_metadata(copies[0].join(rel)).is_err() || rng.below(2) == 0 {
+                continue;
+            }
+            for _ in 0..1 + rng.below(2) {
+                let name = CRAFTED[rng.below(CRAFTED.len() as u64) as usize];
+                let v = crafted_value(rng, paths);
+                for l in copies {
+                    // Some file types take no trusted xattrs on some
+                    // filesystems: what is set is what is compared.
+                    let _ = sys::setxattr(&l.join(rel), &format!("trusted.overlay.{name}"), &v);
+                }
+            }
+        }
+    }
+}
+
+/// lstat, read, readlink and getdents of each of `paths` (and the root)
+/// compared between `o` and `r`; a failure names the crafted xattrs that
+/// `layers` hold on the way to the path. With `lower`, the mounts have
+/// upper layers of their own: inode numbers are compared where they are
+/// those of lower objects (the snapshots compare the rest one to one).
+/// Returns the number of paths.
+fn compare_crafted(
+    o: &Path,
+    r: &Path,
+    paths: &[PathBuf],
+    what: &str,
+    layers: &[PathBuf],
+    lower: Option<&std::collections::HashSet<u64>>,
+) -> Result<usize, Fail> {
+    let ino = |i: u64| match lower {
+        Some(l) if !l.contains(&i) => None,
+        _ => Some(i),
+    };
+    let mut checked = 0;
+    for rel in std::iter::once(&PathBuf::from(".")).chain(paths) {
+        let rel = rel.display().to_string();
+        let res = (|| -> TResult {
+            let st = both(o, r, &rel, &format!("{what}: lstat"), |p| {
+                fs::symlink_metadata(p)
+                    .map(|m| (m.mode(), m.size(), m.nlink(), ino(m.ino())))
+                    .map_err(|e| sys::errno_of(&e))
+            })?;
+            // Reading a FIFO would wait for a writer.
+            if st.is_ok_and(|s| s.0 & libc::S_IFMT == libc::S_IFREG) {
+                let _ = both(o, r, &rel, &format!("{what}: read"), read_file)?;
+            }
+            let _ = both(o, r, &rel, &format!("{what}: readlink"), |p| {
+                fs::read_link(p).map_err(|e| sys::errno_of(&e))
+            })?;
+            let _ = both(o, r, &rel, &format!("{what}: getdents"), |p| {
+                listing(p).map(|l| l.into_iter().map(|e| (e.0, e.1)).collect::<Vec<_>>())
+            })?;
+            Ok(())
+        })();
+        if let Err(Fail::Fail(m)) = res {
+            // What the layers hold there and above.
+            let mut held = String::new();
+            for (i, l) in layers.iter().enumerate() {
+                let mut p = PathBuf::new();
+                for c in Path::new(&rel).components() {
+                    p.push(c);
+                    for n in CRAFTED {
+                        let name = format!("trusted.overlay.{n}");
+                        if let Ok(v) = sys::getxattr(&l.join(&p), &name) {
+                            held += &format!(" layer {i} {}: {n}={v:?};", p.display());
+                        }
+                    }
+                }
+            }
+            return fail(format!("{m};{held}"));
+        }
+        res?;
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+/// Paths of everything in `layers`, sorted, without duplicates.
+fn all_paths(layers: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for l in layers {
+        layer_paths(l, Path::new(""), &mut all);
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// Layers whose entries carry random values of the `trusted.overlay.*`
 /// xattrs overlayfs reads (redirects to anywhere, junk or plausible file
 /// handles, metacopy, opaque, impure, nlink...): lstat, read, readlink and
@@ -876,10 +978,6 @@ fn crafted_value(rng: &mut Rng, paths: &[PathBuf]) -> Vec<u8> {
 /// rovl, over several option sets. Nothing a layer holds may oops rovl
 /// (the VM run fails on any kernel splat).
 fn crafted_layer_xattrs(t: &mut T) -> TResult {
-    const NAMES: [&str; 9] = [
-        "redirect", "origin", "metacopy", "opaque", "impure", "nlink", "upper", "whiteout",
-        "protattr",
-    ];
     let options = [
         "",
         ",metacopy=on",
@@ -893,81 +991,114 @@ fn crafted_layer_xattrs(t: &mut T) -> TResult {
         let ls: Vec<PathBuf> = (0..3).map(|i| base.join(format!("l{i}"))).collect();
         let refs: Vec<&Path> = ls.iter().map(|p| p.as_path()).collect();
         layers::random_tree(&mut Rng::new(round + 5000), &refs, 2)?;
-        let mut all = Vec::new();
-        for l in &ls {
-            layer_paths(l, Path::new(""), &mut all);
-        }
-        all.sort();
-        all.dedup();
+        let all = all_paths(&ls);
         let mut rng = Rng::new(round.wrapping_mul(0x9e37) + 5000);
-        for l in &ls {
-            for rel in &all {
-                let p = l.join(rel);
-                if fs::symlink_metadata(&p).is_err() || rng.below(2) == 0 {
-                    continue;
-                }
-                for _ in 0..1 + rng.below(2) {
-                    let name = NAMES[rng.below(NAMES.len() as u64) as usize];
-                    let v = crafted_value(&mut rng, &all);
-                    // Some file types take no trusted xattrs on some
-                    // filesystems: what is set is what is compared.
-                    let _ = sys::setxattr(&p, &format!("trusted.overlay.{name}"), &v);
-                }
-            }
-        }
+        let copies: Vec<Vec<&Path>> = refs.iter().map(|l| vec![*l]).collect();
+        craft_xattrs(&mut rng, &copies, &all);
         let opts = format!(
             "{}{}",
             lowerdir(&ls.iter().collect::<Vec<_>>()),
             options[(round as usize) % options.len()]
         );
         let (o, r) = t.pair(&opts)?;
-        let mut paths = vec![PathBuf::from(".")];
-        paths.extend(all.iter().cloned());
-        for rel in &paths {
-            let rel = rel.display().to_string();
-            let what = format!("round {round} ({opts})");
-            let res = (|| -> TResult {
-                let st = both(&o, &r, &rel, &format!("{what}: lstat"), |p| {
-                    fs::symlink_metadata(p)
-                        .map(|m| (m.mode(), m.size(), m.nlink(), m.ino()))
-                        .map_err(|e| sys::errno_of(&e))
-                })?;
-                // Reading a FIFO would wait for a writer.
-                if st.is_ok_and(|s| s.0 & libc::S_IFMT == libc::S_IFREG) {
-                    let _ = both(&o, &r, &rel, &format!("{what}: read"), read_file)?;
-                }
-                let _ = both(&o, &r, &rel, &format!("{what}: readlink"), |p| {
-                    fs::read_link(p).map_err(|e| sys::errno_of(&e))
-                })?;
-                let _ = both(&o, &r, &rel, &format!("{what}: getdents"), |p| {
-                    listing(p).map(|l| l.into_iter().map(|e| (e.0, e.1)).collect::<Vec<_>>())
-                })?;
-                Ok(())
-            })();
-            if let Err(Fail::Fail(m)) = res {
-                // What the layers hold there and above.
-                let mut held = String::new();
-                for (i, l) in ls.iter().enumerate() {
-                    let mut p = PathBuf::new();
-                    for c in Path::new(&rel).components() {
-                        p.push(c);
-                        for n in NAMES {
-                            let name = format!("trusted.overlay.{n}");
-                            if let Ok(v) = sys::getxattr(&l.join(&p), &name) {
-                                held += &format!(" l{i}/{}: {n}={v:?};", p.display());
-                            }
-                        }
-                    }
-                }
-                return fail(format!("{m};{held}"));
-            }
-            res?;
-            checked += 1;
-        }
+        checked += compare_crafted(&o, &r, &all, &format!("round {round} ({opts})"), &ls, None)?;
         t.umount(&o)?;
         t.umount(&r)?;
     }
     eprintln!("crafted xattrs: {checked} paths compared");
+    Ok(())
+}
+
+/// As `crafted_layer_xattrs` with an upper layer that carries crafted
+/// xattrs too (each filesystem mounts its own identical copy): the mount
+/// succeeds or fails alike, every path reads the same, then random
+/// operations (copy-ups, renames, removals over crafted redirects, opaque
+/// and impure directories, origins) give the same results and trees, and
+/// each upper layer reads the same when mounted by the other filesystem.
+fn crafted_upper_xattrs(t: &mut T) -> TResult {
+    let options = [
+        "",
+        ",redirect_dir=on",
+        ",index=on",
+        ",xino=on,redirect_dir=on",
+        ",index=on,redirect_dir=on",
+        ",redirect_dir=nofollow",
+    ];
+    let (mut mounted, mut refused, mut checked) = (0, 0, 0);
+    for round in 0..12u64 {
+        let seed = round + 7000;
+        let base = t.dir.join(format!("upper{round}"));
+        let ls: Vec<PathBuf> = (0..2).map(|i| base.join(format!("l{i}"))).collect();
+        let (uo, ur) = (base.join("upper-overlay"), base.join("upper-rovl"));
+        // The copies' times differ: only times set during the run compare.
+        let t0 = crate::upper::now();
+        // The same tree twice: the second copy's lower layers are dropped.
+        layers::random_tree(&mut Rng::new(seed), &[&uo, &ls[0], &ls[1]], 2)?;
+        let scratch: Vec<PathBuf> = (0..2).map(|i| base.join(format!("s{i}"))).collect();
+        layers::random_tree(&mut Rng::new(seed), &[&ur, &scratch[0], &scratch[1]], 2)?;
+        for s in &scratch {
+            fs::remove_dir_all(s).map_err(|e| format!("rm {}: {e}", s.display()))?;
+        }
+        let stack = [uo.clone(), ls[0].clone(), ls[1].clone()];
+        let all = all_paths(&stack);
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37));
+        let copies = [vec![&*uo, &*ur], vec![&*ls[0]], vec![&*ls[1]]];
+        // The upper layer's root may carry them too (an origin there is
+        // what index=on verifies).
+        let mut roots = vec![PathBuf::new()];
+        roots.extend(all.iter().cloned());
+        craft_xattrs(&mut rng, &copies, &roots);
+        let extra = options[(round as usize) % options.len()];
+        let lower = crate::upper::lower_inos(&ls);
+        let mut sides = Vec::new();
+        for (fstype, upper) in [("overlay", &uo), ("rovl", &ur)] {
+            let work = base.join(format!("work-{fstype}"));
+            dir(&work)?;
+            let opts = format!("{}{extra}", crate::upper::opts(&ls, upper, &work));
+            let m = t.mount(fstype, &opts);
+            sides.push((m, upper.clone(), work));
+        }
+        let what = format!("round {round} ({extra})");
+        let (mo, mr) = (sides[0].0.clone(), sides[1].0.clone());
+        match (mo, mr) {
+            (Ok(mo), Ok(mr)) => {
+                mounted += 1;
+                checked += compare_crafted(&mo, &mr, &all, &what, &stack, Some(&lower))?;
+                let side = |i: usize, mnt: PathBuf| crate::upper::Side {
+                    mnt,
+                    upper: sides[i].1.clone(),
+                    work: sides[i].2.clone(),
+                };
+                let (o, r) = (side(0, mo), side(1, mr));
+                let plan = crate::upper::Plan {
+                    seed,
+                    ops: 150,
+                    every: 10,
+                    extra,
+                    crafted: true,
+                };
+                crate::upper::ops_and_remounts(t, &ls, (&o, &r), (t0, &lower), &plan)?;
+            }
+            (Err(a), Err(b)) if a == b => refused += 1,
+            (a, b) => {
+                return fail(format!(
+                    "{what}: mount: overlay {a:?}, rovl {b:?} (upper root xattrs: {:?})",
+                    CRAFTED
+                        .iter()
+                        .filter_map(|n| sys::getxattr(&uo, &format!("trusted.overlay.{n}"))
+                            .ok()
+                            .map(|v| (n, v)))
+                        .collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "crafted upper xattrs: {mounted} mounted, {refused} refused by both, {checked} paths compared"
+    );
+    if mounted == 0 {
+        return fail("no round mounted: nothing was compared".into());
+    }
     Ok(())
 }
 

@@ -329,7 +329,7 @@ fn compare(o: &Path, r: &Path, t0: i64, lower: &HashSet<u64>, when: &str) -> TRe
     }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -350,6 +350,47 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
     let t0 = now();
     let lower = lower_inos(&lowers);
     let (o, r) = writable_pair_with(t, &base, &lowers, extra)?;
+    let plan = Plan {
+        seed,
+        ops,
+        every,
+        extra,
+        crafted: false,
+    };
+    ops_and_remounts(t, &lowers, (&o, &r), (t0, &lower), &plan)
+}
+
+/// What `ops_and_remounts` runs: `ops` operations drawn from `seed`,
+/// a full comparison every `every`, mount options `extra`, and whether
+/// the layers were damaged on purpose (`crafted`): then directory moves
+/// need not leave redirects, and overlayfs's view may change across its
+/// own remount (what it kept in memory against what the layers say).
+#[derive(Clone, Copy)]
+pub struct Plan<'a> {
+    pub seed: u64,
+    pub ops: usize,
+    pub every: usize,
+    pub extra: &'a str,
+    pub crafted: bool,
+}
+
+/// The body of `random_ops` on mounts `o` and `r` made at `t0` over
+/// `lowers` (whose objects have the numbers in `lower`): the operations,
+/// the comparisons, and the remounts across filesystems.
+pub fn ops_and_remounts(
+    t: &mut T,
+    lowers: &[PathBuf],
+    (o, r): (&Side, &Side),
+    (t0, lower): (i64, &HashSet<u64>),
+    plan: &Plan<'_>,
+) -> TResult {
+    let Plan {
+        seed,
+        ops,
+        every,
+        extra,
+        crafted,
+    } = *plan;
     let mut rng = Rng::new(seed ^ 0x5eed);
     let ctx =
         |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
@@ -366,13 +407,38 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
         if std::env::var("ROVL_TRACE").is_ok() {
             eprintln!("  -> {ro:?}");
         }
-        // Debugging: ROVL_DUMP_AT=n lists both upper layers after op n.
+        // Debugging: ROVL_DUMP_AT=n lists both upper layers (and the overlay
+        // xattrs of all layers) after op n.
         if std::env::var("ROVL_DUMP_AT").is_ok_and(|v| v == i.to_string()) {
-            for side in [&o, &r] {
+            for side in [o, r] {
                 let _ = std::process::Command::new("find")
                     .arg(&side.upper)
                     .arg(&side.work)
                     .args(["-printf", "%p %y %n %s %i\n"])
+                    .status();
+                let _ = std::process::Command::new("getfattr")
+                    .args([
+                        "-R",
+                        "-h",
+                        "-d",
+                        "-m",
+                        "trusted.overlay",
+                        "--absolute-names",
+                    ])
+                    .arg(&side.upper)
+                    .status();
+            }
+            for l in lowers {
+                let _ = std::process::Command::new("getfattr")
+                    .args([
+                        "-R",
+                        "-h",
+                        "-d",
+                        "-m",
+                        "trusted.overlay",
+                        "--absolute-names",
+                    ])
+                    .arg(l)
                     .status();
             }
         }
@@ -384,7 +450,7 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
                 &o.mnt,
                 &r.mnt,
                 t0,
-                &lower,
+                lower,
                 &format!("seed {seed} after op {i} ({what})"),
             )?;
         }
@@ -393,11 +459,11 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
         &o.mnt,
         &r.mnt,
         t0,
-        &lower,
+        lower,
         &format!("seed {seed} at the end"),
     )?;
     // Moves of lower directories must have happened (and left redirects).
-    if extra.contains("redirect_dir=on") {
+    if !crafted && extra.contains("redirect_dir=on") {
         let (nr, no) = (
             count_xattr(&r.upper, "trusted.overlay.redirect"),
             count_xattr(&o.upper, "trusted.overlay.redirect"),
@@ -413,11 +479,11 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
     t.umount(&r.mnt)?;
     // Remount each on its own upper layer, then on the other's.
     let mut again = Vec::new();
-    for (fstype, side) in [("overlay", &o), ("rovl", &r), ("rovl", &o), ("overlay", &r)] {
+    for (fstype, side) in [("overlay", o), ("rovl", r), ("rovl", o), ("overlay", r)] {
         let m = t
             .mount(
                 fstype,
-                &format!("{}{extra}", opts(&lowers, &side.upper, &side.work)),
+                &format!("{}{extra}", opts(lowers, &side.upper, &side.work)),
             )
             .map_err(|e| {
                 format!(
@@ -432,10 +498,11 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
     // After the remount both filesystems must show the same on each upper
     // layer (what each wrote, read by the other: format compatibility),
     // and the same as the other filesystem's own upper layer.
-    let d0 = diff_writable(&before_o, &again[0].2, t0, &lower, 8);
-    let d0 = if d0.is_empty() || extra.contains("userxattr") {
+    let d0 = diff_writable(&before_o, &again[0].2, t0, lower, 8);
+    let d0 = if d0.is_empty() || extra.contains("userxattr") || crafted {
         // overlayfs itself forgets in-memory origins that `user.*` xattrs
-        // cannot record (symlinks, special files) when it remounts.
+        // cannot record (symlinks, special files) when it remounts, and
+        // reads damaged layers anew.
         Vec::new()
     } else {
         d0
@@ -447,7 +514,7 @@ pub fn random_ops(t: &mut T, seed: u64, ops: usize, every: usize, extra: &str) -
         )));
     }
     for (i, j) in [(0, 1), (0, 2), (1, 3)] {
-        let d = diff_writable(&again[i].2, &again[j].2, t0, &lower, 8);
+        let d = diff_writable(&again[i].2, &again[j].2, t0, lower, 8);
         if !d.is_empty() {
             return Err(Fail::Fail(format!(
                 "seed {seed}: after remount, {} on {} vs {} on {}: {}",
@@ -1935,6 +2002,266 @@ pub fn unmerged_dir_positions(t: &mut T) -> TResult {
                 oo[i], ro[i]
             )));
         }
+    }
+    Ok(())
+}
+
+/// Everything in an index directory: name, file type, link count and the
+/// overlay xattrs of each entry, sorted by name.
+fn index_listing(work: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ix = work.join("index");
+    let mut v: Vec<String> = std::fs::read_dir(&ix)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let Ok(m) = std::fs::symlink_metadata(&p) else {
+                        return format!("{name}: gone");
+                    };
+                    let xattrs: Vec<String> = ["origin", "nlink", "upper"]
+                        .iter()
+                        .filter_map(|x| {
+                            sys::getxattr(&p, &format!("trusted.overlay.{x}"))
+                                .ok()
+                                .map(|v| format!("{x}={v:?}"))
+                        })
+                        .collect();
+                    format!(
+                        "{name}: {:o} {} {}",
+                        m.mode() & libc::S_IFMT,
+                        m.nlink(),
+                        xattrs.join(",")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Objects below `root` by inode number: the upper aliases of index entries.
+fn paths_by_ino(root: &Path, out: &mut HashMap<u64, Vec<PathBuf>>) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    v.sort();
+    for p in v {
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            out.entry(m.ino()).or_default().push(p.clone());
+            if m.is_dir() {
+                paths_by_ino(&p, out);
+            }
+        }
+    }
+}
+
+/// Damages an index the way crashes, old kernels or other tools could:
+/// wrong, junk or missing `origin`/`nlink`/`upper` xattrs on entries,
+/// upper aliases gone, entries renamed to another file handle, leftovers
+/// of interrupted operations, entries of the wrong type, and rarely a
+/// name that is no file handle or a junk `upper` on the index itself.
+/// Returns the `upper` value set on the index, to set on its copies.
+fn craft_index(rng: &mut Rng, upper: &Path, ix: &Path) -> Result<Option<Vec<u8>>, Fail> {
+    use std::os::unix::fs::MetadataExt;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(ix)
+        .map_err(|e| format!("read {}: {e}", ix.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let mut aliases = HashMap::new();
+    paths_by_ino(upper, &mut aliases);
+    let nlinks = [
+        &b"U+0"[..],
+        b"U+1",
+        b"U-1",
+        b"L+2",
+        b"L-9",
+        b"U+99999999999",
+        b"X+1",
+        b"",
+        b"U+1\0junk",
+        b"L+1\n",
+    ];
+    // Another file handle, mostly one with a valid header (the first 8
+    // digits: version, magic, length, flags) that names another object.
+    let hex = |name: &str, rng: &mut Rng| -> String {
+        let mut b = name.as_bytes().to_vec();
+        if b.len() > 8 {
+            let i = if rng.below(6) == 0 {
+                rng.below(b.len() as u64)
+            } else {
+                8 + rng.below(b.len() as u64 - 8)
+            } as usize;
+            b[i] = b"0123456789abcdef"[rng.below(16) as usize];
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    let mut first = None;
+    for p in &entries {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        first.get_or_insert(name.clone());
+        for _ in 0..rng.below(3) {
+            match rng.below(7) {
+                0 => {
+                    let v = nlinks[rng.below(nlinks.len() as u64) as usize];
+                    let _ = sys::setxattr(p, "trusted.overlay.nlink", v);
+                }
+                1 | 2 => {
+                    let x = ["origin", "upper"][rng.below(2) as usize];
+                    let v = crate::tests::crafted_value(rng, &[]);
+                    let _ = sys::setxattr(p, &format!("trusted.overlay.{x}"), &v);
+                }
+                3 => {
+                    let x = ["origin", "nlink"][rng.below(2) as usize];
+                    let _ = P::removexattr(p, &format!("trusted.overlay.{x}"));
+                }
+                4 => {
+                    let ino = std::fs::symlink_metadata(p).map(|m| m.ino()).unwrap_or(0);
+                    if let Some(v) = aliases.get(&ino).filter(|v| !v.is_empty()) {
+                        let _ = P::unlink(&v[rng.below(v.len() as u64) as usize]);
+                    }
+                }
+                5 => {
+                    let _ = P::rename(p, &ix.join(hex(&name, rng)), 0);
+                    break;
+                }
+                _ => {
+                    // A copy of the entry under another file handle.
+                    let _ = P::link(p, &ix.join(hex(&name, rng)));
+                }
+            }
+        }
+    }
+    let like = first.unwrap_or_else(|| "00fb1d00".repeat(5));
+    for _ in 0..rng.below(4) {
+        let other = ix.join(hex(&like, rng));
+        let made = match rng.below(6) {
+            0 => layers::file(&ix.join(format!("#{}", rng.below(1000))), b"temp"),
+            1 => layers::whiteout(&other),
+            2 => layers::dir(&other),
+            3 => layers::link("target", &other),
+            4 => layers::file(&other, b"stray"),
+            _ => layers::fifo(&other),
+        };
+        // A name drawn twice is made once.
+        let _ = made;
+    }
+    if rng.below(12) == 0 {
+        layers::file(&ix.join("not-a-handle"), b"")?;
+    }
+    if rng.below(12) == 0 {
+        let v = crate::tests::crafted_value(rng, &[]);
+        let _ = sys::setxattr(ix, "trusted.overlay.upper", &v);
+        return Ok(Some(v));
+    }
+    Ok(None)
+}
+
+/// Damaged inode indexes: overlayfs builds an index through random
+/// operations on lower layers with hard links, then `craft_index` damages
+/// it; overlay and rovl each mount their own copy. The mounts fail alike
+/// or both succeed and leave the same index (stale, orphan and leftover
+/// entries removed, the same warnings' effects), show the same trees, and
+/// stay the same through random operations and remounts across
+/// filesystems.
+pub fn crafted_index(t: &mut T) -> TResult {
+    let (mut mounted, mut refused) = (0, 0);
+    for round in 0..10u64 {
+        let seed = 9000 + round;
+        let base = t.dir.join(format!("cix{round}"));
+        let lowers: Vec<PathBuf> = (0..2).map(|i| base.join(format!("l{i}"))).collect();
+        let refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
+        layers::random_tree(&mut Rng::new(seed), &refs, 2)?;
+        layers::random_hard_links(&mut Rng::new(seed ^ 0x11), &refs)?;
+        let extra = [",index=on", ",index=on,redirect_dir=on"][(round % 2) as usize];
+        let src = base.join("src");
+        let (su, sw) = (src.join("upper"), src.join("work"));
+        layers::dir(&su)?;
+        layers::dir(&sw)?;
+        let m = t
+            .mount("overlay", &format!("{}{extra}", opts(&lowers, &su, &sw)))
+            .map_err(|e| format!("round {round}: mount overlay: errno {e}"))?;
+        let mut rng = Rng::new(seed ^ 0x1d);
+        for _ in 0..80 {
+            let op = rng.below(24);
+            let _ = apply(&m, op, &mut Rng::new(rng.next()));
+        }
+        t.umount(&m)?;
+        let t0 = now();
+        let lower = lower_inos(&lowers);
+        let crafted_upper = craft_index(&mut rng, &su, &sw.join("index"))?;
+        let before = index_listing(&sw);
+        let mut sides = Vec::new();
+        for fstype in ["overlay", "rovl"] {
+            // One copy keeps the hard links between the upper layer and
+            // the index.
+            let copy = base.join(fstype);
+            run("cp", &["-a", &src.display().to_string()], &copy)?;
+            let (upper, work) = (copy.join("upper"), copy.join("work"));
+            // The index names the upper root it was made for: the copy's.
+            let ix = work.join("index");
+            let _ = P::removexattr(&ix, "trusted.overlay.upper");
+            if let Some(v) = &crafted_upper {
+                let _ = sys::setxattr(&ix, "trusted.overlay.upper", v);
+            }
+            let m = t.mount(fstype, &format!("{}{extra}", opts(&lowers, &upper, &work)));
+            sides.push((m, upper, work));
+        }
+        let what = format!("round {round} ({extra})");
+        match (sides[0].0.clone(), sides[1].0.clone()) {
+            (Ok(mo), Ok(mr)) => {
+                mounted += 1;
+                let (io, ir) = (index_listing(&sides[0].2), index_listing(&sides[1].2));
+                if io != ir {
+                    return Err(Fail::Fail(format!(
+                        "{what}: index after mount: overlay {io:?}, rovl {ir:?}; before: {before:?}"
+                    )));
+                }
+                let side = |i: usize, mnt: PathBuf| Side {
+                    mnt,
+                    upper: sides[i].1.clone(),
+                    work: sides[i].2.clone(),
+                };
+                let (o, r) = (side(0, mo), side(1, mr));
+                compare(
+                    &o.mnt,
+                    &r.mnt,
+                    t0,
+                    &lower,
+                    &format!("{what}: after mount (index before: {before:?})"),
+                )?;
+                let plan = Plan {
+                    seed,
+                    ops: 100,
+                    every: 10,
+                    extra,
+                    crafted: true,
+                };
+                ops_and_remounts(t, &lowers, (&o, &r), (t0, &lower), &plan)?;
+                let (io, ir) = (index_listing(&o.work), index_listing(&r.work));
+                if io != ir {
+                    return Err(Fail::Fail(format!(
+                        "{what}: index at the end: overlay {io:?}, rovl {ir:?}"
+                    )));
+                }
+            }
+            (Err(a), Err(b)) if a == b => refused += 1,
+            (a, b) => {
+                return Err(Fail::Fail(format!(
+                    "{what}: mount: overlay {a:?}, rovl {b:?}; index: {before:?}"
+                )));
+            }
+        }
+    }
+    eprintln!("crafted index: {mounted} mounted, {refused} refused by both");
+    if mounted == 0 {
+        return Err(Fail::Fail("no round mounted: nothing was compared".into()));
     }
     Ok(())
 }
