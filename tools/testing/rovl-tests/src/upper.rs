@@ -410,37 +410,21 @@ pub fn ops_and_remounts(
         // Debugging: ROVL_DUMP_AT=n lists both upper layers (and the overlay
         // xattrs of all layers) after op n.
         if std::env::var("ROVL_DUMP_AT").is_ok_and(|v| v == i.to_string()) {
+            let xattrs = |p: &Path| {
+                let _ = std::process::Command::new("getfattr")
+                    .args(["-Rhd", "-m", "trusted.overlay", "--absolute-names"])
+                    .arg(p)
+                    .status();
+            };
             for side in [o, r] {
                 let _ = std::process::Command::new("find")
                     .arg(&side.upper)
                     .arg(&side.work)
                     .args(["-printf", "%p %y %n %s %i\n"])
                     .status();
-                let _ = std::process::Command::new("getfattr")
-                    .args([
-                        "-R",
-                        "-h",
-                        "-d",
-                        "-m",
-                        "trusted.overlay",
-                        "--absolute-names",
-                    ])
-                    .arg(&side.upper)
-                    .status();
+                xattrs(&side.upper);
             }
-            for l in lowers {
-                let _ = std::process::Command::new("getfattr")
-                    .args([
-                        "-R",
-                        "-h",
-                        "-d",
-                        "-m",
-                        "trusted.overlay",
-                        "--absolute-names",
-                    ])
-                    .arg(l)
-                    .status();
-            }
+            lowers.iter().for_each(|l| xattrs(l));
         }
         if ro != rr {
             return Err(ctx(i, &what, format!("overlay {ro:?}, rovl {rr:?}")));
