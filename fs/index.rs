@@ -90,7 +90,7 @@ pub(crate) fn lookup(
     if index.is_weird() || inode.is_whiteout() || ftype(inode) != ftype(oinode) {
         crate::vfs::pr_warn_ratelimited!(
             "bad index found (index={}, ftype={:x}, origin ftype={:x}).\n",
-            super::params::BStrLossy(&name),
+            super::params::BStrLossy(&index.printed_name(1)),
             ftype(inode),
             ftype(oinode)
         );
@@ -250,7 +250,7 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
     let _cred = fs.cred.override_creds();
     let _w = WriteAccess::get(mnt)?;
     let fh = copy_up::origin_fh(fs, fs.layers[0].mnt.root())?.ok_or(EINVAL)?;
-    verify_fh(fs, mnt.root(), b"origin", &fh, true).inspect_err(|_| {
+    verify_fh(fs, mnt.root(), b"origin", &fh).inspect_err(|_| {
         pr_err!("failed to verify upper root origin\n");
     })?;
     let r = (|| -> Result<ARef<Dentry>> {
@@ -267,7 +267,14 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
             }
         };
         let ufh = copy_up::encode_fh(fs, mnt.root(), true)?.ok_or(EINVAL)?;
-        verify_fh(fs, &dir, b"upper", &ufh, true).inspect_err(|_| {
+        verify_fh(fs, &dir, b"upper", &ufh).inspect_err(|e| {
+            // Named by what the handle is of (`ovl_verify_origin_xattr`).
+            crate::vfs::pr_warn_ratelimited!(
+                "failed to verify upper ({}, ino={}, err={})\n",
+                super::params::BStrLossy(&mnt.root().printed_name(1)),
+                mnt.root().inode().map_or(0, |i| i.ino()),
+                e.to_errno()
+            );
             pr_err!("failed to verify index dir 'upper' xattr\n");
         })?;
         clean_entries(fs, mnt, &dir).inspect_err(|e| {
@@ -282,27 +289,18 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
     })
 }
 
-/// Checks that private xattr `name` of `d` is `fh`, or with `set` sets it
-/// where missing (`ovl_verify_origin_xattr`).
-fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool) -> Result {
+/// Checks that private xattr `name` of `d` is `fh`, or sets it where
+/// missing (`ovl_verify_set_fh`).
+fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8]) -> Result {
     let mnt = fs.upper_mnt()?;
     let mut buf = [0u8; 21 + 128];
-    let r = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
+    match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
         Ok(n) if buf[..n] == *fh => Ok(()),
         Ok(_) => Err(vfs::errno(bindings::ESTALE)),
-        Err(e) if e == vfs::errno(bindings::ENODATA) && set => xattrs::set_private(fs, d, name, fh),
+        Err(e) if e == vfs::errno(bindings::ENODATA) => xattrs::set_private(fs, d, name, fh),
         Err(e) if e == vfs::errno(bindings::ERANGE) => Err(vfs::errno(bindings::ESTALE)),
         Err(e) => Err(e),
-    };
-    r.inspect_err(|e| {
-        pr_warn!(
-            "failed to verify {} ({}, ino={}, err={})\n",
-            if name == b"upper" { "upper" } else { "origin" },
-            super::params::BStrLossy(d.name()),
-            d.inode().map_or(0, |i| i.ino()),
-            e.to_errno()
-        );
-    })
+    }
 }
 
 /// What the mount-time check makes of one index entry.
@@ -326,9 +324,9 @@ fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
             continue;
         }
         let verdict = verify(fs, &index).or_else(|e| {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "failed to verify index ({}, ftype={:x}, err={})\n",
-                super::params::BStrLossy(name),
+                super::params::BStrLossy(&index.printed_name(1)),
                 index
                     .inode()
                     .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT),
@@ -384,9 +382,9 @@ fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
         };
         let lower = origin.dentry.inode().ok_or(ENOENT)?;
         if get_nlink(fs, lower, index, 0) == 0 {
-            pr_warn!(
+            crate::vfs::pr_warn_ratelimited!(
                 "orphan index entry ({}, ftype={:x}, nlink={})\n",
-                super::params::BStrLossy(index.name()),
+                super::params::BStrLossy(&index.printed_name(1)),
                 ftype,
                 inode.nlink()
             );

@@ -1558,8 +1558,94 @@ fn copy_up_on_overlay(t: &mut T, opts: &str, names: &[&str]) -> TResult {
     t.umount(&m)
 }
 
+/// An inodes index that overlayfs made, then damaged: a stale entry
+/// (named for another file handle) and an orphan (its last upper name
+/// gone, its union link count 0). `mounts` copies it for one filesystem.
+struct DamagedIndex {
+    lower: PathBuf,
+    other_lower: PathBuf,
+    template: PathBuf,
+}
+
+impl DamagedIndex {
+    /// Mount options over fresh copies for `fs`, and whether the mount
+    /// must succeed, cleaning up the stale and orphan entries: one whose
+    /// index names the copy's upper root; refused: one whose index still
+    /// names the template's, one over another lower layer.
+    fn mounts(&self, fs: &str) -> Vec<(String, bool)> {
+        ["clean", "foreign", "moved"]
+            .iter()
+            .map(|kind| {
+                let copy = self.template.with_file_name(format!("ix-{fs}")).join(kind);
+                let _ = layers::dir(copy.parent().unwrap());
+                let _ = std::process::Command::new("cp")
+                    .arg("-a")
+                    .arg(&self.template)
+                    .arg(&copy)
+                    .status();
+                let (u, w) = (copy.join("upper"), copy.join("work"));
+                if *kind == "clean" {
+                    let _ =
+                        crate::sys::path::removexattr(&w.join("index"), "trusted.overlay.upper");
+                }
+                let lower = if *kind == "moved" {
+                    &self.other_lower
+                } else {
+                    &self.lower
+                };
+                let opts = crate::upper::opts(std::slice::from_ref(lower), &u, &w);
+                (format!("{opts},index=on"), *kind == "clean")
+            })
+            .collect()
+    }
+}
+
+fn damaged_index(t: &mut T) -> Result<DamagedIndex, Fail> {
+    let [dx, dy] = t.layers(["dx", "dy"])?;
+    for (x, y) in [("p1", "p2"), ("q1", "q2")] {
+        file(&dx.join(x), b"h")?;
+        fs::hard_link(dx.join(x), dx.join(y)).map_err(|e| format!("link {y}: {e}"))?;
+    }
+    let template = t.dir.join("ix-template");
+    let (u, w) = (template.join("upper"), template.join("work"));
+    dir(&u)?;
+    dir(&w)?;
+    let opts = crate::upper::opts(std::slice::from_ref(&dx), &u, &w);
+    copy_up_on_overlay(t, &format!("{opts},index=on"), &["p1", "q1"])?;
+    let ix = w.join("index");
+    let entry_of = |name: &str| -> Result<PathBuf, Fail> {
+        let ino = fs::metadata(u.join(name))
+            .map_err(|e| format!("{name}: {e}"))?
+            .ino();
+        fs::read_dir(&ix)
+            .map_err(|e| format!("index: {e}"))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| fs::metadata(p).is_ok_and(|m| m.ino() == ino))
+            .ok_or_else(|| Fail::Fail(format!("no index entry for {name}")))
+    };
+    let (p, q) = (entry_of("p1")?, entry_of("q1")?);
+    let mut stale = p
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+        .into_bytes();
+    stale[42] = if stale[42] == b'f' { b'e' } else { b'f' };
+    fs::hard_link(&p, ix.join(String::from_utf8_lossy(&stale).as_ref()))
+        .map_err(|e| format!("stale entry: {e}"))?;
+    fs::remove_file(u.join("q1")).map_err(|e| format!("rm q1: {e}"))?;
+    set(&q, "trusted.overlay.nlink", b"U-1")?;
+    Ok(DamagedIndex {
+        lower: dx,
+        other_lower: dy,
+        template,
+    })
+}
+
 /// What rovl logs about a bad layer reads as overlayfs's message, names
-/// included (`%pd`, `%pd2`), with the same errnos of lstat and read.
+/// included (`%pd`, `%pd2`), with the same errnos of lstat and read; and
+/// what a mount logs about a damaged inodes index.
 fn layer_warning_texts(t: &mut T) -> TResult {
     let [a, b, c, u] = t.layers(["a", "b", "c", "u"])?;
     // Metacopy files: above their data (refused without metacopy=on), with
@@ -1616,10 +1702,12 @@ fn layer_warning_texts(t: &mut T) -> TResult {
         (indexed.clone(), "k1"),
         (lazy.clone(), "d/lazy"),
     ];
+    let damaged = damaged_index(t)?;
     let mut kmsg = Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
     // Wait out the interval (five seconds) of earlier warnings.
     std::thread::sleep(std::time::Duration::from_millis(5200));
     let mut seen = Vec::new();
+    let mut at_mount: Vec<(Vec<Option<Errno>>, Vec<String>)> = Vec::new();
     for (fs, tag) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
         let _ = kmsg.lines();
         let mut errs = Vec::new();
@@ -1640,10 +1728,46 @@ fn layer_warning_texts(t: &mut T) -> TResult {
             .filter(|l| !l.ends_with("callbacks suppressed"))
             .collect();
         seen.push((errs, msgs));
+        // Each filesystem mounts its own copy of the damaged index; the
+        // order of its entries is the directory's, so only the lines are
+        // compared, and inode numbers of the copies differ.
+        let mut errs: Vec<Option<Errno>> = Vec::new();
+        for (opts, cleaned) in damaged.mounts(fs) {
+            let r = t.mount(fs, &opts);
+            if let Ok(m) = &r {
+                t.umount(m)?;
+            } else if cleaned {
+                return fail(format!("{fs}: mount over a damaged index: {r:?}"));
+            }
+            errs.push(r.err());
+        }
+        let mut msgs: Vec<String> = kmsg
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(tag))
+            .filter(|l| !l.ends_with("callbacks suppressed"))
+            .map(|l| match l.split_once("ino=") {
+                Some((a, b)) => format!(
+                    "{a}ino=N{}",
+                    b.trim_start_matches(|c: char| c.is_ascii_digit())
+                ),
+                None => l.to_string(),
+            })
+            .collect();
+        msgs.sort();
+        at_mount.push((errs, msgs));
     }
     let (ovl, rovl) = (&seen[0], &seen[1]);
     same("errnos", &ovl.0, &rovl.0)?;
     same("warnings", &ovl.1, &rovl.1)?;
+    same("damaged index mounts", &at_mount[0].0, &at_mount[1].0)?;
+    same("damaged index warnings", &at_mount[0].1, &at_mount[1].1)?;
+    if at_mount[1].1.len() < 3 {
+        return fail(format!(
+            "damaged index: too few warnings: {:?}",
+            at_mount[1].1
+        ));
+    }
     if rovl.1.len() < cases.len() {
         return fail(format!("fewer warnings than cases: {:?}", rovl.1));
     }
