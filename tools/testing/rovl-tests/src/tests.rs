@@ -86,6 +86,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("writable_random_ops", writable_random_ops),
     ("index_hard_links", crate::upper::index_hard_links),
     ("crafted_index", crate::upper::crafted_index),
+    (
+        "merged_dir_without_origin",
+        crate::upper::merged_dir_without_origin,
+    ),
     ("copy_up_inode_flags", crate::upper::copy_up_inode_flags),
     (
         "create_over_whiteout_acl",

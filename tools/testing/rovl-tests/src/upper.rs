@@ -2249,3 +2249,47 @@ pub fn crafted_index(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// An upper layer made by other tools: a merged directory whose upper
+/// directory has no `origin`. Its first lookup records the lower
+/// directory's handle there and marks the parent impure, so the parent's
+/// listing shows the merged directory's `st_ino` as `d_ino`; both
+/// filesystems leave the same xattrs and show the same numbers.
+pub fn merged_dir_without_origin(t: &mut T) -> TResult {
+    use std::os::unix::fs::MetadataExt;
+    let base = t.dir.join("noorigin");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("d/x"), b"x")?;
+    for fstype in ["overlay", "rovl"] {
+        layers::file(&base.join(format!("upper-{fstype}/d/y")), b"y")?;
+    }
+    let lower_ino = std::fs::metadata(l0.join("d"))
+        .map_err(|e| format!("{e}"))?
+        .ino();
+    let (o, r) = writable_pair(t, &base, &[l0])?;
+    let mut seen = Vec::new();
+    for s in [&o, &r] {
+        let st = std::fs::metadata(s.mnt.join("d")).map(|m| m.ino());
+        let d_ino =
+            snapshot::listing(&s.mnt).map(|l| l.into_iter().find(|e| e.0 == "d").map(|e| e.2));
+        let origin = sys::getxattr(&s.upper.join("d"), "trusted.overlay.origin").is_ok();
+        let impure = sys::getxattr(&s.upper, "trusted.overlay.impure");
+        let names = snapshot::listing(&s.mnt.join("d"))
+            .map(|l| l.into_iter().map(|e| e.0).collect::<Vec<_>>());
+        seen.push(format!(
+            "st_ino {st:?} d_ino {d_ino:?} origin {origin} impure {impure:?} {names:?}"
+        ));
+    }
+    if seen[0] != seen[1] {
+        return Err(Fail::Fail(format!(
+            "overlay: {}; rovl: {}",
+            seen[0], seen[1]
+        )));
+    }
+    let want =
+        format!("st_ino Ok({lower_ino}) d_ino Ok(Some({lower_ino})) origin true impure Ok([121])");
+    if !seen[1].starts_with(&want) {
+        return Err(Fail::Fail(format!("expected {want}, got {}", seen[1])));
+    }
+    Ok(())
+}
