@@ -25,15 +25,30 @@ const CHUNK: usize = 1 << 20;
 const MAX_HANDLE_SZ: usize = 128;
 
 /// Copies `dentry` (a rovl dentry) and every ancestor still only on lower
-/// layers up, unless already there. Copy-ups of a mount are serialised,
-/// so concurrent callers find the copy made by the first.
+/// layers up, unless already there: a regular file's metadata only with
+/// `metacopy=on` (`ovl_copy_up`).
 pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
+    copy_up_flags(sb, dentry, 0)
+}
+
+/// [`copy_up`] for an open with `flags`, or a truncate (`O_WRONLY`): data
+/// included where the file is opened for writing or truncated, and none
+/// for `O_TRUNC` (`ovl_copy_up_flags`). Copy-ups of a mount are
+/// serialised, so concurrent callers find the copy made by the first.
+pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) -> Result {
     let node = sb.node(dentry).ok_or(ENOENT)?;
-    if node.upper().is_some() && !node.is_indexed() {
+    let data = needs_data(flags);
+    let done = |n: &RovlNode| n.upper().is_some() && (!data || n.has_upperdata());
+    if done(node) && !node.is_indexed() {
         return Ok(());
     }
     let fs = sb.data();
     let up = fs.upper.as_ref().ok_or(EROFS)?;
+    // The data of a metacopy file in a data-only layer, looked up before
+    // anything is copied (`ovl_verify_lowerdata`).
+    if node.is_metacopy() {
+        node.realdata(fs)?;
+    }
     let _serial = up.copy_lock.lock();
     // Ancestors without an upper copy, nearest first.
     let mut chain = KVec::new();
@@ -52,8 +67,58 @@ pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
         cur = parent;
     }
     for d in chain.iter().rev() {
-        copy_up_one(sb, fs, up, d)?;
+        copy_up_one(sb, fs, up, d, flags)?;
     }
+    if data && !node.has_upperdata() {
+        copy_up_meta_data(fs, up, node, flags)?;
+        if let Some(inode) = dentry.inode() {
+            vfs::sync_attrs::<Rovl>(inode, node);
+        }
+    }
+    Ok(())
+}
+
+/// An open for writing or truncation, or a truncate: the data is needed
+/// on the upper layer (`ovl_open_flags_need_copy_up`).
+fn needs_data(flags: u32) -> bool {
+    flags & bindings::O_ACCMODE != bindings::O_RDONLY || flags & bindings::O_TRUNC != 0
+}
+
+/// Copies the data of a metacopy upper file into it, in place, then drops
+/// its `metacopy` mark; `security.capability`, which the write clears, is
+/// put back (`ovl_copy_up_meta_inode_data`). Interrupted, the file keeps
+/// its mark, and with it its lower data.
+fn copy_up_meta_data(fs: &Rovl, up: &Upper, node: &RovlNode, flags: u32) -> Result {
+    let mnt: &Mount = &up.mnt;
+    let upper = node.upper().ok_or(EIO)?;
+    let _cred = fs.cred.override_creds();
+    let size = if flags & bindings::O_TRUNC != 0 {
+        0
+    } else {
+        upper.inode().ok_or(EIO)?.size()
+    };
+    let caps = kernel::c_str!("security.capability");
+    let mut cap = None;
+    if size > 0 {
+        match upper.getxattr(mnt, caps, &mut []) {
+            Ok(len) => {
+                let mut v = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+                let len = upper.getxattr(mnt, caps, &mut v)?;
+                cap = Some((v, len));
+            }
+            Err(e)
+                if e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let data = node.realdata(fs)?;
+    copy_data(fs, &data, size, &RealPath { mnt, dentry: upper })?;
+    let _w = WriteAccess::get(mnt)?;
+    if let Some((v, len)) = cap {
+        upper.setxattr(mnt, caps, &v[..len.min(v.len())], 0)?;
+    }
+    xattrs::remove_private(fs, upper, b"metacopy")?;
+    node.meta_upper.store(false, Ordering::Release);
     Ok(())
 }
 
@@ -62,6 +127,8 @@ struct Source<'a> {
     path: RealPath<'a>,
     stat: Kstat,
     mode: u16,
+    /// The size of the copy: none for `O_TRUNC`.
+    size: i64,
 }
 
 /// Whether the name `d` of an indexed file is on the upper layer, as the
@@ -88,7 +155,7 @@ pub(crate) fn has_upper_alias(
     Ok(node.upper().is_some_and(|u| u.same_inode(&this)))
 }
 
-fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Result {
+fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: u32) -> Result {
     let node = sb.node(d).ok_or(ENOENT)?;
     if node.upper().is_some() {
         // Indexed through another name: only this name is missing.
@@ -110,10 +177,18 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
         },
         stat: Kstat::new_zeroed(),
         mode: 0,
+        size: lower.dentry.inode().map_or(0, |i| i.size()),
     };
     src.path.getattr(&mut src.stat, STATX_BASIC_STATS, 0)?;
     src.mode = src.stat.mode();
     let ftype = u32::from(src.mode) & bindings::S_IFMT;
+    // Only the metadata of a regular file not opened for writing, with
+    // `metacopy=on` (`ovl_need_meta_copy_up`).
+    let meta = fs.config.metacopy && ftype == bindings::S_IFREG && !needs_data(flags);
+    // Opened with `O_TRUNC`: no data to copy (`ovl_copy_up_one`).
+    if flags & bindings::O_TRUNC != 0 {
+        src.size = 0;
+    }
     // The upper parent's times, restored after the new entry lands.
     let mut pstat = Kstat::new_zeroed();
     RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
@@ -146,8 +221,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
     };
     let temp = create_temp(up, &src, link.as_deref())?;
     let r = (|| -> Result {
-        if ftype == bindings::S_IFREG {
-            copy_data(fs, &src, &RealPath { mnt, dentry: &temp })?;
+        if ftype == bindings::S_IFREG && !meta {
+            let data = node.realdata(fs)?;
+            copy_data(fs, &data, src.size, &RealPath { mnt, dentry: &temp })?;
         }
         let _w = WriteAccess::get(mnt)?;
         copy_xattrs(fs, &src.path, &temp)?;
@@ -158,6 +234,10 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
                 Err(e) if e == EPERM => {}
                 r => r?,
             }
+        }
+        if meta {
+            // An empty value: no fs-verity digest (`ovl_set_metacopy_xattr`).
+            xattrs::set_private(fs, &temp, b"metacopy", &[])?;
         }
         let flags = lower.dentry.inode().map_or(0, |i| i.flags());
         if matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR) {
@@ -201,6 +281,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry) -> Resu
         let _w = WriteAccess::get(mnt)?;
         let mut t = Iattr::new().times(pstat.atime(), pstat.mtime());
         let _ = udir.setattr(mnt, &mut t);
+    }
+    if meta {
+        node.meta_upper.store(true, Ordering::Release);
     }
     node.upper.set(KBox::new(
         RealEntry {
@@ -363,9 +446,8 @@ pub(crate) fn cleanup(mnt: &Mount, work: &Dentry, temp: &Dentry) {
 /// Copies file data, skipping holes: a clone where the filesystem can,
 /// else chunks from where SEEK_DATA finds data, then fsync unless the mount
 /// is volatile (`ovl_copy_up_file`). A fatal signal ends it (`EINTR`).
-fn copy_data(fs: &Rovl, src: &Source<'_>, dst: &RealPath<'_>) -> Result {
-    let size = src.stat_size();
-    let old = File::open_path(&src.path, bindings::O_RDONLY, &fs.cred)?;
+fn copy_data(fs: &Rovl, src: &RealPath<'_>, size: i64, dst: &RealPath<'_>) -> Result {
+    let old = File::open_path(src, bindings::O_RDONLY, &fs.cred)?;
     let new = File::open_path(dst, bindings::O_WRONLY, &fs.cred)?;
     if size == 0 {
         return Ok(());
@@ -412,12 +494,6 @@ fn sync(fs: &Rovl, f: &File) -> Result {
         return Ok(());
     }
     f.fsync()
-}
-
-impl Source<'_> {
-    fn stat_size(&self) -> i64 {
-        self.path.dentry.inode().map_or(0, |i| i.size())
-    }
 }
 
 /// Copies every xattr but overlay's private ones; POSIX ACLs through the
@@ -501,7 +577,7 @@ fn copy_fileattr(mnt: &Mount, lower: &Dentry, temp: &Dentry) -> Result {
 fn set_attrs(mnt: &Mount, temp: &Dentry, src: &mut Source<'_>) -> Result {
     let ftype = u32::from(src.mode) & bindings::S_IFMT;
     if ftype == bindings::S_IFREG {
-        let mut a = Iattr::new().truncate(src.stat_size());
+        let mut a = Iattr::new().truncate(src.size);
         temp.setattr(mnt, &mut a)?;
     }
     if ftype != bindings::S_IFLNK {

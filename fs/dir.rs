@@ -45,11 +45,21 @@ pub(crate) fn create(
     }
     copy_up::copy_up(sb, dir)?;
     let link_node = match kind {
-        Kind::Link(old) => Some(nlink_start(sb, old)?),
+        Kind::Link(old) => Some((old, nlink_start(sb, old)?)),
         _ => None,
     };
-    let r = create_locked(sb, dir, dentry, kind, &creds);
-    if let Some(n) = link_node {
+    // A new name of a metacopy file finds its data through an absolute
+    // redirect (`ovl_set_link_redirect`).
+    let r = match link_node {
+        Some((old, n)) if n.is_metacopy() => {
+            let _w = WriteAccess::get(fs.upper_mnt()?)?;
+            let _cred = fs.cred.override_creds();
+            set_redirect(sb, old, n, false)
+        }
+        _ => Ok(()),
+    }
+    .and_then(|()| create_locked(sb, dir, dentry, kind, &creds));
+    if let Some((_, n)) = link_node {
         if r.is_ok() && n.is_indexed() {
             n.nlink.fetch_add(1, Ordering::AcqRel);
         }
@@ -496,11 +506,19 @@ fn get_redirect(sb: &SuperBlock<Rovl>, d: &Dentry, absolute: bool) -> Result<KVe
 /// `redirect_max` module parameter default of overlayfs.
 const REDIRECT_MAX: usize = 256;
 
-/// Records where a moved lower or merged directory's lower parts are
-/// (`ovl_set_redirect`); failure falls back to `EXDEV` (userspace copy).
+/// Records where a moved lower or merged directory's lower parts are, or
+/// a moved or linked metacopy file's data (`ovl_set_redirect`); failure
+/// falls back to `EXDEV` (userspace copy). A lower hard link gets an
+/// absolute one: its names may end up in different directories.
 fn set_redirect(sb: &SuperBlock<Rovl>, d: &Dentry, node: &RovlNode, samedir: bool) -> Result {
     let fs = sb.data();
-    let absolute = !samedir;
+    let absolute = !samedir
+        || (!node.real_inode().is_dir()
+            && node
+                .stack
+                .first()
+                .and_then(|l| l.dentry.inode())
+                .is_some_and(|i| i.nlink() > 1));
     if let Some(r) = node.get_redirect() {
         if !absolute || r.first() == Some(&b'/') {
             return Ok(());
@@ -664,15 +682,16 @@ fn rename_locked(
         }
     }
     let samedir = old_udir.same(new_udir);
-    // A directory with lower parts keeps finding them through a redirect;
-    // a pure upper one must not merge with what is below its new name.
-    if is_dir && !onode.stack.is_empty() {
+    // A directory with lower parts keeps finding them through a redirect,
+    // a metacopy file its data; a pure upper directory must not merge with
+    // what is below its new name.
+    if (is_dir && !onode.stack.is_empty()) || onode.is_metacopy() {
         set_redirect(sb, old, onode, samedir)?;
     } else if is_dir && xattrs::opaque_val(fs, mnt, &od) != b'y' && npnode.is_merged() {
         xattrs::set_private(fs, &od, b"opaque", b"y").map_err(|_| vfs::errno(bindings::EXDEV))?;
     }
     if let (false, Some(n)) = (overwrite, nnode) {
-        if new_is_dir && !n.stack.is_empty() {
+        if (new_is_dir && !n.stack.is_empty()) || n.is_metacopy() {
             set_redirect(sb, new, n, samedir)?;
         } else if new_is_dir && xattrs::opaque_val(fs, mnt, &nd) != b'y' && opnode.is_merged() {
             xattrs::set_private(fs, &nd, b"opaque", b"y")

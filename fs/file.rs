@@ -20,7 +20,7 @@ pub(crate) fn open(
     let flags = file.flags();
     let acc = flags & bindings::O_ACCMODE;
     if acc != bindings::O_RDONLY || flags & bindings::O_TRUNC != 0 {
-        copy_up::copy_up(sb, dentry)?;
+        copy_up::copy_up_flags(sb, dentry, flags)?;
     }
     // Fails only where the data is looked up, on first open.
     let data = node.realdata(fs).inspect_err(|e| {
@@ -30,11 +30,12 @@ pub(crate) fn open(
             e.to_errno()
         );
     })?;
-    StackedFile::open(file, &data, node.upper().is_some(), &fs.cred)
+    StackedFile::open(file, &data, node.has_upperdata(), &fs.cred)
 }
 
 /// Whether an `mmap` gets the rovl inode's own pages instead of the real
-/// file's. A shared mapping of a file still only on a lower layer does: the
+/// file's. A shared mapping of a file whose data is still only on a lower
+/// layer (a metacopy upper file's too) does: the
 /// lower file's pages would never show what is written after a copy-up
 /// (overlayfs maps them anyway). Its pages are copied from the current real
 /// file's at each fault and dropped when a write through rovl changes them.
@@ -50,7 +51,7 @@ pub(crate) fn mmap_cached(
     shared: bool,
     own_mapped: bool,
 ) -> bool {
-    shared && has_upper_layer && (own_mapped || node.upper().is_none())
+    shared && has_upper_layer && (own_mapped || !node.has_upperdata())
 }
 
 /// fsync and fdatasync (`ovl_fsync`, `ovl_dir_fsync`): the upper object is
@@ -80,8 +81,11 @@ pub(crate) fn fsync(
         Some((sf, real)) if upper.dentry.has_inode(real.inode()) => {
             sf.fsync(real, start, end, datasync)
         }
-        Some(_) => Ok(()),
-        None => {
+        // A metacopy file read from below: its metadata is on the upper
+        // object, synced unless only data is asked for (`ovl_fsync` with
+        // `ovl_real_fdget_meta`).
+        Some(_) if datasync || node.has_upperdata() => Ok(()),
+        _ => {
             let _cred = fs.cred.override_creds();
             File::open_path(&upper, bindings::O_RDONLY, &fs.cred)?.fsync_range(start, end, datasync)
         }

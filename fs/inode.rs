@@ -167,7 +167,13 @@ pub(crate) fn setattr(
     attr: &mut Iattr,
 ) -> Result {
     let fs = sb.data();
-    super::copy_up::copy_up(sb, dentry)?;
+    // A truncate needs the data on the upper layer too.
+    let flags = if attr.valid() & bindings::ATTR_SIZE != 0 {
+        bindings::O_WRONLY
+    } else {
+        0
+    };
+    super::copy_up::copy_up_flags(sb, dentry, flags)?;
     let upper = node.upper().ok_or(EIO)?;
     // `notify_change` rejects a mode together with set-id killing.
     if attr.valid() & (bindings::ATTR_KILL_SUID | bindings::ATTR_KILL_SGID) != 0 {

@@ -226,6 +226,7 @@ impl Rovl {
             key,
             indexed: AtomicBool::new(indexed),
             nlink: AtomicU32::new(nlink),
+            meta_upper: AtomicBool::new(false),
         };
         if let Some(u) = upper {
             node.upper.set(KBox::new(
@@ -337,6 +338,10 @@ pub(crate) struct RovlNode {
     pub(crate) indexed: AtomicBool,
     /// The link count of the rovl inode: the union count once indexed.
     pub(crate) nlink: AtomicU32,
+    /// The upper object is a metacopy (`metacopy=on`): its data is still
+    /// the lower one's (no `OVL_UPPERDATA`). Set before `upper` is, cleared
+    /// once the data is copied up.
+    pub(crate) meta_upper: AtomicBool,
 }
 
 impl RovlNode {
@@ -423,29 +428,53 @@ impl RovlNode {
         })
     }
 
-    /// A regular file whose data is on a lower layer than its metadata.
+    /// A regular file whose data is on a lower layer than its metadata
+    /// (`ovl_is_metacopy_dentry`).
     pub(crate) fn is_metacopy(&self) -> bool {
-        self.upper.get().is_none()
-            && !self.real_inode().is_dir()
-            && (self.stack.len() > 1 || self.lowerdata_redirect.is_some())
+        if self.real_inode().is_dir() {
+            return false;
+        }
+        match self.upper.get() {
+            Some(_) => self.meta_upper.load(Ordering::Acquire),
+            None => self.stack.len() > 1 || self.lowerdata_redirect.is_some(),
+        }
+    }
+
+    /// The upper object holds the data (`ovl_has_upperdata`).
+    pub(crate) fn has_upperdata(&self) -> bool {
+        self.upper.get().is_some() && !self.meta_upper.load(Ordering::Acquire)
+    }
+
+    /// The path of the upper object once it holds the data: where reads of
+    /// files opened before a (data) copy-up go next.
+    pub(crate) fn upperdata_path<'a>(&'a self, fs: &'a Rovl) -> Option<RealPath<'a>> {
+        self.upper_path(fs).filter(|_| self.has_upperdata())
     }
 
     /// Where the data of a metacopy file is, if known yet
     /// (`ovl_path_lowerdata`).
     pub(crate) fn lowerdata(&self) -> Option<&RealEntry> {
-        if self.real_inode().is_dir() || self.upper.get().is_some() {
+        if self.real_inode().is_dir() || self.has_upperdata() {
             return None;
         }
-        if self.stack.len() > 1 {
+        if let Some(e) = self.lazy_data.get() {
+            return Some(e);
+        }
+        if self.lowerdata_redirect.is_some() {
+            return None;
+        }
+        // Below a metacopy upper object, the lower one found holds the data
+        // unless it is a metacopy itself.
+        if self.stack.len() > 1 || self.upper.get().is_some() {
             return self.stack.last();
         }
-        self.lazy_data.get()
+        None
     }
 
     /// The real object holding the data, looked up in the data-only layers
     /// on first use (`ovl_maybe_lookup_lowerdata`).
     pub(crate) fn realdata<'a>(&'a self, fs: &'a Rovl) -> Result<RealPath<'a>> {
-        if self.upper.get().is_some() {
+        if self.has_upperdata() {
             return Ok(self.real_path(fs));
         }
         let e = match (self.lowerdata(), &self.lowerdata_redirect) {
@@ -728,7 +757,7 @@ impl FileOperations for Rovl {
     }
 
     fn copied_up<'a>(sb: &'a SuperBlock<Self>, node: &'a RovlNode) -> Option<RealPath<'a>> {
-        node.upper_path(sb.data())
+        node.upperdata_path(sb.data())
     }
 
     fn syncs(sb: &SuperBlock<Self>) -> bool {

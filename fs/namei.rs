@@ -77,6 +77,9 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     let mut upper = None;
     let mut uppermetacopy = false;
     let mut upper_redirect = None;
+    // The origin of an upper non-directory: its lower object unless a
+    // metacopy one finds that by path (`origin_path`).
+    let mut origin = None;
     if let Some(ue) = dir.upper.get() {
         if let Some(this) = lookup_layer(fs, UPPER, &ue.dentry, &mut d)? {
             if d.redirect {
@@ -86,9 +89,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
             }
             if !d.is_dir {
                 // A copied-up non-directory: its origin gives st_ino.
-                if let Some(origin) = check_origin(fs, &this)? {
-                    stack.push(origin, GFP_KERNEL)?;
-                }
+                origin = check_origin(fs, &this)?;
                 uppermetacopy = d.metacopy;
             }
             upper = Some(this);
@@ -97,9 +98,8 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
             at_root = true;
         }
     }
-    // A non-directory on the upper layer hides everything below it; one
-    // marked metacopy is looked for below, to be refused: rovl has no
-    // metacopy upper layers (`uppermetacopy`).
+    // A non-directory on the upper layer hides everything below it, but
+    // for a metacopy one, whose data is looked for below.
     if upper.is_some() && !d.is_dir && !uppermetacopy {
         d.stop = true;
     }
@@ -138,6 +138,14 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         }
         if let (true, Some(up)) = (stack.is_empty() && d.is_dir, upper.as_deref()) {
             fix_origin(fs, dir, &this, up)?;
+        }
+        // With the index, the lower object a metacopy upper file finds by
+        // path must be its origin (`ovl_verify_origin`).
+        if let (true, Some(up)) = (
+            stack.is_empty() && !d.is_dir && fs.config.index && origin.is_some(),
+            upper.as_deref(),
+        ) {
+            verify_origin(fs, up, &this)?;
         }
         stack.push(
             RealEntry {
@@ -184,6 +192,9 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         );
         return Err(EIO);
     }
+    if let (true, false, Some(o)) = (stack.is_empty(), d.is_dir, origin) {
+        stack.push(o, GFP_KERNEL)?;
+    }
     if stack.is_empty() && upper.is_none() {
         return Ok(None);
     }
@@ -195,6 +206,13 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         if let Some(ix) = index::lookup(fs, upper.as_deref(), &origin.dentry)? {
             indexed = true;
             if upper.is_none() {
+                // The index entry is the upper object: maybe a metacopy,
+                // renamed or linked with a redirect.
+                let mnt = fs.upper_mnt()?;
+                uppermetacopy = xattrs::is_metacopy(fs, mnt, &ix)?;
+                if let Some(r) = xattrs::redirect(fs, mnt, &ix, 0)? {
+                    upper_redirect = Some(r);
+                }
                 upper = Some(ix);
             }
         }
@@ -202,10 +220,32 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     let mut n = fs.new_node(upper, stack, false, indexed)?;
     n.node.xwhiteouts = d.xwhiteouts;
     n.node.lowerdata_redirect = lowerdata_redirect;
+    n.node.meta_upper =
+        core::sync::atomic::AtomicBool::new(uppermetacopy && n.node.upper().is_some());
     if let Some(r) = upper_redirect {
         n.node.redirect.set(KBox::new(r, GFP_KERNEL)?);
     }
     Ok(Some(n))
+}
+
+/// Checks that the `origin` of the upper file `upper` names `lower`
+/// (`ovl_verify_origin`): `ESTALE` where it names another object.
+fn verify_origin(fs: &Rovl, upper: &Dentry, lower: &Dentry) -> Result {
+    let fh = super::copy_up::origin_fh(fs, lower)?;
+    let mut buf = [0u8; 21 + 128];
+    let r = match xattrs::get_origin(fs, upper, &mut buf) {
+        Ok(n) if fh.as_deref() == Some(&buf[..n]) => Ok(()),
+        Ok(_) => Err(vfs::errno(bindings::ESTALE)),
+        Err(e) => Err(e),
+    };
+    r.inspect_err(|e| {
+        crate::vfs::pr_warn_ratelimited!(
+            "failed to verify origin ({}, ino={}, err={})\n",
+            super::params::BStrLossy(&lower.printed_name(1)),
+            lower.inode().map_or(0, |i| i.ino()),
+            e.to_errno()
+        );
+    })
 }
 
 /// Names the lower directory of a merged directory on its upper one where

@@ -527,10 +527,6 @@ impl Context {
             pr_err!("nfs_export is not supported yet\n");
             return Err(EINVAL);
         }
-        if has_upper && c.metacopy {
-            pr_err!("metacopy=on is not supported yet with an upper layer\n");
-            return Err(EINVAL);
-        }
 
         Ok(())
     }

@@ -31,6 +31,10 @@ pub(crate) struct Entry {
     level: u16,
     d_type: u8,
     hidden: bool,
+    /// The lookup for its number failed with this errno: the `getdents`
+    /// that reaches it fails (unless it already returned entries), and it
+    /// is hidden from then on, as overlayfs marks it stale.
+    failed: i16,
 }
 
 /// Entries and, in one buffer, their names: one allocation per listing
@@ -82,6 +86,7 @@ impl Listing {
                 level: u16::try_from(level).map_err(|_| EINVAL)?,
                 d_type: d_type as u8,
                 hidden: false,
+                failed: 0,
             },
             GFP_KERNEL,
         )?;
@@ -121,7 +126,7 @@ pub(crate) fn iterate(
         if needs_fixes(fs, node) {
             let version = node.impure_version.load(Ordering::Acquire);
             if !matches!(cache.fixes, Some((_, v)) if v == version) {
-                let fixes = impure_fixes(sb, dir, node)?;
+                let fixes = impure_fixes(sb, node, out)?;
                 if fixes.entries.is_empty() {
                     // Nothing copied up is left: a good time to drop the
                     // mark.
@@ -138,9 +143,21 @@ pub(crate) fn iterate(
             Some(r) => real.iterate_mapped(out, &|name, ino| r.ino(name, ino)),
         };
     }
-    let l = &cache.listing;
+    let l = &mut cache.listing;
     let mut i = usize::try_from(out.pos()).map_err(|_| EINVAL)?;
     while let Some(e) = l.entries.get(i) {
+        if e.failed != 0 {
+            // Reported once, where overlayfs looks it up (`ovl_iterate`).
+            let err = Error::from_errno(i32::from(e.failed));
+            crate::vfs::pr_warn_ratelimited!(
+                "failed to look up ({}) for ino ({})\n",
+                super::params::BStrLossy(l.name(e)),
+                err.to_errno()
+            );
+            l.entries[i].failed = 0;
+            l.entries[i].hidden = true;
+            return Err(err);
+        }
         if !e.hidden && !out.emit(l.name(e), e.ino, u32::from(e.d_type)) {
             break;
         }
@@ -275,9 +292,11 @@ fn needs_fixes(fs: &Rovl, node: &RovlNode) -> bool {
 }
 
 /// The numbers of the entries of an impure directory that are not their
-/// real ones, found before the real directory is listed: looking them up
-/// while it is would take its lock again.
-fn impure_fixes(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<Listing> {
+/// real ones, found by looking each up through the mount before the real
+/// directory is listed (looking them up while it is would take its lock
+/// again). A failed lookup fails the listing, as overlayfs's
+/// `ovl_dir_read_impure`; a negative one keeps the real number.
+fn impure_fixes(sb: &SuperBlock<Rovl>, node: &RovlNode, lister: &DirEmitter) -> Result<Listing> {
     let fs = sb.data();
     let top = node.top();
     let mut all = Listing::default();
@@ -288,8 +307,15 @@ fn impure_fixes(sb: &SuperBlock<Rovl>, dir: &Dentry, node: &RovlNode) -> Result<
         if name == b"." || name == b".." {
             continue;
         }
+        let child = lister.lookup(name).inspect_err(|err| {
+            crate::vfs::pr_warn_ratelimited!(
+                "failed to look up ({}) for ino ({})\n",
+                super::params::BStrLossy(name),
+                err.to_errno()
+            );
+        })?;
         // Entries of an upper directory keep their numbers under xino.
-        match impure_ino(sb, dir, top, name, e.ino)? {
+        match sb.node(&child).and_then(|n| n.origin_ino(fs)) {
             Some(ino) if ino != e.ino => fixes.push(name, ino, u32::from(e.d_type), 0)?,
             _ => {}
         }
@@ -395,8 +421,10 @@ fn read_merged(
 
     // overlayfs takes the numbers of some entries from a lookup through
     // the mount (`ovl_calc_d_ino`: every entry with xino, else the upper
-    // entries of an impure directory) and leaves out those it cannot look
-    // up or finds negative (`ovl_cache_update`), as stale.
+    // entries of an impure directory) and leaves out those it finds
+    // negative, as stale, or cannot look up, after failing the listing
+    // there once (`ovl_cache_update`).
+    let mut failed = KVVec::from_elem(0i16, raw.len(), GFP_KERNEL)?;
     if let Some(lister) = lister.filter(|_| fs.samefs || fs.xino_bits > 0) {
         for i in 0..raw.len() {
             let n = name(i);
@@ -404,17 +432,10 @@ fn read_merged(
             if winner[i] != i || hidden[i] || !looked_up || n == b"." || n == b".." {
                 continue;
             }
-            hidden[i] = match lister.lookup(n) {
-                Ok(d) => d.inode().is_none(),
-                Err(e) => {
-                    crate::vfs::pr_warn_ratelimited!(
-                        "failed to look up ({}) for ino ({})\n",
-                        super::params::BStrLossy(n),
-                        e.to_errno()
-                    );
-                    true
-                }
-            };
+            match lister.lookup(n) {
+                Ok(d) => hidden[i] = d.inode().is_none(),
+                Err(e) => failed[i] = e.to_errno() as i16,
+            }
         }
     }
 
@@ -471,7 +492,7 @@ fn read_merged(
     for &i in order.iter() {
         let e = &raw[i];
         // Only a listing shows numbers.
-        let ino = if hidden[i] || lister.is_none() {
+        let ino = if hidden[i] || failed[i] != 0 || lister.is_none() {
             e.ino
         } else {
             number(e, name(i))?
@@ -479,6 +500,7 @@ fn read_merged(
         out.push(
             Entry {
                 hidden: hidden[i],
+                failed: failed[i],
                 ino,
                 ..*e
             },

@@ -386,7 +386,13 @@ fn protattr_incompatible(d: &vfs::Dentry, len: usize) -> u32 {
 
 /// Removes the `protattr` xattr of an upper object, if it has one.
 pub(crate) fn remove_protattr(fs: &Rovl, d: &vfs::Dentry) -> Result {
-    let name = private_name(&fs.config, b"protattr")?;
+    remove_private(fs, d, b"protattr")
+}
+
+/// Removes private xattr `name` of an upper object, if it has one
+/// (`ovl_removexattr`).
+pub(crate) fn remove_private(fs: &Rovl, d: &vfs::Dentry, name: &[u8]) -> Result {
+    let name = private_name(&fs.config, name)?;
     match d.removexattr(fs.upper_mnt()?, name.as_cstr()?) {
         Err(e)
             if e.to_errno() == -(bindings::ENODATA as i32)

@@ -75,6 +75,40 @@ pub fn listing(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
     Ok(out)
 }
 
+/// As [`listing`], with a failed `getdents64` call recorded as an entry
+/// `!errno N` and the listing read on: overlayfs fails the call that
+/// reaches an entry it cannot look up and leaves that entry out of the next
+/// ones. Two failures in a row end the listing.
+fn listing_through_errors(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
+    let fd = sys::open(p, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let mut out = Vec::new();
+    let mut failed = false;
+    loop {
+        match sys::getdents(fd, 4096) {
+            Ok(v) if v.is_empty() => break,
+            Ok(v) => {
+                failed = false;
+                out.extend(v.into_iter().map(|d| {
+                    (
+                        String::from_utf8_lossy(&d.name).into_owned(),
+                        d.d_type,
+                        d.ino,
+                    )
+                }))
+            }
+            Err(e) => {
+                out.push((format!("!errno {e}"), 0, 0));
+                if failed {
+                    break;
+                }
+                failed = true;
+            }
+        }
+    }
+    sys::close(fd);
+    Ok(out)
+}
+
 fn read_all(p: &Path) -> Result<u64, Errno> {
     fs::read(p).map(|d| fnv(&d)).map_err(|e| sys::errno_of(&e))
 }
@@ -115,7 +149,10 @@ fn walk(root: &Path, p: &Path, devs: &mut Vec<u64>, out: &mut Vec<Entry>) -> Res
     };
     let ft = m.file_type();
     let listing = if ft.is_dir() {
-        Some(listing(p).map_err(|e| format!("getdents {}: errno {e}", p.display()))?)
+        Some(
+            listing_through_errors(p)
+                .map_err(|e| format!("open dir {}: errno {e}", p.display()))?,
+        )
     } else {
         None
     };
@@ -150,7 +187,7 @@ fn walk(root: &Path, p: &Path, devs: &mut Vec<u64>, out: &mut Vec<Entry>) -> Res
     });
     if let Some(l) = listing {
         for (name, _, _) in l {
-            if name != "." && name != ".." {
+            if name != "." && name != ".." && !name.starts_with("!errno ") {
                 walk(root, &p.join(&name), devs, out)?;
             }
         }

@@ -90,6 +90,8 @@ pub const ALL: &[(&str, Test)] = &[
         "merged_dir_without_origin",
         crate::upper::merged_dir_without_origin,
     ),
+    ("metacopy_copy_up", crate::upper::metacopy_copy_up),
+    ("listing_lookup_errors", crate::upper::listing_lookup_errors),
     ("copy_up_inode_flags", crate::upper::copy_up_inode_flags),
     (
         "create_over_whiteout_acl",
@@ -1027,9 +1029,11 @@ fn crafted_upper_xattrs(t: &mut T) -> TResult {
         ",xino=on,redirect_dir=on",
         ",index=on,redirect_dir=on",
         ",redirect_dir=nofollow",
+        ",metacopy=on",
+        ",metacopy=on,index=on",
     ];
     let (mut mounted, mut refused, mut checked) = (0, 0, 0);
-    for round in 0..12u64 {
+    for round in 0..16u64 {
         let seed = round + 7000;
         let base = t.dir.join(format!("upper{round}"));
         let ls: Vec<PathBuf> = (0..2).map(|i| base.join(format!("l{i}"))).collect();
@@ -1995,7 +1999,7 @@ fn cross_fs_layers(t: &mut T) -> TResult {
 
 /// A metacopy file as overlay's copy-up with metacopy=on leaves it: same
 /// size as the data, no blocks, the `metacopy` xattr.
-fn metacopy_file(p: &Path, size: u64, redirect: Option<&str>) -> TResult {
+pub(crate) fn metacopy_file(p: &Path, size: u64, redirect: Option<&str>) -> TResult {
     if let Some(d) = p.parent() {
         dir(d)?;
     }
@@ -2300,12 +2304,12 @@ fn mount_option_combinations(t: &mut T) -> TResult {
             if new_api { "fsconfig" } else { "mount(2)" }
         );
         // What rovl.rst lists as missing, refused with EINVAL: fs-verity,
-        // NFS export, metacopy=on with an upper layer.
+        // NFS export.
         let missing = opts.iter().any(|o| {
             matches!(
                 o,
                 ("verity", Some("on" | "require")) | ("nfs_export", Some("on"))
-            ) || (o == &("metacopy", Some("on")) && upper != 0 && upper != 3)
+            )
         });
         if missing && matches!(&seen[1].0, Err((_, e)) if *e == libc::EINVAL) {
             unsupported += 1;
@@ -2419,6 +2423,9 @@ fn writable_random_ops(t: &mut T) -> TResult {
     runs.extend((301..301 + env("ROVL_INDEX_SEEDS", 2)).map(|s| (s, ",index=on")));
     // Copy-ups that sync their metadata too.
     runs.push((401, ",fsync=strict"));
+    // Metadata-only copy-ups, their data copied on open for writing.
+    runs.extend((501..=503).map(|s| (s, ",metacopy=on")));
+    runs.push((601, ",metacopy=on,index=on"));
     for (seed, extra) in runs {
         if only
             .as_deref()

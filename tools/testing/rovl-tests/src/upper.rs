@@ -392,6 +392,7 @@ pub fn ops_and_remounts(
         crafted,
     } = *plan;
     let mut rng = Rng::new(seed ^ 0x5eed);
+    let mut metacopies = 0;
     let ctx =
         |i: usize, what: &str, m: String| Fail::Fail(format!("seed {seed} op {i} ({what}): {m}"));
     for i in 0..ops {
@@ -437,6 +438,18 @@ pub fn ops_and_remounts(
                 lower,
                 &format!("seed {seed} after op {i} ({what})"),
             )?;
+            let (nr, no) = (
+                count_xattr(&r.upper, "trusted.overlay.metacopy"),
+                count_xattr(&o.upper, "trusted.overlay.metacopy"),
+            );
+            if nr != no {
+                return Err(ctx(
+                    i,
+                    &what,
+                    format!("{nr} metacopy files on rovl's upper layer, {no} on overlay's"),
+                ));
+            }
+            metacopies += nr;
         }
     }
     compare(
@@ -457,6 +470,12 @@ pub fn ops_and_remounts(
                 "seed {seed}: {nr} redirects on rovl's upper layer, {no} on overlay's"
             )));
         }
+    }
+    // Metadata-only copy-ups must have happened, the same on both.
+    if !crafted && extra.contains("metacopy=on") && metacopies == 0 {
+        return Err(Fail::Fail(format!(
+            "seed {seed}: no metacopy file on the upper layers at any comparison"
+        )));
     }
     let before_o = snapshot::snapshot(&o.mnt)?;
     t.umount(&o.mnt)?;
@@ -2290,6 +2309,264 @@ pub fn merged_dir_without_origin(t: &mut T) -> TResult {
         format!("st_ino Ok({lower_ino}) d_ino Ok(Some({lower_ino})) origin true impure Ok([121])");
     if !seen[1].starts_with(&want) {
         return Err(Fail::Fail(format!("expected {want}, got {}", seen[1])));
+    }
+    Ok(())
+}
+
+/// `metacopy=on` with an upper layer: metadata changes copy a file's
+/// metadata only (the `metacopy` xattr, full size, no blocks of its own),
+/// a rename or a new link leaves a redirect to the data, and an open for
+/// writing or a truncate copies the data into the file in place, keeping
+/// `security.capability`. Both filesystems do the same to their upper
+/// layers, and read each other's. A descriptor opened before the data
+/// copy-up reads the new data on rovl.
+pub fn metacopy_copy_up(t: &mut T) -> TResult {
+    use std::os::unix::fs::MetadataExt;
+    let base = t.dir.join("mc");
+    let l0 = base.join("l0");
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for f in ["f", "g", "h", "tr", "cap", "d/keep"] {
+        layers::file(&l0.join(f), &data)?;
+    }
+    // VFS_CAP_REVISION_2 with CAP_NET_RAW permitted and effective.
+    let cap = [
+        0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    sys::setxattr(&l0.join("cap"), "security.capability", &cap)
+        .map_err(|e| format!("setcap: errno {e}"))?;
+    let lower_blocks = std::fs::metadata(l0.join("f"))
+        .map_err(|e| format!("{e}"))?
+        .blocks();
+    // Metacopy files on the lower layers: over data in the next layer, and
+    // over data in a data-only layer.
+    let (l1, blobs) = (base.join("l1"), base.join("blobs"));
+    layers::file(&l1.join("m"), &data)?;
+    crate::tests::metacopy_file(&l0.join("m"), data.len() as u64, None)?;
+    layers::file(&blobs.join("b/z"), &data)?;
+    crate::tests::metacopy_file(&l0.join("z"), data.len() as u64, Some("/b/z"))?;
+    let lowers = [
+        l0.clone(),
+        l1.clone(),
+        PathBuf::from(format!(":{}", blobs.display())),
+    ];
+    let (o, r) = writable_pair_with(t, &base, &lowers, ",metacopy=on")?;
+    let xattr = |p: &Path, n: &str| match sys::getxattr(p, n) {
+        Ok(v) => format!("{n}={}", String::from_utf8_lossy(&v)),
+        Err(e) => format!("{n}:{e}"),
+    };
+    let upper_state = |s: &Side, p: &str| -> String {
+        let u = s.upper.join(p);
+        let m = std::fs::metadata(&u);
+        format!(
+            "{p}: size {:?} blocks {:?} {} {} cap {:?}",
+            m.as_ref().map(|m| m.size()).map_err(|e| e.raw_os_error()),
+            m.as_ref().map(|m| m.blocks()).map_err(|e| e.raw_os_error()),
+            xattr(&u, "trusted.overlay.metacopy"),
+            xattr(&u, "trusted.overlay.redirect"),
+            sys::getxattr(&u, "security.capability").map(|v| v == cap),
+        )
+    };
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let mut early_reads = Vec::new();
+    for s in [&o, &r] {
+        let mut st = Vec::new();
+        let m = &s.mnt;
+        let fd = sys::open(&m.join("f"), libc::O_RDONLY).map_err(|e| format!("open f: {e}"))?;
+        let ops: [(&str, Result<(), Errno>); 10] = [
+            ("chmod f", P::chmod(&m.join("f"), 0o600)),
+            ("setxattr g", sys::setxattr(&m.join("g"), "user.x", b"1")),
+            ("rename g", P::rename(&m.join("g"), &m.join("d/g2"), 0)),
+            ("chown h", P::lchown(&m.join("h"), 7, 7)),
+            ("link h", P::link(&m.join("h"), &m.join("d/h2"))),
+            ("chmod cap", P::chmod(&m.join("cap"), 0o750)),
+            ("truncate tr", P::truncate(&m.join("tr"), 5)),
+            ("chmod d/keep", P::chmod(&m.join("d/keep"), 0o640)),
+            ("chmod m", P::chmod(&m.join("m"), 0o604)),
+            ("chmod z", P::chmod(&m.join("z"), 0o604)),
+        ];
+        for (what, res) in ops {
+            st.push(format!("{what}: {res:?}"));
+        }
+        // Still the lower data, through a descriptor opened before.
+        st.push(format!("early fd after chmod: {:?}", sys::pread(fd, 3, 0)));
+        for p in ["f", "d/g2", "h", "cap", "tr", "d/keep", "m", "z"] {
+            st.push(upper_state(s, p));
+            let v = std::fs::metadata(m.join(p));
+            st.push(format!(
+                "view {p}: blocks {:?} data {:?}",
+                v.map(|m| m.blocks()).map_err(|e| e.raw_os_error()),
+                std::fs::read(m.join(p))
+                    .map(|d| snapshot::fnv(&d))
+                    .map_err(|e| e.raw_os_error()),
+            ));
+        }
+        // Data copy-ups: a write, an open for writing alone.
+        st.push(format!(
+            "write f: {:?}",
+            P::write_at(&m.join("f"), 0, 0, b"NEW")
+        ));
+        for p in ["m", "z"] {
+            st.push(format!(
+                "write {p}: {:?}",
+                P::write_at(&m.join(p), 0, 100, b"M")
+            ));
+        }
+        let cfd = sys::open(&m.join("cap"), libc::O_WRONLY);
+        st.push(format!("open cap for writing: {:?}", cfd.map(|_| ())));
+        if let Ok(c) = cfd {
+            sys::close(c);
+        }
+        for p in ["f", "cap", "m", "z"] {
+            st.push(upper_state(s, p));
+            st.push(format!(
+                "view {p} after: {:?}",
+                std::fs::read(m.join(p))
+                    .map(|d| snapshot::fnv(&d))
+                    .map_err(|e| e.raw_os_error()),
+            ));
+        }
+        early_reads.push(sys::pread(fd, 3, 0));
+        sys::close(fd);
+        seen.push(st);
+    }
+    for (a, b) in seen[0].iter().zip(&seen[1]) {
+        if a != b {
+            return Err(Fail::Fail(format!("overlay: {a}; rovl: {b}")));
+        }
+    }
+    let rs = &seen[1];
+    let want = [
+        format!("f: size Ok(40000) blocks Ok(0) trusted.overlay.metacopy= "),
+        format!("view f: blocks Ok({lower_blocks})"),
+        format!("early fd after chmod: Ok({:?})", &data[..3]),
+        format!("d/g2: size Ok(40000) blocks Ok(0) trusted.overlay.metacopy= trusted.overlay.redirect=/g"),
+        format!("h: size Ok(40000) blocks Ok(0) trusted.overlay.metacopy= trusted.overlay.redirect=/h"),
+        format!("tr: size Ok(5)"),
+        format!("f: size Ok(40000) blocks Ok({lower_blocks}) trusted.overlay.metacopy:{}", libc::ENODATA),
+        format!("cap: size Ok(40000) blocks Ok({lower_blocks}) trusted.overlay.metacopy:{}", libc::ENODATA),
+        format!("m: size Ok(40000) blocks Ok(0) trusted.overlay.metacopy= "),
+        format!("z: size Ok(40000) blocks Ok(0) trusted.overlay.metacopy= "),
+        format!("view z: blocks Ok({lower_blocks}) data Ok({})", snapshot::fnv(&data)),
+        format!("view m: blocks Ok({lower_blocks}) data Ok({})", snapshot::fnv(&data)),
+        format!("m: size Ok(40000) blocks Ok({lower_blocks}) trusted.overlay.metacopy:{}", libc::ENODATA),
+        format!("z: size Ok(40000) blocks Ok({lower_blocks}) trusted.overlay.metacopy:{}", libc::ENODATA),
+    ];
+    for w in &want {
+        if !rs.iter().any(|l| l.starts_with(w.as_str())) {
+            return Err(Fail::Fail(format!("expected a line {w:?} in {rs:#?}")));
+        }
+    }
+    if !rs
+        .iter()
+        .any(|l| l.starts_with("cap: ") && l.ends_with("cap Ok(true)") && l.contains("metacopy:"))
+    {
+        return Err(Fail::Fail(format!(
+            "capability lost by the data copy-up: {rs:#?}"
+        )));
+    }
+    // rovl's descriptor follows the data copy-up (overlayfs's keeps the
+    // lower file).
+    if early_reads[1].as_deref() != Ok(b"NEW".as_slice()) {
+        return Err(Fail::Fail(format!(
+            "read-only descriptor opened before the copy-up read {:?}",
+            early_reads[1]
+        )));
+    }
+    // Each filesystem reads the other's upper layer as its own.
+    let before: Vec<_> = [&o, &r]
+        .iter()
+        .map(|s| snapshot::snapshot(&s.mnt))
+        .collect::<Result<_, _>>()?;
+    t.umount(&o.mnt)?;
+    t.umount(&r.mnt)?;
+    for (fstype, side, own) in [("rovl", &o, 0), ("overlay", &r, 1)] {
+        let m = t
+            .mount(
+                fstype,
+                &format!("{},metacopy=on", opts(&lowers, &side.upper, &side.work)),
+            )
+            .map_err(|e| format!("remount {fstype}: errno {e}"))?;
+        let s = snapshot::snapshot(&m)?;
+        t.umount(&m)?;
+        let d = diff_writable(&before[own], &s, 0, &HashSet::new(), 8);
+        if !d.is_empty() {
+            return Err(Fail::Fail(format!(
+                "{fstype} on the other's upper layer: {}",
+                d.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Listings where overlayfs looks entries up for their numbers (upper
+/// entries of impure directories) and a lookup fails: in a merged
+/// directory the `getdents64` call that reaches the entry fails unless it
+/// already returned entries (so two such entries in a row fail a call),
+/// and later calls go on without it; an unmerged impure directory cannot
+/// be listed at all. Upper files marked metacopy with nothing below fail
+/// their lookup with `EIO`.
+pub fn listing_lookup_errors(t: &mut T) -> TResult {
+    let base = t.dir.join("lle");
+    let l0 = base.join("l0");
+    for f in ["a", "c", "d/x"] {
+        layers::file(&l0.join(f), b"x")?;
+    }
+    for fstype in ["overlay", "rovl"] {
+        let u = base.join(format!("upper-{fstype}"));
+        for f in ["b", "f", "f2", "u/g", "u/h"] {
+            layers::file(&u.join(f), b"y")?;
+        }
+        for p in [&u, &u.join("u")] {
+            sys::setxattr(p, "trusted.overlay.impure", b"y").map_err(|e| format!("{e}"))?;
+        }
+        for f in ["f", "f2", "u/g"] {
+            sys::setxattr(&u.join(f), "trusted.overlay.metacopy", b"")
+                .map_err(|e| format!("{e}"))?;
+        }
+    }
+    let (o, r) = writable_pair(t, &base, &[l0])?;
+    let mut seen = Vec::new();
+    for s in [&o, &r] {
+        let mut calls = Vec::new();
+        for dir in [s.mnt.clone(), s.mnt.join("u")] {
+            let fd = sys::open(&dir, libc::O_RDONLY | libc::O_DIRECTORY)
+                .map_err(|e| format!("open: {e}"))?;
+            // One entry per call, so that the failing one starts a call.
+            let mut errors = 0;
+            while errors < 2 {
+                match sys::getdents(fd, 32) {
+                    Ok(v) if v.is_empty() => break,
+                    Ok(v) => calls.extend(
+                        v.into_iter()
+                            .map(|d| String::from_utf8_lossy(&d.name).into_owned()),
+                    ),
+                    Err(e) => {
+                        errors += 1;
+                        calls.push(format!("errno {e}"));
+                    }
+                }
+            }
+            sys::close(fd);
+            calls.push("|".into());
+        }
+        seen.push(calls);
+    }
+    if seen[0] != seen[1] {
+        return Err(Fail::Fail(format!(
+            "overlay {:?}, rovl {:?}",
+            seen[0], seen[1]
+        )));
+    }
+    let rs = &seen[1];
+    let eio = format!("errno {}", libc::EIO);
+    let root_end = rs.iter().position(|c| c == "|").unwrap_or(0);
+    let ok = rs[..root_end].contains(&eio)
+        && !rs.iter().any(|c| c == "f" || c == "f2")
+        && rs[..root_end].contains(&"b".to_string())
+        && rs.ends_with(&[eio.clone(), eio, "|".into()]);
+    if !ok {
+        return Err(Fail::Fail(format!("unexpected listings {rs:?}")));
     }
     Ok(())
 }
