@@ -31,9 +31,9 @@ pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
     copy_up_flags(sb, dentry, 0)
 }
 
-/// [`copy_up`] for an open with `flags`, or a truncate (`O_WRONLY`): data
-/// included where the file is opened for writing or truncated, and none
-/// for `O_TRUNC` (`ovl_copy_up_flags`). Copy-ups of a mount are
+/// [`copy_up`] for an open with `flags`, or a truncate (`O_WRONLY`): with
+/// the data where the file is opened for writing or truncated (none to
+/// copy for `O_TRUNC`) (`ovl_copy_up_flags`). Copy-ups of a mount are
 /// serialised, so concurrent callers find the copy made by the first.
 pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) -> Result {
     let node = sb.node(dentry).ok_or(ENOENT)?;

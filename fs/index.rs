@@ -250,7 +250,7 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
     let _cred = fs.cred.override_creds();
     let _w = WriteAccess::get(mnt)?;
     let fh = copy_up::origin_fh(fs, fs.layers[0].mnt.root())?.ok_or(EINVAL)?;
-    verify_fh(fs, mnt.root(), b"origin", &fh).inspect_err(|_| {
+    verify_fh(fs, mnt.root(), b"origin", &fh, true).inspect_err(|_| {
         pr_err!("failed to verify upper root origin\n");
     })?;
     let r = (|| -> Result<ARef<Dentry>> {
@@ -267,7 +267,7 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
             }
         };
         let ufh = copy_up::encode_fh(fs, mnt.root(), true)?.ok_or(EINVAL)?;
-        verify_fh(fs, &dir, b"upper", &ufh).inspect_err(|e| {
+        verify_fh(fs, &dir, b"upper", &ufh, true).inspect_err(|e| {
             // Named by what the handle is of (`ovl_verify_origin_xattr`).
             crate::vfs::pr_warn_ratelimited!(
                 "failed to verify upper ({}, ino={}, err={})\n",
@@ -290,14 +290,14 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
 }
 
 /// Checks that private xattr `name` of `d` is `fh`, or sets it where
-/// missing (`ovl_verify_set_fh`).
-fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8]) -> Result {
+/// missing and `set` (`ovl_verify_set_fh`).
+pub(crate) fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool) -> Result {
     let mnt = fs.upper_mnt()?;
     let mut buf = [0u8; 21 + 128];
     match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
         Ok(n) if buf[..n] == *fh => Ok(()),
         Ok(_) => Err(vfs::errno(bindings::ESTALE)),
-        Err(e) if e == vfs::errno(bindings::ENODATA) => xattrs::set_private(fs, d, name, fh),
+        Err(e) if set && e == vfs::errno(bindings::ENODATA) => xattrs::set_private(fs, d, name, fh),
         Err(e) if e == vfs::errno(bindings::ERANGE) => Err(vfs::errno(bindings::ESTALE)),
         Err(e) => Err(e),
     }

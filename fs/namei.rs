@@ -232,13 +232,8 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
 /// (`ovl_verify_origin`): `ESTALE` where it names another object.
 fn verify_origin(fs: &Rovl, upper: &Dentry, lower: &Dentry) -> Result {
     let fh = super::copy_up::origin_fh(fs, lower)?;
-    let mut buf = [0u8; 21 + 128];
-    let r = match xattrs::get_origin(fs, upper, &mut buf) {
-        Ok(n) if fh.as_deref() == Some(&buf[..n]) => Ok(()),
-        Ok(_) => Err(vfs::errno(bindings::ESTALE)),
-        Err(e) => Err(e),
-    };
-    r.inspect_err(|e| {
+    let fh = fh.as_deref().unwrap_or(&[]);
+    index::verify_fh(fs, upper, b"origin", fh, false).inspect_err(|e| {
         crate::vfs::pr_warn_ratelimited!(
             "failed to verify origin ({}, ino={}, err={})\n",
             super::params::BStrLossy(&lower.printed_name(1)),

@@ -149,11 +149,7 @@ pub(crate) fn iterate(
         if e.failed != 0 {
             // Reported once, where overlayfs looks it up (`ovl_iterate`).
             let err = Error::from_errno(i32::from(e.failed));
-            crate::vfs::pr_warn_ratelimited!(
-                "failed to look up ({}) for ino ({})\n",
-                super::params::BStrLossy(l.name(e)),
-                err.to_errno()
-            );
+            warn_lookup(l.name(e), err);
             l.entries[i].failed = 0;
             l.entries[i].hidden = true;
             return Err(err);
@@ -307,13 +303,9 @@ fn impure_fixes(sb: &SuperBlock<Rovl>, node: &RovlNode, lister: &DirEmitter) -> 
         if name == b"." || name == b".." {
             continue;
         }
-        let child = lister.lookup(name).inspect_err(|err| {
-            crate::vfs::pr_warn_ratelimited!(
-                "failed to look up ({}) for ino ({})\n",
-                super::params::BStrLossy(name),
-                err.to_errno()
-            );
-        })?;
+        let child = lister
+            .lookup(name)
+            .inspect_err(|&err| warn_lookup(name, err))?;
         // Entries of an upper directory keep their numbers under xino.
         match sb.node(&child).and_then(|n| n.origin_ino(fs)) {
             Some(ino) if ino != e.ino => fixes.push(name, ino, u32::from(e.d_type), 0)?,
@@ -341,6 +333,16 @@ fn impure_ino(
         }
     }
     super::namei::origin_ino_of(fs, top, name)
+}
+
+/// The warning of a lookup for an entry's number that failed
+/// (`ovl_cache_update`).
+fn warn_lookup(name: &[u8], err: Error) {
+    crate::vfs::pr_warn_ratelimited!(
+        "failed to look up ({}) for ino ({})\n",
+        super::params::BStrLossy(name),
+        err.to_errno()
+    );
 }
 
 /// Reads one real directory in its own order.

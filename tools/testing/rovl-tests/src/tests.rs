@@ -91,6 +91,10 @@ pub const ALL: &[(&str, Test)] = &[
         crate::upper::merged_dir_without_origin,
     ),
     ("metacopy_copy_up", crate::upper::metacopy_copy_up),
+    (
+        "metacopy_origin_verified",
+        crate::upper::metacopy_origin_verified,
+    ),
     ("listing_lookup_errors", crate::upper::listing_lookup_errors),
     ("copy_up_inode_flags", crate::upper::copy_up_inode_flags),
     (

@@ -2570,3 +2570,60 @@ pub fn listing_lookup_errors(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// With `index=on`, the lower file a metacopy upper file finds by path
+/// must be its `origin`: swapped origins fail the lookup (`ESTALE`), as
+/// overlayfs verifies them; without the index nothing is verified.
+pub fn metacopy_origin_verified(t: &mut T) -> TResult {
+    let base = t.dir.join("mcov");
+    let l0 = base.join("l0");
+    for f in ["p", "q"] {
+        layers::file(&l0.join(f), f.as_bytes())?;
+    }
+    let lowers = [l0];
+    let (o, r) = writable_pair_with(t, &base, &lowers, ",metacopy=on,index=on")?;
+    for s in [&o, &r] {
+        for f in ["p", "q"] {
+            P::chmod(&s.mnt.join(f), 0o600).map_err(|e| format!("chmod {f}: {e}"))?;
+        }
+    }
+    t.umount(&o.mnt)?;
+    t.umount(&r.mnt)?;
+    for s in [&o, &r] {
+        let get = |f: &str| sys::getxattr(&s.upper.join(f), "trusted.overlay.origin");
+        let (p, q) = (get("p"), get("q"));
+        let (Ok(p), Ok(q)) = (p, q) else {
+            return Err(Fail::Fail(format!("{}: no origins", s.upper.display())));
+        };
+        sys::setxattr(&s.upper.join("p"), "trusted.overlay.origin", &q)
+            .and_then(|_| sys::setxattr(&s.upper.join("q"), "trusted.overlay.origin", &p))
+            .map_err(|e| format!("swap: {e}"))?;
+    }
+    let mut seen = Vec::new();
+    for extra in [",metacopy=on,index=on", ",metacopy=on"] {
+        for (fstype, s) in [("overlay", &o), ("rovl", &r)] {
+            let m = t
+                .mount(
+                    fstype,
+                    &format!("{}{extra}", opts(&lowers, &s.upper, &s.work)),
+                )
+                .map_err(|e| format!("remount {fstype}{extra}: errno {e}"))?;
+            let got: Vec<_> = ["p", "q"]
+                .iter()
+                .map(|f| std::fs::read(m.join(f)).map_err(|e| e.raw_os_error()))
+                .collect();
+            t.umount(&m)?;
+            seen.push(format!("{extra}: {got:?}"));
+        }
+    }
+    if seen[0] != seen[1] || seen[2] != seen[3] {
+        return Err(Fail::Fail(format!("overlay vs rovl: {seen:?}")));
+    }
+    let stale = format!("Err(Some({}))", libc::ESTALE);
+    if seen[1] != format!(",metacopy=on,index=on: [{stale}, {stale}]")
+        || seen[3] != ",metacopy=on: [Ok([112]), Ok([113])]"
+    {
+        return Err(Fail::Fail(format!("unexpected: {seen:?}")));
+    }
+    Ok(())
+}
