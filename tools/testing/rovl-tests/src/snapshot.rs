@@ -53,26 +53,7 @@ pub fn fnv(data: &[u8]) -> u64 {
 
 /// The listing of a directory through getdents64, in order.
 pub fn listing(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
-    let fd = sys::open(p, libc::O_RDONLY | libc::O_DIRECTORY)?;
-    let mut out = Vec::new();
-    loop {
-        match sys::getdents(fd, 4096) {
-            Ok(v) if v.is_empty() => break,
-            Ok(v) => out.extend(v.into_iter().map(|d| {
-                (
-                    String::from_utf8_lossy(&d.name).into_owned(),
-                    d.d_type,
-                    d.ino,
-                )
-            })),
-            Err(e) => {
-                sys::close(fd);
-                return Err(e);
-            }
-        }
-    }
-    sys::close(fd);
-    Ok(out)
+    read_listing(p, false)
 }
 
 /// As [`listing`], with a failed `getdents64` call recorded as an entry
@@ -80,6 +61,10 @@ pub fn listing(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
 /// reaches an entry it cannot look up and leaves that entry out of the next
 /// ones. Two failures in a row end the listing.
 fn listing_through_errors(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
+    read_listing(p, true)
+}
+
+fn read_listing(p: &Path, through_errors: bool) -> Result<Vec<(String, u8, u64)>, Errno> {
     let fd = sys::open(p, libc::O_RDONLY | libc::O_DIRECTORY)?;
     let mut out = Vec::new();
     let mut failed = false;
@@ -95,6 +80,10 @@ fn listing_through_errors(p: &Path) -> Result<Vec<(String, u8, u64)>, Errno> {
                         d.ino,
                     )
                 }))
+            }
+            Err(e) if !through_errors => {
+                sys::close(fd);
+                return Err(e);
             }
             Err(e) => {
                 out.push((format!("!errno {e}"), 0, 0));
