@@ -33,8 +33,10 @@ pub(crate) fn copy_up(sb: &SuperBlock<Rovl>, dentry: &Dentry) -> Result {
 
 /// [`copy_up`] for an open with `flags`, or a truncate (`O_WRONLY`): with
 /// the data where the file is opened for writing or truncated (none to
-/// copy for `O_TRUNC`) (`ovl_copy_up_flags`). Copy-ups of a mount are
-/// serialised, so concurrent callers find the copy made by the first.
+/// copy for `O_TRUNC`) (`ovl_copy_up_flags`). Ancestors go first, topmost
+/// first, each under its own node's lock, so copy-ups of different objects
+/// run in parallel and concurrent callers for one object find the copy
+/// made by the first.
 pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) -> Result {
     let node = sb.node(dentry).ok_or(ENOENT)?;
     let data = needs_data(flags);
@@ -49,33 +51,54 @@ pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) 
     if node.is_metacopy() {
         node.realdata(fs)?;
     }
-    let _serial = up.copy_lock.lock();
-    // Ancestors without an upper copy, nearest first.
-    let mut chain = KVec::new();
+    // The topmost name still without an upper copy, until none is left:
+    // a concurrent copy-up may have made some of them meanwhile.
+    while let Some(d) = topmost_missing(sb, fs, dentry)? {
+        let n = sb.node(&d).ok_or(ENOENT)?;
+        let _lock = sb.node_lock(&d).ok_or(ENOENT)?.lock();
+        if !has_upper_name(sb, fs, &d, n)? {
+            copy_up_one(sb, fs, up, &d, flags)?;
+        }
+    }
+    if data && !node.has_upperdata() {
+        let _lock = sb.node_lock(dentry).ok_or(ENOENT)?.lock();
+        if !node.has_upperdata() {
+            copy_up_meta_data(fs, up, node, flags)?;
+            if let Some(inode) = dentry.inode() {
+                vfs::sync_attrs::<Rovl>(inode, node);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The topmost of `dentry` and its ancestors without an upper copy (for a
+/// name of an indexed file: without an upper alias).
+fn topmost_missing(
+    sb: &SuperBlock<Rovl>,
+    fs: &Rovl,
+    dentry: &Dentry,
+) -> Result<Option<ARef<Dentry>>> {
+    let mut missing = None;
     let mut cur: ARef<Dentry> = ARef::from(dentry);
     loop {
         let n = sb.node(&cur).ok_or(ENOENT)?;
-        if n.upper().is_some() && (!n.is_indexed() || has_upper_alias(sb, fs, &cur, n)?) {
-            break;
+        if has_upper_name(sb, fs, &cur, n)? {
+            return Ok(missing);
         }
         let parent = cur.parent();
         if parent.same(&cur) {
             // The root always has an upper directory on a writable mount.
             return Err(EIO);
         }
-        chain.push(cur, GFP_KERNEL)?;
+        missing = Some(cur);
         cur = parent;
     }
-    for d in chain.iter().rev() {
-        copy_up_one(sb, fs, up, d, flags)?;
-    }
-    if data && !node.has_upperdata() {
-        copy_up_meta_data(fs, up, node, flags)?;
-        if let Some(inode) = dentry.inode() {
-            vfs::sync_attrs::<Rovl>(inode, node);
-        }
-    }
-    Ok(())
+}
+
+/// Whether the name `d` is on the upper layer.
+fn has_upper_name(sb: &SuperBlock<Rovl>, fs: &Rovl, d: &Dentry, n: &RovlNode) -> Result<bool> {
+    Ok(n.upper().is_some() && (!n.is_indexed() || has_upper_alias(sb, fs, d, n)?))
 }
 
 /// An open for writing or truncation, or a truncate: the data is needed

@@ -24,7 +24,6 @@ use crate::vfs::{
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
 use kernel::types::ARef;
 
 /// Most lower layers a mount may have, as overlayfs (`OVL_MAX_STACK`).
@@ -42,10 +41,6 @@ pub(crate) struct Upper {
     /// `upperdir=` and `workdir=` as given, for /proc/mounts.
     pub(crate) upper_name: KVec<u8>,
     pub(crate) work_name: KVec<u8>,
-    /// Serialises copy-ups of this mount, so each object is copied once
-    /// (overlayfs locks per inode; one lock per mount is simpler and as
-    /// correct, at the cost of parallel copy-ups of different files).
-    pub(crate) copy_lock: Pin<KBox<Mutex<()>>>,
     /// Names of temporary objects in `work/` (`#<n>`, as overlayfs).
     pub(crate) temp_id: AtomicU64,
     /// `index/` in the workdir with `index=on` (then also where temporary

@@ -315,7 +315,6 @@ fn setup_upper(
         work,
         upper_name,
         work_name,
-        copy_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
         temp_id: core::sync::atomic::AtomicU64::new(0),
         index: None,
         errseq,

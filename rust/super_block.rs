@@ -488,9 +488,41 @@ impl<T: FileSystem> SuperBlock<T> {
         }
         let inode = d.inode()?;
         // SAFETY: Every positive dentry of this sb has an inode made by
-        // `new_inode` below, whose `i_private` is a `KBox<T::Node>` freed
+        // `new_inode` below, whose `i_private` is a `NodeCell<T>` freed
         // only at eviction, after the last dentry reference is gone.
         Some(unsafe { node_of::<T>(inode.as_ptr()) })
+    }
+
+    /// The lock of the node of a rovl dentry of this superblock: held while
+    /// the filesystem changes what the node stacks on (`ovl_inode_lock`).
+    pub(crate) fn node_lock<'a>(&self, d: &'a Dentry) -> Option<&'a Mutex<()>> {
+        if d.sb_ptr() != self.as_ptr().cast_const() {
+            return None;
+        }
+        let inode = d.inode()?;
+        // SAFETY: As in `node` above.
+        Some(unsafe { &cell_of::<T>(inode.as_ptr()).lock })
+    }
+}
+
+/// What `i_private` of a rovl inode owns: the filesystem's node, and a
+/// lock for it that the VFS never takes.
+#[pin_data]
+struct NodeCell<T: FileSystem> {
+    #[pin]
+    lock: Mutex<()>,
+    node: T::Node,
+}
+
+impl<T: FileSystem> NodeCell<T> {
+    fn new(node: T::Node) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(Self {
+                lock <- kernel::new_mutex!(()),
+                node,
+            }),
+            GFP_KERNEL,
+        )
     }
 }
 
@@ -516,8 +548,17 @@ pub(crate) fn sb_of(d: &Dentry) -> *const c_void {
 ///
 /// `inode` must be a live inode created by [`new_inode`] for `T`.
 unsafe fn node_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Node {
-    // SAFETY: By the safety requirements `i_private` is a `KBox<T::Node>`.
-    unsafe { <KBox<T::Node> as ForeignOwnable>::borrow((*inode).i_private) }
+    // SAFETY: By the safety requirements.
+    unsafe { &cell_of::<T>(inode).node }
+}
+
+/// # Safety
+///
+/// `inode` must be a live inode created by [`new_inode`] for `T`.
+unsafe fn cell_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a NodeCell<T> {
+    // SAFETY: By the safety requirements `i_private` is a
+    // `Pin<KBox<NodeCell<T>>>`, freed at eviction.
+    unsafe { <Pin<KBox<NodeCell<T>>> as ForeignOwnable>::borrow((*inode).i_private) }.get_ref()
 }
 
 /// The inode of a new node: a new one, or for a node with a key the
@@ -536,12 +577,12 @@ unsafe fn new_inode<T: Filesystem>(
         if inode.is_null() {
             return Err(ENOMEM);
         }
-        let node = match KBox::new(n.node, GFP_KERNEL) {
+        let node = match NodeCell::<T>::new(n.node) {
             Ok(b) => b,
             Err(e) => {
                 // SAFETY: We own the only reference to the new inode.
                 unsafe { bindings::iput(inode) };
-                return Err(e.into());
+                return Err(e);
             }
         };
         // SAFETY: The inode is new and private to us.
@@ -550,7 +591,7 @@ unsafe fn new_inode<T: Filesystem>(
     };
     let mut data = IgetData::<T> {
         key,
-        node: Some(KBox::new(n.node, GFP_KERNEL)?),
+        node: Some(NodeCell::<T>::new(n.node)?),
     };
     // SAFETY: `sb` is live; the callbacks take `data` as `IgetData<T>`,
     // which outlives the call.
@@ -571,7 +612,15 @@ unsafe fn new_inode<T: Filesystem>(
         // Another name of the same object: our node goes unused.
         let new = data.node.take().ok_or(EINVAL)?;
         // SAFETY: A hashed inode of ours has its node set.
-        if !T::same_objects(unsafe { node_of::<T>(inode) }, &new) {
+        let cell = unsafe { cell_of::<T>(inode) };
+        // What the lookup found may be what a copy-up of the node under
+        // way is about to publish (an index entry): checked again once
+        // the node's lock is free.
+        let same = T::same_objects(&cell.node, &new.node) || {
+            drop(cell.lock.lock());
+            T::same_objects(&cell.node, &new.node)
+        };
+        if !same {
             // SAFETY: We own the reference `iget5_locked` returned.
             unsafe { bindings::iput(inode) };
             return Err(Error::from_errno(ESTALE_ERRNO));
@@ -581,7 +630,7 @@ unsafe fn new_inode<T: Filesystem>(
     // SAFETY: `iget_set` moved the node into `i_private`; the inode is new
     // and locked (`I_NEW`) until `unlock_new_inode`.
     unsafe {
-        let node = <KBox<T::Node> as ForeignOwnable>::from_foreign((*inode).i_private);
+        let node = <Pin<KBox<NodeCell<T>>> as ForeignOwnable>::from_foreign((*inode).i_private);
         fill_inode::<T>(inode, node, n.ino, n.flags);
         bindings::unlock_new_inode(inode);
     }
@@ -592,7 +641,7 @@ unsafe fn new_inode<T: Filesystem>(
 struct IgetData<T: FileSystem> {
     key: usize,
     /// The new node, until `iget_set` gives it to a new inode.
-    node: Option<KBox<T::Node>>,
+    node: Option<Pin<KBox<NodeCell<T>>>>,
 }
 
 /// # Safety
@@ -641,17 +690,17 @@ unsafe extern "C" fn iget_set<T: Filesystem>(
 /// `inode` is a new inode of a superblock of `T`, private to the caller.
 unsafe fn fill_inode<T: Filesystem>(
     inode: *mut bindings::inode,
-    node: KBox<T::Node>,
+    node: Pin<KBox<NodeCell<T>>>,
     ino: u64,
     flags: u32,
 ) {
     let (mode, rdev) = {
-        let real = T::real_inode(&node);
+        let real = T::real_inode(&node.node);
         (real.mode(), real.rdev())
     };
     // SAFETY: The inode is new and private to us.
     unsafe {
-        sync_attrs::<T>(Inode::from_raw(inode), &node);
+        sync_attrs::<T>(Inode::from_raw(inode), &node.node);
         // The real inode owns the ACLs; never cache them here.
         (*inode).i_acl = ACL_DONT_CACHE;
         (*inode).i_default_acl = ACL_DONT_CACHE;
@@ -1186,7 +1235,9 @@ unsafe extern "C" fn evict_inode_cb<T: Filesystem>(inode: *mut bindings::inode) 
         let node = (*inode).i_private;
         if !node.is_null() {
             (*inode).i_private = ptr::null_mut();
-            drop(<KBox<T::Node> as ForeignOwnable>::from_foreign(node));
+            drop(<Pin<KBox<NodeCell<T>>> as ForeignOwnable>::from_foreign(
+                node,
+            ));
         }
     }
 }

@@ -71,6 +71,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("copy_up_metadata", crate::upper::copy_up_metadata),
     ("concurrent_copy_up", crate::upper::concurrent_copy_up),
     ("copy_up_killed", crate::upper::copy_up_killed),
+    ("parallel_copy_ups", crate::upper::parallel_copy_ups),
     (
         "unmerged_dir_positions",
         crate::upper::unmerged_dir_positions,

@@ -643,17 +643,40 @@ pub fn copy_up_metadata(t: &mut T) -> TResult {
 
 /// Many threads open the same lower files for appending at once: each file
 /// is copied up once, with the lower data, and gets every thread's line.
+/// Then with `index=on`, half the threads appending through a second name
+/// (a lower hard link), and with `metacopy=on`, half changing the mode
+/// first (a metadata copy-up racing the data's).
 pub fn concurrent_copy_up(t: &mut T) -> TResult {
-    let base = t.dir.join("cc");
+    concurrent_round(t, "cc", "", 24, false, false)?;
+    // Many files: a lookup of one name while another is copied up is rare.
+    concurrent_round(t, "cc-index", ",index=on", 150, true, false)?;
+    concurrent_round(t, "cc-meta", ",metacopy=on", 24, false, true)
+}
+
+fn concurrent_round(
+    t: &mut T,
+    dir: &str,
+    extra: &str,
+    files: usize,
+    links: bool,
+    meta: bool,
+) -> TResult {
+    use std::os::unix::fs::MetadataExt;
+    let base = t.dir.join(dir);
     let l0 = base.join("l0");
     let l1 = base.join("l1");
-    const FILES: usize = 24;
     const THREADS: usize = 8;
-    for i in 0..FILES {
+    let name = |i: usize| format!("d{}/f{i}", i % 3);
+    for i in 0..files {
         layers::file(
-            &l0.join(format!("d{}/f{i}", i % 3)),
+            &l0.join(name(i)),
             format!("lower {i}\n").repeat(200).as_bytes(),
         )?;
+        if links {
+            layers::dir(&l0.join("h"))?;
+            std::fs::hard_link(l0.join(name(i)), l0.join(format!("h/f{i}")))
+                .map_err(|e| format!("link: {e}"))?;
+        }
     }
     layers::dir(&l1)?;
     let upper = base.join("u");
@@ -661,49 +684,102 @@ pub fn concurrent_copy_up(t: &mut T) -> TResult {
     layers::dir(&upper)?;
     layers::dir(&work)?;
     let m = t
-        .mount("rovl", &opts(&[l0.clone(), l1], &upper, &work))
-        .map_err(|e| format!("mount: errno {e}"))?;
+        .mount(
+            "rovl",
+            &format!("{}{extra}", opts(&[l0.clone(), l1], &upper, &work)),
+        )
+        .map_err(|e| format!("mount{extra}: errno {e}"))?;
+    let errors = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for th in 0..THREADS {
             let m = m.clone();
+            let errors = &errors;
             s.spawn(move || {
-                for k in 0..FILES {
-                    let i = (k + th * 5) % FILES;
-                    let _ = write_file(
-                        &m.join(format!("d{}/f{i}", i % 3)),
-                        libc::O_APPEND,
-                        0,
-                        format!("thread {th}\n").as_bytes(),
-                    );
+                for k in 0..files {
+                    let i = (k + th * 5) % files;
+                    let p = if links && th % 2 == 1 {
+                        m.join(format!("h/f{i}"))
+                    } else {
+                        m.join(name(i))
+                    };
+                    if meta && th % 2 == 0 {
+                        let _ = std::fs::set_permissions(
+                            &p,
+                            std::os::unix::fs::PermissionsExt::from_mode(0o640),
+                        );
+                    }
+                    if let Err(e) =
+                        write_file(&p, libc::O_APPEND, 0, format!("thread {th}\n").as_bytes())
+                    {
+                        errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("{}: errno {e}", p.display()));
+                    }
                 }
             });
         }
     });
-    for i in 0..FILES {
-        let data = std::fs::read(m.join(format!("d{}/f{i}", i % 3)))
-            .map_err(|e| format!("read f{i}: {e}"))?;
+    let errors = errors.into_inner().unwrap();
+    if !errors.is_empty() {
+        return Err(Fail::Fail(format!(
+            "{} appends failed{extra}: {errors:?}",
+            errors.len()
+        )));
+    }
+    for i in 0..files {
+        let data = std::fs::read(m.join(name(i))).map_err(|e| format!("read f{i}{extra}: {e}"))?;
         let text = String::from_utf8_lossy(&data);
         let lower = format!("lower {i}\n").repeat(200);
         if !text.starts_with(&lower) {
-            return Err(Fail::Fail(format!("f{i}: lower data lost or changed")));
+            return Err(Fail::Fail(format!(
+                "f{i}{extra}: lower data lost or changed"
+            )));
         }
         for th in 0..THREADS {
-            if text.matches(&format!("thread {th}\n")).count() != 1 {
+            let n = text.matches(&format!("thread {th}\n")).count();
+            if n != 1 {
                 return Err(Fail::Fail(format!(
-                    "f{i}: thread {th}'s line is not there exactly once"
+                    "f{i}{extra}: thread {th}'s line is there {n} times: {:?}",
+                    &text[lower.len()..]
                 )));
             }
         }
-        if !upper.join(format!("d{}/f{i}", i % 3)).exists() {
-            return Err(Fail::Fail(format!("f{i} not on the upper layer")));
+        let up = upper.join(name(i));
+        if !up.exists() {
+            return Err(Fail::Fail(format!("f{i}{extra} not on the upper layer")));
+        }
+        if links {
+            let other = std::fs::read(m.join(format!("h/f{i}")))
+                .map_err(|e| format!("read h/f{i}{extra}: {e}"))?;
+            let ino = |p: &Path| std::fs::metadata(p).map(|m| (m.ino(), m.nlink())).ok();
+            let (a, b) = (ino(&up), ino(&upper.join(format!("h/f{i}"))));
+            // Both names on the upper layer, one inode with the index entry.
+            if other != data || a.is_none() || a != b || a.is_some_and(|(_, n)| n != 3) {
+                return Err(Fail::Fail(format!(
+                    "f{i}{extra}: names differ or are not linked on the upper layer: {a:?} {b:?}"
+                )));
+            }
+        }
+        if meta && count_xattr(&up, "trusted.overlay.metacopy") != 0 {
+            return Err(Fail::Fail(format!(
+                "f{i}{extra}: still metacopy after writes"
+            )));
         }
     }
-    let left: Vec<_> = std::fs::read_dir(work.join("work"))
-        .map_err(|e| format!("work: {e}"))?
+    let left: Vec<_> = ["work", "index"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(work.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.file_name().to_string_lossy().starts_with('#'))
         .collect();
     if !left.is_empty() {
         return Err(Fail::Fail(format!(
-            "{} temporary objects left in work/",
+            "{} temporary objects left in the workdir{extra}",
             left.len()
         )));
     }
@@ -1754,6 +1830,187 @@ fn killed_copy_up(side: &Side) -> Result<Vec<String>, Fail> {
     Ok(out)
 }
 
+/// A copy-up waiting on its lower layer holds up no copy-up of another
+/// file (overlayfs locks each inode): with a lower layer on FUSE whose
+/// server is stopped, opening a file of that layer for writing blocks in
+/// its copy-up; files of another layer, one in a directory not yet copied
+/// up, are then copied up at once. Same outcome on both.
+pub fn parallel_copy_ups(t: &mut T) -> TResult {
+    if !Path::new("/dev/fuse").exists() {
+        return Err(Fail::Skip("no /dev/fuse in the guest".into()));
+    }
+    let base = t.dir.join("pc");
+    let (src, fuse, tl) = (base.join("src"), base.join("fuse"), base.join("t"));
+    layers::file(&src.join("big"), &vec![0x5a; 4 << 20])?;
+    layers::file(&tl.join("small"), b"small\n")?;
+    layers::file(&tl.join("d/small"), b"nested\n")?;
+    layers::dir(&fuse)?;
+    let daemon = match std::process::Command::new("fuse-overlayfs")
+        .arg("-f")
+        .arg("-o")
+        .arg(format!("lowerdir={}", src.display()))
+        .arg(&fuse)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(c) => Stopper(c),
+        Err(e) => return Err(Fail::Skip(format!("fuse-overlayfs: {e}"))),
+    };
+    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+    if !wait_for(10_000, || {
+        sys::statfs(&fuse).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
+    }) {
+        return Err(Fail::Fail("fuse-overlayfs did not mount".into()));
+    }
+    t.adopt(&fuse);
+    let (o, r) = writable_pair(t, &base, &[fuse.clone(), tl])?;
+    let a = blocked_copy_up(&o, &daemon)?;
+    let b = blocked_copy_up(&r, &daemon)?;
+    if a != b {
+        return Err(Fail::Fail(format!("overlay {a:?}, rovl {b:?}")));
+    }
+    if a.first().map(String::as_str) != Some("others copied up meanwhile: true") {
+        return Err(Fail::Fail(format!("overlay waited as well: {a:?}")));
+    }
+    t.umount(&r.mnt)?;
+    t.umount(&o.mnt)?;
+    t.umount(&fuse)?;
+    drop(daemon);
+    Ok(())
+}
+
+/// A FUSE server run by a test: on drop, continued and reaped.
+struct Stopper(std::process::Child);
+
+impl Stopper {
+    fn signal(&self, sig: i32) {
+        // SAFETY: Signals our own child.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        self.signal(libc::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` every millisecond for up to `ms` milliseconds.
+fn wait_for(ms: u32, mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..ms {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    f()
+}
+
+/// Runs `f` in a child process, whose exit status is its errno or 0.
+fn spawn(f: impl FnOnce() -> Result<(), Errno>) -> i32 {
+    // SAFETY: The child only makes system calls and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = match f() {
+            Ok(()) => 0,
+            Err(e) => e,
+        };
+        // SAFETY: Ends the child without running the parent's cleanup.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+/// The exit status of child `pid` if it has ended within `ms` ms.
+fn reap(pid: i32, ms: u32) -> Option<i32> {
+    let mut code = None;
+    wait_for(ms, || {
+        let mut status = 0;
+        // SAFETY: Waiting for our own child.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            code = Some(libc::WEXITSTATUS(status));
+        }
+        code.is_some()
+    });
+    code
+}
+
+/// `parallel_copy_ups` on one side: `big` (on FUSE) is opened for writing
+/// with the server stopped, then the two small files of the other layer.
+fn blocked_copy_up(side: &Side, daemon: &Stopper) -> Result<Vec<String>, Fail> {
+    let m = &side.mnt;
+    let append = |p: PathBuf, data: &'static [u8]| {
+        move || -> Result<(), Errno> {
+            let fd = sys::open(&p, libc::O_WRONLY | libc::O_APPEND)?;
+            // SAFETY: `data` is readable for its length.
+            let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+            sys::close(fd);
+            if n < 0 {
+                return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+            }
+            Ok(())
+        }
+    };
+    // Everything but the data of `big` is cached before the server stops.
+    for n in ["big", "small", "d/small"] {
+        std::fs::metadata(m.join(n)).map_err(|e| format!("stat {n}: {e}"))?;
+    }
+    let inodes = || free_inodes(&side.upper).unwrap_or(0);
+    let free = inodes();
+    daemon.signal(libc::SIGSTOP);
+    let big = spawn(append(m.join("big"), b"big\n"));
+    let fuse_wait = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("fuse"))
+    };
+    // The copy-up has made its temporary object and waits for the server.
+    let waiting = wait_for(10_000, || fuse_wait(big) && inodes() < free);
+    let small = waiting.then(|| {
+        spawn(move || {
+            append(m.join("small"), b"more\n")()?;
+            append(m.join("d/small"), b"more\n")()
+        })
+    });
+    let meanwhile = small.and_then(|pid| reap(pid, 20_000));
+    let still_waiting = fuse_wait(big);
+    daemon.signal(libc::SIGCONT);
+    let small_code = match (small, meanwhile) {
+        (Some(_), Some(c)) => Some(c),
+        (Some(pid), None) => reap(pid, 60_000),
+        (None, _) => None,
+    };
+    let big_code = reap(big, 60_000);
+    if !waiting {
+        return Err(Fail::Fail(format!(
+            "the copy-up of big did not begin and wait for the stopped server (exit {big_code:?})"
+        )));
+    }
+    let read = |n: &str| {
+        std::fs::read(m.join(n)).map(|v| (v.len(), v[v.len().saturating_sub(4)..].to_vec()))
+    };
+    Ok(vec![
+        format!("others copied up meanwhile: {}", meanwhile.is_some()),
+        format!("big still waiting then: {still_waiting}"),
+        format!("exit codes: big {big_code:?}, small {small_code:?}"),
+        format!("big: {:?}", read("big").map_err(|e| e.to_string())),
+        format!(
+            "small: {:?}",
+            std::fs::read(m.join("small")).map_err(|e| e.to_string())
+        ),
+        format!(
+            "d/small: {:?}",
+            std::fs::read(m.join("d/small")).map_err(|e| e.to_string())
+        ),
+        format!(
+            "on the upper layer: {}",
+            ["big", "small", "d/small"]
+                .iter()
+                .all(|n| side.upper.join(n).is_file())
+        ),
+    ])
+}
+
 /// The size of the file `copy_up_killed` copies.
 const KILLED_SIZE: usize = 256 << 20;
 
@@ -1764,6 +2021,15 @@ fn free_bytes(p: &Path) -> Option<u64> {
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: As above; `c` is a valid C string.
     (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| st.f_bfree * st.f_frsize)
+}
+
+/// Free inodes of the filesystem holding `p`.
+fn free_inodes(p: &Path) -> Option<u64> {
+    let c = sys::cstr(p);
+    // SAFETY: `st` is written by the kernel.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: As above; `c` is a valid C string.
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_ffree)
 }
 
 /// Every `getdents64` record of the open directory `fd` from its current
