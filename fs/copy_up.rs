@@ -55,13 +55,13 @@ pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) 
     // a concurrent copy-up may have made some of them meanwhile.
     while let Some(d) = topmost_missing(sb, fs, dentry)? {
         let n = sb.node(&d).ok_or(ENOENT)?;
-        let _lock = sb.node_lock(&d).ok_or(ENOENT)?.lock();
+        let _lock = sb.node_lock(&d).ok_or(ENOENT)?.lock_interruptible()?;
         if !has_upper_name(sb, fs, &d, n)? {
             copy_up_one(sb, fs, up, &d, flags)?;
         }
     }
     if data && !node.has_upperdata() {
-        let _lock = sb.node_lock(dentry).ok_or(ENOENT)?.lock();
+        let _lock = sb.node_lock(dentry).ok_or(ENOENT)?.lock_interruptible()?;
         if !node.has_upperdata() {
             copy_up_meta_data(fs, up, node, flags)?;
             if let Some(inode) = dentry.inode() {
@@ -308,6 +308,11 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     if meta {
         node.meta_upper.store(true, Ordering::Release);
     }
+    if to_index {
+        // Before the upper object shows: a name of the file without its
+        // upper alias is then never taken for one on the upper layer.
+        node.indexed.store(true, Ordering::Release);
+    }
     node.upper.set(KBox::new(
         RealEntry {
             layer: UPPER,
@@ -321,7 +326,6 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     if to_index {
         // The union link count so far, for a copy-up interrupted before
         // the link below.
-        node.indexed.store(true, Ordering::Release);
         {
             let _w = WriteAccess::get(mnt)?;
             index::set_nlink(fs, node, false)?;

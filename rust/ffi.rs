@@ -253,6 +253,8 @@ extern "C" {
     pub(crate) fn rovl_inode_lock(inode: *mut bindings::inode);
     pub(crate) fn rovl_inode_trylock(inode: *mut bindings::inode) -> bool;
     pub(crate) fn rovl_fatal_signal_pending() -> bool;
+    pub(crate) fn rovl_mutex_init(lock: *mut bindings::mutex);
+    pub(crate) fn rovl_mutex_lock_interruptible(lock: *mut bindings::mutex) -> c_int;
     pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
     pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
     pub(crate) fn rovl_dentry_set_reval(dentry: *mut bindings::dentry, flags: c_uint);

@@ -11,6 +11,7 @@ mod dentry;
 mod ffi;
 mod file;
 mod super_block;
+mod sync;
 mod upper;
 
 pub(crate) use cred::Cred;
@@ -25,6 +26,7 @@ pub(crate) use super_block::{
     FileSystem, InodeOperations, NewKind, NewNode, Registration, SuperBlock, SuperOperations,
     XattrOperations, COPY_I_FLAGS,
 };
+pub(crate) use sync::SignalMutex;
 pub(crate) use upper::{
     current_umask, CreateCreds, FileAttrArg, Iattr, InUse, Locked, NewAcls, WriteAccess,
     COPY_FS_FLAGS, PROT_FS_FLAGS,

@@ -56,6 +56,9 @@
  *   macros and static inlines.
  * - rovl_fileattr_words, rovl_fileattr_set_words: struct fileattr is
  *   opaque to the bindings; ->fileattr_get/set get and set its flag words.
+ * - rovl_mutex_init, rovl_mutex_lock_interruptible: mutex_init() is a
+ *   macro with a static lock class key, mutex_lock_interruptible() one
+ *   under lockdep; 6.12's kernel::sync::Mutex cannot be interrupted.
  * No policy lives here: every decision is made in Rust.
  */
 #include <linux/cred.h>
@@ -200,6 +203,16 @@ void rovl_current_fsids(kuid_t *uid, kgid_t *gid)
 void rovl_inode_lock(struct inode *inode)
 {
 	inode_lock(inode);
+}
+
+void rovl_mutex_init(struct mutex *lock)
+{
+	mutex_init(lock);
+}
+
+int rovl_mutex_lock_interruptible(struct mutex *lock)
+{
+	return mutex_lock_interruptible(lock);
 }
 
 bool rovl_fatal_signal_pending(void)

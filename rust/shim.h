@@ -16,6 +16,7 @@ struct file;
 struct fs_context;
 struct inode;
 struct kstatfs;
+struct mutex;
 struct mnt_idmap;
 struct path;
 struct posix_acl;
@@ -32,6 +33,8 @@ bool rovl_dir_emit(struct dir_context *ctx, const char *name, int namelen,
 void rovl_inode_lock(struct inode *inode);
 bool rovl_inode_trylock(struct inode *inode);
 bool rovl_fatal_signal_pending(void);
+void rovl_mutex_init(struct mutex *lock);
+int rovl_mutex_lock_interruptible(struct mutex *lock);
 void rovl_inode_unlock(struct inode *inode);
 void rovl_inode_lock_nested(struct inode *inode, unsigned int subclass);
 bool rovl_d_unhashed(struct dentry *dentry);

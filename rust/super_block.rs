@@ -10,7 +10,7 @@
 use super::file::{FOP_BUFFER_WASYNC, IOCB_NOWAIT};
 use super::{
     ffi, CopyOp, DelayedCall, Dentry, DirEmitter, Fiemap, File, FileAttrArg, Iattr, Inode, Kstat,
-    Kstatfs, PosixAcl, Purpose, RealPath, SeqFile, StackedFile,
+    Kstatfs, PosixAcl, Purpose, RealPath, SeqFile, SignalMutex, StackedFile,
 };
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -495,7 +495,7 @@ impl<T: FileSystem> SuperBlock<T> {
 
     /// The lock of the node of a rovl dentry of this superblock: held while
     /// the filesystem changes what the node stacks on (`ovl_inode_lock`).
-    pub(crate) fn node_lock<'a>(&self, d: &'a Dentry) -> Option<&'a Mutex<()>> {
+    pub(crate) fn node_lock<'a>(&self, d: &'a Dentry) -> Option<&'a SignalMutex> {
         if d.sb_ptr() != self.as_ptr().cast_const() {
             return None;
         }
@@ -510,7 +510,7 @@ impl<T: FileSystem> SuperBlock<T> {
 #[pin_data]
 struct NodeCell<T: FileSystem> {
     #[pin]
-    lock: Mutex<()>,
+    lock: SignalMutex,
     node: T::Node,
 }
 
@@ -518,7 +518,7 @@ impl<T: FileSystem> NodeCell<T> {
     fn new(node: T::Node) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             pin_init!(Self {
-                lock <- kernel::new_mutex!(()),
+                lock <- SignalMutex::new(),
                 node,
             }),
             GFP_KERNEL,
@@ -616,10 +616,15 @@ unsafe fn new_inode<T: Filesystem>(
         // What the lookup found may be what a copy-up of the node under
         // way is about to publish (an index entry): checked again once
         // the node's lock is free.
-        let same = T::same_objects(&cell.node, &new.node) || {
-            drop(cell.lock.lock());
-            T::same_objects(&cell.node, &new.node)
-        };
+        let same = T::same_objects(&cell.node, &new.node)
+            || match cell.lock.lock_interruptible() {
+                Ok(_) => T::same_objects(&cell.node, &new.node),
+                Err(e) => {
+                    // SAFETY: We own the reference `iget5_locked` returned.
+                    unsafe { bindings::iput(inode) };
+                    return Err(e);
+                }
+            };
         if !same {
             // SAFETY: We own the reference `iget5_locked` returned.
             unsafe { bindings::iput(inode) };

@@ -1834,7 +1834,8 @@ fn killed_copy_up(side: &Side) -> Result<Vec<String>, Fail> {
 /// file (overlayfs locks each inode): with a lower layer on FUSE whose
 /// server is stopped, opening a file of that layer for writing blocks in
 /// its copy-up; files of another layer, one in a directory not yet copied
-/// up, are then copied up at once. Same outcome on both.
+/// up, are then copied up at once, and a second opener of the same file,
+/// which waits, can be killed. Same outcome on both.
 pub fn parallel_copy_ups(t: &mut T) -> TResult {
     if !Path::new("/dev/fuse").exists() {
         return Err(Fail::Skip("no /dev/fuse in the guest".into()));
@@ -1973,8 +1974,29 @@ fn blocked_copy_up(side: &Side, daemon: &Stopper) -> Result<Vec<String>, Fail> {
         })
     });
     let meanwhile = small.and_then(|pid| reap(pid, 20_000));
+    // A second opener of `big` waits for the copy-up under way, and a
+    // signal ends that wait (its task sleeping, not in the FUSE request).
+    let second = waiting.then(|| spawn(append(m.join("big"), b"two\n")));
+    let asleep = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+            st.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with(['S', 'D']))
+        }) && !fuse_wait(pid)
+    };
+    let second_waits = second.is_some_and(|pid| wait_for(10_000, || asleep(pid)));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut killed = false;
+    if let Some(pid) = second {
+        // SAFETY: Signals our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        killed = reap(pid, 10_000).is_some();
+    }
     let still_waiting = fuse_wait(big);
     daemon.signal(libc::SIGCONT);
+    if let (Some(pid), false) = (second, killed) {
+        reap(pid, 60_000);
+    }
     let small_code = match (small, meanwhile) {
         (Some(_), Some(c)) => Some(c),
         (Some(pid), None) => reap(pid, 60_000),
@@ -1992,6 +2014,7 @@ fn blocked_copy_up(side: &Side, daemon: &Stopper) -> Result<Vec<String>, Fail> {
     Ok(vec![
         format!("others copied up meanwhile: {}", meanwhile.is_some()),
         format!("big still waiting then: {still_waiting}"),
+        format!("a second opener of big waited: {second_waits}, ended by SIGKILL: {killed}"),
         format!("exit codes: big {big_code:?}, small {small_code:?}"),
         format!("big: {:?}", read("big").map_err(|e| e.to_string())),
         format!(
