@@ -650,7 +650,55 @@ pub fn concurrent_copy_up(t: &mut T) -> TResult {
     concurrent_round(t, "cc", "", 24, false, false)?;
     // Many files: a lookup of one name while another is copied up is rare.
     concurrent_round(t, "cc-index", ",index=on", 150, true, false)?;
-    concurrent_round(t, "cc-meta", ",metacopy=on", 24, false, true)
+    concurrent_round(t, "cc-meta", ",metacopy=on", 24, false, true)?;
+    truncating_data_copy_ups(t)
+}
+
+/// With `metacopy=on`, a metacopy file opened for writing by one thread and
+/// with `O_TRUNC` (then written) by another at once: the data is copied up
+/// once, before the truncation, never over what was written after it.
+fn truncating_data_copy_ups(t: &mut T) -> TResult {
+    let base = t.dir.join("cc-trunc");
+    let (l0, upper, work) = (base.join("l0"), base.join("u"), base.join("w"));
+    const FILES: usize = 12;
+    for i in 0..FILES {
+        layers::file(&l0.join(format!("f{i}")), &vec![b'l'; 4 << 20])?;
+    }
+    layers::dir(&base.join("l1"))?;
+    layers::dir(&upper)?;
+    layers::dir(&work)?;
+    let m = t
+        .mount(
+            "rovl",
+            &format!(
+                "{},metacopy=on",
+                opts(&[l0, base.join("l1")], &upper, &work)
+            ),
+        )
+        .map_err(|e| format!("mount: errno {e}"))?;
+    for i in 0..FILES {
+        let p = m.join(format!("f{i}"));
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .map_err(|e| format!("chmod f{i}: {e}"))?;
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| sys::open(&p, libc::O_WRONLY).map(sys::close));
+            let b = s.spawn(|| write_file(&p, libc::O_TRUNC, 0, b"new"));
+            (a.join(), b.join())
+        });
+        if !matches!((&a, &b), (Ok(Ok(())), Ok(Ok(_)))) {
+            return Err(Fail::Fail(format!(
+                "f{i}: open {a:?}, truncating write {b:?}"
+            )));
+        }
+        let data = std::fs::read(&p).map_err(|e| format!("read f{i}: {e}"))?;
+        if data != b"new" {
+            return Err(Fail::Fail(format!(
+                "f{i}: {} bytes after the truncating write, not its 3",
+                data.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn concurrent_round(
@@ -666,11 +714,13 @@ fn concurrent_round(
     let l0 = base.join("l0");
     let l1 = base.join("l1");
     const THREADS: usize = 8;
+    // Longer data copies with metacopy, for them to overlap.
+    let lines = if meta { 20_000 } else { 200 };
     let name = |i: usize| format!("d{}/f{i}", i % 3);
     for i in 0..files {
         layers::file(
             &l0.join(name(i)),
-            format!("lower {i}\n").repeat(200).as_bytes(),
+            format!("lower {i}\n").repeat(lines).as_bytes(),
         )?;
         if links {
             layers::dir(&l0.join("h"))?;
@@ -696,7 +746,9 @@ fn concurrent_round(
             let errors = &errors;
             s.spawn(move || {
                 for k in 0..files {
-                    let i = (k + th * 5) % files;
+                    // With metacopy: all threads on one file at a time, so
+                    // that data copy-ups of one file meet.
+                    let i = if meta { k } else { (k + th * 5) % files };
                     let p = if links && th % 2 == 1 {
                         m.join(format!("h/f{i}"))
                     } else {
@@ -730,7 +782,7 @@ fn concurrent_round(
     for i in 0..files {
         let data = std::fs::read(m.join(name(i))).map_err(|e| format!("read f{i}{extra}: {e}"))?;
         let text = String::from_utf8_lossy(&data);
-        let lower = format!("lower {i}\n").repeat(200);
+        let lower = format!("lower {i}\n").repeat(lines);
         if !text.starts_with(&lower) {
             return Err(Fail::Fail(format!(
                 "f{i}{extra}: lower data lost or changed"
