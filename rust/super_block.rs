@@ -556,8 +556,7 @@ unsafe fn node_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Node
 ///
 /// `inode` must be a live inode created by [`new_inode`] for `T`.
 unsafe fn cell_of<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a NodeCell<T> {
-    // SAFETY: By the safety requirements `i_private` is a
-    // `Pin<KBox<NodeCell<T>>>`, freed at eviction.
+    // SAFETY: `i_private` is a `Pin<KBox<NodeCell<T>>>` until eviction.
     unsafe { <Pin<KBox<NodeCell<T>>> as ForeignOwnable>::borrow((*inode).i_private) }.get_ref()
 }
 

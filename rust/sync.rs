@@ -32,8 +32,7 @@ impl SignalMutex {
     /// A new, unlocked mutex.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `slot` is valid for writes and pinned; `mutex_init`
-            // initialises all of it.
+            // SAFETY: `slot` is pinned and valid for `mutex_init` to fill.
             inner <- Opaque::ffi_init(|slot| unsafe { ffi::rovl_mutex_init(slot) }),
         })
     }

@@ -2091,20 +2091,21 @@ const KILLED_SIZE: usize = 256 << 20;
 
 /// Free bytes of the filesystem holding `p`.
 fn free_bytes(p: &Path) -> Option<u64> {
-    let c = sys::cstr(p);
-    // SAFETY: `st` is written by the kernel.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: As above; `c` is a valid C string.
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| st.f_bfree * st.f_frsize)
+    statvfs(p).map(|st| st.f_bfree * st.f_frsize)
 }
 
 /// Free inodes of the filesystem holding `p`.
 fn free_inodes(p: &Path) -> Option<u64> {
+    statvfs(p).map(|st| st.f_ffree)
+}
+
+/// statvfs(3) of `p`.
+fn statvfs(p: &Path) -> Option<libc::statvfs> {
     let c = sys::cstr(p);
     // SAFETY: `st` is written by the kernel.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: As above; `c` is a valid C string.
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_ffree)
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then_some(st)
 }
 
 /// Every `getdents64` record of the open directory `fd` from its current
