@@ -329,11 +329,18 @@ fn compare(o: &Path, r: &Path, t0: i64, lower: &HashSet<u64>, when: &str) -> TRe
     }
 }
 
+/// The second of the clock the kernel stamps inodes with: the coarse
+/// clock, which can lag the precise one by a tick, so an object made
+/// just after a precise `now` could look older than it.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_REALTIME_COARSE)");
+    ts.tv_sec
 }
 
 /// `ops` random operations on fresh random layers from `seed`; compared
