@@ -354,6 +354,26 @@ fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry, volatile: bool) -> Result<
         if d.inode().is_none() {
             let w = lock.mkdir(base, &d, 0)?;
             drop(lock);
+            // `work` inherits a default ACL of the workdir: drop both ACLs
+            // and the mode bits they gave it (`ovl_workdir_create`).
+            for acl in [
+                kernel::c_str!("system.posix_acl_default"),
+                kernel::c_str!("system.posix_acl_access"),
+            ] {
+                match w.remove_acl(mnt, acl) {
+                    Err(e)
+                        if e != vfs::errno(kernel::bindings::ENODATA)
+                            && e != vfs::errno(kernel::bindings::EOPNOTSUPP) =>
+                    {
+                        return Err(e)
+                    }
+                    _ => {}
+                }
+            }
+            w.setattr(
+                mnt,
+                &mut vfs::Iattr::new().mode(kernel::bindings::S_IFDIR as u16),
+            )?;
             if volatile {
                 mark_volatile(mnt, &w)?;
             }
@@ -398,7 +418,12 @@ fn probe_features(mnt: &vfs::Mount, base: &vfs::Dentry, work: &vfs::Dentry, cred
     if !rename_whiteout {
         pr_warn!("upper fs does not support RENAME_WHITEOUT.\n");
     }
-    let remote = work.needs_revalidate(false) || work.needs_revalidate(true);
+    // Overlay dentries always revalidate, which makes an overlay upper
+    // layer remote to overlayfs; rovl's keep only their layers' flags, so
+    // the magic both use says it for either.
+    let remote = work.needs_revalidate(false)
+        || work.needs_revalidate(true)
+        || vfs::magic_of(work) == u64::from(kernel::bindings::OVERLAYFS_SUPER_MAGIC);
     if remote && (!d_type || !rename_whiteout) {
         pr_err!("upper fs missing required features.\n");
         return Err(EINVAL);

@@ -532,6 +532,12 @@ pub(crate) fn stack_depth_of(d: &Dentry) -> i32 {
     unsafe { (*d.sb_ptr()).s_stack_depth }
 }
 
+/// Magic number of the superblock a dentry lives on.
+pub(crate) fn magic_of(d: &Dentry) -> u64 {
+    // SAFETY: `d_sb` of a live dentry is a live superblock.
+    unsafe { (*d.sb_ptr()).s_magic as u64 }
+}
+
 /// Whether the filesystem of `d` marks inodes without set-id bits or
 /// security xattrs `S_NOSEC` (`SB_NOSEC`).
 pub(crate) fn sb_nosec_of(d: &Dentry) -> bool {

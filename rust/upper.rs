@@ -408,6 +408,12 @@ impl Dentry {
         })
     }
 
+    /// `vfs_remove_acl`: removes the POSIX ACL `name` of `self` on `mnt`.
+    pub(crate) fn remove_acl(&self, mnt: &Mount, name: &CStr) -> Result {
+        // SAFETY: A NULL ACL asks for `vfs_remove_acl`.
+        unsafe { self.set_acl_raw(mnt, name, core::ptr::null_mut()) }
+    }
+
     /// Whether the dentry was unhashed (deleted or invalidated).
     pub(crate) fn is_unhashed(&self) -> bool {
         // SAFETY: `self` is live; `d_unhashed` is a racy read in C too.

@@ -35,6 +35,8 @@ pub const ALL: &[(&str, Test)] = &[
     ("escaped_lowerdir", escaped_lowerdir),
     ("bad_mount_options", bad_mount_options),
     ("stacking_depth", stacking_depth),
+    ("overlay_as_upper", overlay_as_upper),
+    ("workdir_default_acl", workdir_default_acl),
     ("remount_rw_refused", remount_rw_refused),
     ("telldir_seekdir", telldir_seekdir),
     ("big_merged_dir", big_merged_dir),
@@ -706,6 +708,91 @@ fn stacking_depth(t: &mut T) -> TResult {
     let er = t.mount("rovl", &lowerdir(&[&o, &c])).map(|_| ());
     same("mount over depth 2", eo, er)?;
     same("mount over depth 2 errno", er, Err(libc::EINVAL))
+}
+
+/// An upper layer on an overlay (or rovl) mount is refused, as overlayfs
+/// refuses it (xfstests overlay/022): it cannot make whiteouts by rename,
+/// and overlay dentries count as remote.
+fn overlay_as_upper(t: &mut T) -> TResult {
+    let [a, uo, wo, ur, wr] = t.layers(["a", "uo", "wo", "ur", "wr"])?;
+    file(&a.join("f"), b"lower")?;
+    let writable = |u: &Path, w: &Path| {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            a.display(),
+            u.display(),
+            w.display()
+        )
+    };
+    let o = t.mount("overlay", &writable(&uo, &wo))?;
+    let r = t.mount("rovl", &writable(&ur, &wr))?;
+    for m in [&o, &r] {
+        for d in ["l", "u", "w"] {
+            dir(&m.join(d))?;
+        }
+    }
+    let nested = |m: &Path| {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            m.join("l").display(),
+            m.join("u").display(),
+            m.join("w").display()
+        )
+    };
+    let eo = t.mount("overlay", &nested(&o)).map(|_| ());
+    let er = t.mount("rovl", &nested(&r)).map(|_| ());
+    same("upper layer on the same filesystem's mount", eo, er)?;
+    same("errno", er, Err(libc::EINVAL))?;
+    // rovl over overlayfs too (the other way round overlayfs takes a rovl
+    // upper layer: rovl dentries are not remote, see rovl.rst).
+    let ero = t.mount("rovl", &nested(&o)).map(|_| ());
+    same(
+        "rovl with an upper layer on overlay",
+        ero,
+        Err(libc::EINVAL),
+    )
+}
+
+/// `work/` inherits a default ACL of the workdir; both filesystems drop
+/// its ACLs and mode bits (xfstests overlay/023).
+fn workdir_default_acl(t: &mut T) -> TResult {
+    let [a, uo, wo, ur, wr] = t.layers(["a", "uo", "wo", "ur", "wr"])?;
+    for w in [&wo, &wr] {
+        let ok = std::process::Command::new("setfacl")
+            .args(["-d", "-m", "o::rwx", w.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(Fail::Skip(
+                "setfacl failed (no ACL support on the layer fs)".into(),
+            ));
+        }
+    }
+    let state = |w: &Path| {
+        let work = w.join("work");
+        let mut acls: Vec<String> = sys::listxattr(&work)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.starts_with("system.posix_acl"))
+            .collect();
+        acls.sort();
+        let mode = fs::symlink_metadata(&work).map(|m| m.mode() & 0o7777);
+        (acls, mode.map_err(|e| e.to_string()))
+    };
+    let mut states = Vec::new();
+    for (fstype, u, w) in [("overlay", &uo, &wo), ("rovl", &ur, &wr)] {
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            a.display(),
+            u.display(),
+            w.display()
+        );
+        t.mount(fstype, &opts)
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        states.push(state(w));
+    }
+    same("work/ ACLs and mode", &states[0], &states[1])?;
+    same("rovl's work/", states[1].clone(), (vec![], Ok(0)))
 }
 
 impl From<Errno> for Fail {
