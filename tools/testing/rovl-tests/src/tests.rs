@@ -743,8 +743,8 @@ fn overlay_as_upper(t: &mut T) -> TResult {
     let er = t.mount("rovl", &nested(&r)).map(|_| ());
     same("upper layer on the same filesystem's mount", eo, er)?;
     same("errno", er, Err(libc::EINVAL))?;
-    // rovl over overlayfs too (the other way round overlayfs takes a rovl
-    // upper layer: rovl dentries are not remote, see rovl.rst).
+    // rovl over overlayfs too (not the other way round: overlayfs's check
+    // does not see a rovl upper layer as remote, see rovl.rst).
     let ero = t.mount("rovl", &nested(&o)).map(|_| ());
     same(
         "rovl with an upper layer on overlay",
