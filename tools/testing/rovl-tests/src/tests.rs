@@ -716,29 +716,15 @@ fn stacking_depth(t: &mut T) -> TResult {
 fn overlay_as_upper(t: &mut T) -> TResult {
     let [a, uo, wo, ur, wr] = t.layers(["a", "uo", "wo", "ur", "wr"])?;
     file(&a.join("f"), b"lower")?;
-    let writable = |u: &Path, w: &Path| {
-        format!(
-            "lowerdir={},upperdir={},workdir={}",
-            a.display(),
-            u.display(),
-            w.display()
-        )
-    };
-    let o = t.mount("overlay", &writable(&uo, &wo))?;
-    let r = t.mount("rovl", &writable(&ur, &wr))?;
+    let lower = [a];
+    let o = t.mount("overlay", &crate::upper::opts(&lower, &uo, &wo))?;
+    let r = t.mount("rovl", &crate::upper::opts(&lower, &ur, &wr))?;
     for m in [&o, &r] {
         for d in ["l", "u", "w"] {
             dir(&m.join(d))?;
         }
     }
-    let nested = |m: &Path| {
-        format!(
-            "lowerdir={},upperdir={},workdir={}",
-            m.join("l").display(),
-            m.join("u").display(),
-            m.join("w").display()
-        )
-    };
+    let nested = |m: &Path| crate::upper::opts(&[m.join("l")], &m.join("u"), &m.join("w"));
     let eo = t.mount("overlay", &nested(&o)).map(|_| ());
     let er = t.mount("rovl", &nested(&r)).map(|_| ());
     same("upper layer on the same filesystem's mount", eo, er)?;
@@ -781,12 +767,7 @@ fn workdir_default_acl(t: &mut T) -> TResult {
     };
     let mut states = Vec::new();
     for (fstype, u, w) in [("overlay", &uo, &wo), ("rovl", &ur, &wr)] {
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            a.display(),
-            u.display(),
-            w.display()
-        );
+        let opts = crate::upper::opts(&[a.clone()], u, w);
         t.mount(fstype, &opts)
             .map_err(|e| format!("mount {fstype}: errno {e}"))?;
         states.push(state(w));
