@@ -97,6 +97,8 @@ pub(crate) struct Rovl {
     pub(crate) lowerdir: Option<KVec<u8>>,
     /// ... or each `lowerdir+=`/`datadir+=` (data-only) name.
     pub(crate) lower_names: KVec<(KVec<u8>, bool)>,
+    /// The persistent instance UUID (also `s_uuid`), zero without one.
+    pub(crate) uuid: [u8; 16],
 }
 
 impl Rovl {

@@ -394,12 +394,6 @@ impl Context {
                 pr_info!("option \"uuid=on\" requires an upper fs, falling back to uuid=null.\n");
                 c.uuid = Uuid::Null;
             }
-            // overlayfs 6.12 shows `uuid=off` as `uuid=null` on a mount
-            // without an upper layer (seen in the differential tests); both
-            // mean no persistent fsid here, so follow the oracle.
-            if c.uuid == Uuid::Off {
-                c.uuid = Uuid::Null;
-            }
         }
         if c.verity != Verity::Off && !c.metacopy {
             if set.metacopy {

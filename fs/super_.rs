@@ -152,6 +152,21 @@ pub(crate) fn fill_super(
     if ctx.config.index {
         index_fallbacks(ctx, &layers, upper.as_ref(), &fsid);
     }
+    // Without uuids in its file handles, origins can only be told apart on
+    // one filesystem.
+    let uuid = if ctx.config.uuid == params::Uuid::Off && !sbs.is_empty() {
+        pr_warn!("The uuid=off requires a single fs for lower and upper, falling back to uuid=null.\n");
+        ctx.config.uuid = params::Uuid::Null;
+        None
+    } else if let Some(u) = &upper {
+        let _w = vfs::WriteAccess::get(&u.mnt)?;
+        init_uuid(ctx, &u.mnt)
+    } else {
+        None
+    };
+    if let Some(uuid) = &uuid {
+        sb.set_uuid(uuid);
+    }
     let upper_root = upper.as_ref().map(|u| ARef::from(u.mnt.root()));
     let idmapped = layers.iter().any(|l| l.mnt.is_idmapped())
         || upper.as_ref().is_some_and(|u| u.mnt.is_idmapped());
@@ -171,6 +186,7 @@ pub(crate) fn fill_super(
         defaults: ctx.defaults(),
         lowerdir: ctx.lowerdir.take(),
         lower_names: names,
+        uuid: uuid.unwrap_or_default(),
     };
     if fs.config.index {
         if let Some(u) = &fs.upper {
@@ -308,7 +324,6 @@ fn setup_upper(
             );
             return Err(EINVAL);
         }
-        init_uuid(ctx, &mnt)?;
     }
     Ok(Upper {
         mnt,
@@ -560,33 +575,57 @@ pub(crate) fn remove_tree(
 /// The persistent instance UUID in the upper root's `uuid` xattr
 /// (`ovl_init_uuid_xattr`): with uuid=auto a new overlay gets one and shows
 /// uuid=on, an old one (impure root without it) falls back to uuid=null.
-fn init_uuid(ctx: &mut Context, mnt: &vfs::Mount) -> Result {
+/// `None` when the mount has no UUID of its own.
+fn init_uuid(ctx: &mut Context, mnt: &vfs::Mount) -> Option<[u8; 16]> {
     use params::Uuid;
     let c = &mut ctx.config;
     if !matches!(c.uuid, Uuid::Auto | Uuid::On) {
-        return Ok(());
+        return None;
     }
     let root = mnt.root();
     let mut uuid = [0u8; 16];
-    if xattrs::get_private_cfg(c, mnt, root, b"uuid", &mut uuid) == Ok(16) {
-        return Ok(());
-    }
-    if c.uuid == Uuid::Auto {
-        if xattrs::get_private_cfg(c, mnt, root, b"impure", &mut []).is_ok_and(|n| n > 0) {
-            c.uuid = Uuid::Null;
-            return Ok(());
+    let enodata = vfs::errno(kernel::bindings::ENODATA);
+    // As overlayfs, a value of another size fails the mount's uuid too.
+    let (set, res) = match xattrs::get_private_cfg(c, mnt, root, b"uuid", &mut uuid) {
+        Ok(16) => return Some(uuid),
+        Ok(n) => (false, n as i32),
+        Err(e) if e != enodata => (false, e.to_errno()),
+        Err(_) => {
+            if c.uuid == Uuid::Auto {
+                match xattrs::get_private_cfg(c, mnt, root, b"impure", &mut []) {
+                    Ok(n) if n > 0 => {
+                        c.uuid = Uuid::Null;
+                        return None;
+                    }
+                    Err(e) if e != enodata => (false, e.to_errno()),
+                    // An empty `impure` keeps uuid=auto, with a new uuid.
+                    Ok(_) => (true, 0),
+                    Err(_) => {
+                        c.uuid = Uuid::On;
+                        (true, 0)
+                    }
+                }
+            } else {
+                (true, 0)
+            }
         }
-        c.uuid = Uuid::On;
-    }
-    vfs::random_bytes(&mut uuid);
-    if let Err(e) = xattrs::set_private_cfg(c, mnt, root, b"uuid", &uuid) {
-        pr_warn!(
-            "failed to set uuid (err={}); falling back to uuid=null.\n",
-            e.to_errno()
-        );
-        c.uuid = Uuid::Null;
-    }
-    Ok(())
+    };
+    let res = if set {
+        vfs::random_bytes(&mut uuid);
+        match xattrs::set_private_cfg(c, mnt, root, b"uuid", &uuid) {
+            Ok(()) => return Some(uuid),
+            Err(e) => e.to_errno(),
+        }
+    } else {
+        res
+    };
+    c.uuid = Uuid::Null;
+    pr_warn!(
+        "failed to {} uuid (err={}); falling back to uuid=null.\n",
+        if set { "set" } else { "get" },
+        res
+    );
+    None
 }
 
 /// statfs of the topmost layer, reported as an overlay (`ovl_statfs`).
@@ -606,6 +645,10 @@ pub(crate) fn statfs(sb: &SuperBlock<Rovl>, buf: &mut Kstatfs) -> Result {
         i64::from(kernel::bindings::OVERLAYFS_SUPER_MAGIC),
         fs.namelen as i64,
     );
+    // With a uuid mode that keeps one (a lower-only mount has none: zero).
+    if matches!(fs.config.uuid, params::Uuid::Auto | params::Uuid::On) {
+        buf.set_fsid_from_uuid(&fs.uuid);
+    }
     Ok(())
 }
 

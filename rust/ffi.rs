@@ -260,6 +260,7 @@ extern "C" {
     pub(crate) fn rovl_dentry_set_reval(dentry: *mut bindings::dentry, flags: c_uint);
     pub(crate) fn rovl_path_namelen(path: *const bindings::path) -> kernel::ffi::c_long;
     pub(crate) fn rovl_kstatfs_set(buf: *mut bindings::kstatfs, f_type: i64, f_namelen: i64);
+    pub(crate) fn rovl_kstatfs_set_fsid(buf: *mut bindings::kstatfs, uuid: *const u8);
     pub(crate) fn rovl_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
     pub(crate) fn rovl_iov_iter_count(i: *const bindings::iov_iter) -> usize;
     pub(crate) fn rovl_security_file_ioctl(file: *mut bindings::file, cmd: c_uint) -> c_int;

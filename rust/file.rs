@@ -1085,6 +1085,12 @@ impl Kstatfs {
         // SAFETY: Exclusive by the `from_raw` contract.
         unsafe { ffi::rovl_kstatfs_set(self.0.get(), t, namelen) };
     }
+
+    /// Sets the filesystem id folded from a UUID (`uuid_to_fsid`).
+    pub(crate) fn set_fsid_from_uuid(&mut self, uuid: &[u8; 16]) {
+        // SAFETY: Exclusive by the `from_raw` contract; `uuid` is 16 bytes.
+        unsafe { ffi::rovl_kstatfs_set_fsid(self.0.get(), uuid.as_ptr()) };
+    }
 }
 
 /// `ESCAPE_OCTAL` of linux/string_helpers.h, a macro bindgen skips.

@@ -17,8 +17,8 @@
  * - rovl_current_fsids, rovl_get_current_cred: current_fsuid(),
  *   current_fsgid() and get_current_cred() are macros over the task's
  *   RCU-protected credentials.
- * - rovl_kstatfs_set, rovl_path_namelen: struct kstatfs is opaque to
- *   the bindings.
+ * - rovl_kstatfs_set, rovl_kstatfs_set_fsid, rovl_path_namelen: struct
+ *   kstatfs is opaque to the bindings; uuid_to_fsid() is a static inline.
  * - rovl_init_fs_context and its fs_context_operations: struct fs_context
  *   and struct fs_parameter are opaque to the kernel crate's bindings (their
  *   headers are not in bindings_helper.h), so this glue unpacks them and hands
@@ -239,6 +239,11 @@ void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen)
 {
 	buf->f_type = f_type;
 	buf->f_namelen = f_namelen;
+}
+
+void rovl_kstatfs_set_fsid(struct kstatfs *buf, const u8 *uuid)
+{
+	buf->f_fsid = uuid_to_fsid((u8 *)uuid);
 }
 
 void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags)

@@ -49,6 +49,7 @@ void rovl_inuse_unlock(struct dentry *dentry);
 bool rovl_is_inuse(struct dentry *dentry);
 void rovl_posix_acl_release(struct posix_acl *acl);
 void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen);
+void rovl_kstatfs_set_fsid(struct kstatfs *buf, const u8 *uuid);
 long rovl_path_namelen(const struct path *path);
 void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags);
 loff_t rovl_i_size_read(const struct inode *inode);

@@ -454,6 +454,15 @@ impl<T: FileSystem> SuperBlock<T> {
         unsafe { (*self.0.get()).s_flags |= SB_NOSEC };
     }
 
+    /// Sets the filesystem's UUID (`super_set_uuid`).
+    pub(crate) fn set_uuid(&self, uuid: &[u8; 16]) {
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe {
+            (*self.0.get()).s_uuid.b = *uuid;
+            (*self.0.get()).s_uuid_len = 16;
+        }
+    }
+
     pub(crate) fn set_read_only(&self) {
         // SAFETY: Only called from `fill_super`, before the sb is visible.
         unsafe { (*self.0.get()).s_flags |= SB_RDONLY };

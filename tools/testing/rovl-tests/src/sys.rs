@@ -195,6 +195,7 @@ pub struct StatFs {
     pub files: u64,
     pub namelen: i64,
     pub frsize: i64,
+    pub fsid: [i32; 2],
 }
 
 pub fn statfs(p: &Path) -> Result<StatFs, Errno> {
@@ -209,7 +210,30 @@ pub fn statfs(p: &Path) -> Result<StatFs, Errno> {
         files: s.f_files as u64,
         namelen: s.f_namelen as i64,
         frsize: s.f_frsize as i64,
+        // SAFETY: `fsid_t` is two `int`s with private fields in libc.
+        fsid: unsafe { std::mem::transmute::<libc::fsid_t, [i32; 2]>(s.f_fsid) },
     })
+}
+
+/// `FS_IOC_GETFSUUID` on the filesystem of `p`: its UUID (`s_uuid`).
+pub fn getfsuuid(p: &Path) -> Result<Vec<u8>, Errno> {
+    #[repr(C)]
+    struct Fsuuid2 {
+        len: u8,
+        uuid: [u8; 16],
+    }
+    // _IOR(0x15, 0, struct fsuuid2)
+    const FS_IOC_GETFSUUID: u64 = 0x8011_1500;
+    let fd = open(p, libc::O_RDONLY)?;
+    let mut u = Fsuuid2 {
+        len: 0,
+        uuid: [0; 16],
+    };
+    // SAFETY: The ioctl writes at most a `struct fsuuid2` to `u`.
+    let r = check(unsafe { libc::ioctl(fd, FS_IOC_GETFSUUID as _, &mut u) } as i64);
+    close(fd);
+    r?;
+    Ok(u.uuid[..usize::from(u.len).min(16)].to_vec())
 }
 
 /// Runs `f` in a child process with the given uid/gid; returns its exit code.

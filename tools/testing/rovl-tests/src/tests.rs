@@ -31,6 +31,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("lookup_errors", lookup_errors),
     ("permission_as_other_user", permission_as_other_user),
     ("statfs", statfs),
+    ("uuid_fsid", uuid_fsid),
     ("proc_mounts_options", proc_mounts_options),
     ("escaped_lowerdir", escaped_lowerdir),
     ("bad_mount_options", bad_mount_options),
@@ -595,6 +596,111 @@ fn statfs(t: &mut T) -> TResult {
     let (o, r) = t.pair(&lowerdir(&[&a, &b]))?;
     let (so, sr) = (sys::statfs(&o), sys::statfs(&r));
     same("statfs", so, sr)
+}
+
+/// `uuid_to_fsid`: the two halves of a UUID folded into an fsid.
+fn uuid_to_fsid(u: &[u8]) -> [i32; 2] {
+    let half = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+    let v = half(&u[..8]) ^ half(&u[8..16]);
+    [v as u32 as i32, (v >> 32) as u32 as i32]
+}
+
+/// The overlay's statfs f_fsid and FS_IOC_GETFSUUID come from its
+/// persistent uuid (the upper root's `uuid` xattr) with uuid=on/auto, else
+/// f_fsid is the upper filesystem's (xfstests overlay/081).
+fn uuid_fsid(t: &mut T) -> TResult {
+    let [a, fs2] = t.layers(["a", "fs2"])?;
+    file(&a.join("f"), b"f")?;
+    sys::mount("tmpfs", &fs2, "size=16m", 0).map_err(|e| format!("mount tmpfs: errno {e}"))?;
+    t.adopt(&fs2);
+    let b = fs2.join("b");
+    file(&b.join("g"), b"g")?;
+    let mut kmsg = Kmsg::open();
+    // The last case is the upper layer of an old overlay: impure root, no
+    // uuid.
+    let cases = [
+        ("", vec![a.clone()], false),
+        (",uuid=on", vec![a.clone()], false),
+        (",uuid=null", vec![a.clone()], false),
+        (",uuid=off", vec![a.clone()], false),
+        (",uuid=off", vec![a.clone(), b.clone()], false),
+        ("", vec![a.clone()], true),
+    ];
+    for (i, (extra, lowers, old)) in cases.iter().enumerate() {
+        let mut seen = Vec::new();
+        for fstype in ["overlay", "rovl"] {
+            let [u, w] = t.layers([&format!("u-{fstype}-{i}"), &format!("w-{fstype}-{i}")])?;
+            if *old {
+                dir(&u.join("d"))?;
+                set(&u, "trusted.overlay.impure", b"y")?;
+            }
+            let opts = format!("{}{extra}", crate::upper::opts(lowers, &u, &w));
+            if let Some(k) = kmsg.as_mut() {
+                k.lines();
+            }
+            let mp = t
+                .mount(fstype, &opts)
+                .map_err(|e| format!("mount {fstype} -o {opts}: errno {e}"))?;
+            let log: Vec<String> = kmsg.as_mut().map_or(vec![], |k| {
+                k.lines()
+                    .into_iter()
+                    .filter_map(|l| {
+                        let prefix = if fstype == "rovl" {
+                            "rovl: "
+                        } else {
+                            "overlayfs: "
+                        };
+                        l.strip_prefix(prefix).map(String::from)
+                    })
+                    .collect()
+            });
+            let xattr = sys::getxattr(&u, "trusted.overlay.uuid").ok();
+            let fsid = sys::statfs(&mp)?.fsid;
+            let want = match &xattr {
+                Some(x) if x.len() == 16 => uuid_to_fsid(x),
+                _ => sys::statfs(&u)?.fsid,
+            };
+            same(&format!("{fstype} -o {opts}: f_fsid"), fsid, want)?;
+            let fsuuid = sys::getfsuuid(&mp);
+            same(
+                &format!("{fstype} -o {opts}: FS_IOC_GETFSUUID"),
+                fsuuid.clone(),
+                xattr.clone().ok_or(libc::ENOTTY),
+            )?;
+            let uuid_opt: Vec<String> = mount_options(&mp)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|o| o.starts_with("uuid="))
+                .map(String::from)
+                .collect();
+            seen.push((xattr.is_some(), fsuuid.is_ok(), uuid_opt, log));
+            t.umount(&mp)?;
+            // The uuid stays with the layer: another mount reports it again.
+            if xattr.is_some() {
+                let mp = t.mount(fstype, &opts)?;
+                same(
+                    &format!("{fstype} -o {opts}: f_fsid after remount"),
+                    sys::statfs(&mp)?.fsid,
+                    fsid,
+                )?;
+                t.umount(&mp)?;
+            }
+        }
+        same(
+            &format!("case {i} ({extra}): uuid, options and log"),
+            &seen[0],
+            &seen[1],
+        )?;
+    }
+    // Either filesystem reports the uuid the other stored.
+    let (uo, wo) = (t.dir.join("u-overlay-0"), t.dir.join("w-overlay-0"));
+    let stored = sys::getxattr(&uo, "trusted.overlay.uuid")?;
+    let mp = t.mount("rovl", &crate::upper::opts(&[a.clone()], &uo, &wo))?;
+    same(
+        "rovl on overlay's upper: f_fsid",
+        sys::statfs(&mp)?.fsid,
+        uuid_to_fsid(&stored),
+    )
 }
 
 fn mount_options(mp: &Path) -> Option<String> {
