@@ -463,11 +463,14 @@ pub(crate) fn cleanup(mnt: &Mount, work: &Dentry, temp: &Dentry) {
     if !temp.parent().same(work) || temp.inode().is_none() {
         return;
     }
-    let _ = if temp.can_lookup() {
+    let r = if temp.can_lookup() {
         lock.rmdir(work, temp)
     } else {
         lock.unlink(work, temp)
     };
+    if let Err(e) = r {
+        super::super_::cleanup_failed(work, temp, e);
+    }
 }
 
 /// Copies file data, skipping holes: a clone where the filesystem can,

@@ -38,6 +38,9 @@ pub(crate) struct Upper {
     /// `work/` inside the workdir, on the same mount: new objects are built
     /// there and renamed into place, so a crash never shows half of one.
     pub(crate) work: ARef<Dentry>,
+    /// `work/` could not be made: the mount is read-only for good and
+    /// `work` is the work base (`ovl_force_readonly`).
+    pub(crate) read_only: bool,
     /// `upperdir=` and `workdir=` as given, for /proc/mounts.
     pub(crate) upper_name: KVec<u8>,
     pub(crate) work_name: KVec<u8>,
@@ -86,8 +89,9 @@ pub(crate) struct Rovl {
     pub(crate) nr_merged: usize,
     /// Longest name any layer takes.
     pub(crate) namelen: usize,
-    /// Identities of the layer root inodes, sorted: reaching one of them in
-    /// a lookup means layers overlap (overlayfs's trap inodes).
+    /// Identities of the layer root inodes and the work, work base and index
+    /// directories, sorted: reaching one of them in a lookup means layers
+    /// overlap (overlayfs's trap inodes).
     pub(crate) traps: KVec<usize>,
     /// Feature settings after `verify`, and the defaults they are shown
     /// against in /proc/mounts.

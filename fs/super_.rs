@@ -39,10 +39,34 @@ pub(crate) fn fill_super(
     let mut names = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
     let mut depth = 0;
     let mut namelen = 0;
+    // Layer roots are traps (`ovl_setup_trap`): a lookup that reaches one
+    // means the layers overlap; so does a layer that is already one.
+    let mut traps = KVec::new();
+    let work_base = upper.as_ref().map(|u| {
+        if u.read_only {
+            u.work.clone()
+        } else {
+            u.work.parent()
+        }
+    });
+    if let (Some(u), Some(base)) = (&upper, &work_base) {
+        for d in [u.mnt.root(), &**base] {
+            traps.push(d.inode().ok_or(ENOENT)?.id(), GFP_KERNEL)?;
+        }
+        if !u.read_only {
+            traps.push(u.work.inode().ok_or(ENOENT)?.id(), GFP_KERNEL)?;
+        }
+    }
     for (i, l) in ctx.lowers.iter_mut().enumerate() {
         depth = depth.max(vfs::stack_depth_of(l.path.dentry()));
+        let id = l.path.dentry().inode().ok_or(ENOENT)?.id();
+        if traps.contains(&id) {
+            pr_err!("conflicting lowerdir path\n");
+            return Err(vfs::errno(kernel::bindings::ELOOP));
+        }
+        traps.push(id, GFP_KERNEL)?;
         if vfs::InUse::is_marked(l.path.dentry()) {
-            pr_warn!("lowerdir is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n");
+            report_in_use("lowerdir", ctx.config.index)?;
         }
         let mnt = PrivateMount::clone_of(&l.path)?;
         mnt.make_lower();
@@ -79,12 +103,13 @@ pub(crate) fn fill_super(
             .namelen()?,
         );
     }
-    let traps = layer_traps(&layers)?;
+    vfs::sort_unstable_by(&mut traps, usize::cmp);
     sb.set_stack_depth(depth + 1).inspect_err(|_| {
         pr_err!("maximum fs stacking depth exceeded\n");
     })?;
-    // Without an upper layer nothing can be written (as overlayfs).
-    if upper.is_none() {
+    // Without an upper layer, or its `work/`, nothing can be written (as
+    // overlayfs).
+    if upper.as_ref().map_or(true, |u| u.read_only) {
         sb.set_read_only();
     }
     // As overlayfs: writes skip the set-id/security xattr check (a lookup
@@ -193,12 +218,15 @@ pub(crate) fn fill_super(
             let base = u.work.parent();
             let dir = super::index::setup(&fs, &base)?;
             // The index dir is also where new objects are built.
+            fs.traps.push(dir.inode().ok_or(ENOENT)?.id(), GFP_KERNEL)?;
+            vfs::sort_unstable_by(&mut fs.traps, usize::cmp);
             if let Some(u) = fs.upper.as_mut() {
                 u.work = dir.clone();
                 u.index = Some(dir);
             }
         }
     }
+    check_overlapping(&fs, work_base.as_deref())?;
     let mut root = fs.new_node(upper_root, stack, true, false)?;
     // xwhiteouts markers on the layer roots, but the lowermost.
     let nr = root.node.stack.len();
@@ -255,9 +283,10 @@ fn index_fallbacks(ctx: &mut Context, layers: &[Layer], upper: Option<&Upper>, f
     }
 }
 
-/// A mount without an upper layer stays read-only (overlayfs: `-EROFS`).
+/// A mount without an upper layer, or without `work/`, stays read-only
+/// (overlayfs: `-EROFS`).
 pub(crate) fn reconfigure(fs: &Rovl, read_only: bool) -> Result {
-    if read_only || fs.upper.is_some() {
+    if read_only || fs.upper.as_ref().is_some_and(|u| !u.read_only) {
         Ok(())
     } else {
         Err(EROFS)
@@ -307,7 +336,28 @@ fn setup_upper(
             &mnt,
             work_base.dentry(),
             ctx.config.fsync == params::Fsync::Volatile,
+            &work_name,
         )?
+    };
+    let Some(work) = work else {
+        // Nothing will be written: no features to probe, no index. The
+        // work base stands in for `work/`, which nothing uses.
+        ctx.config.index = false;
+        if ctx.config.nfs_export {
+            pr_warn!("NFS export requires an index dir, falling back to nfs_export=off.\n");
+            ctx.config.nfs_export = false;
+        }
+        return Ok(Upper {
+            mnt,
+            work: ARef::from(work_base.dentry()),
+            read_only: true,
+            upper_name,
+            work_name,
+            temp_id: core::sync::atomic::AtomicU64::new(0),
+            index: None,
+            errseq,
+            _in_use: (upper_lock, work_lock),
+        });
     };
     {
         let _w = vfs::WriteAccess::get(&mnt)?;
@@ -328,6 +378,7 @@ fn setup_upper(
     Ok(Upper {
         mnt,
         work,
+        read_only: false,
         upper_name,
         work_name,
         temp_id: core::sync::atomic::AtomicU64::new(0),
@@ -343,34 +394,78 @@ fn setup_upper(
 fn in_use(d: &vfs::Dentry, what: &str, index: bool) -> Result<Option<vfs::InUse>> {
     let l = vfs::InUse::try_lock(d);
     if l.is_none() {
-        if index {
-            pr_err!(
-                "{} is in-use as upperdir/workdir of another mount, mount with '-o index=off' to override exclusive upperdir protection.\n",
-                what
-            );
-            return Err(EBUSY);
-        }
-        pr_warn!(
-            "{} is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n",
-            what
-        );
+        report_in_use(what, index)?;
     }
     Ok(l)
+}
+
+/// A directory in use by another mount: refused with `index` (whose
+/// entries would go stale), else only a warning (`ovl_report_in_use`).
+fn report_in_use(what: &str, index: bool) -> Result {
+    if index {
+        pr_err!(
+            "{} is in-use as upperdir/workdir of another mount, mount with '-o index=off' to override exclusive upperdir protection.\n",
+            what
+        );
+        return Err(EBUSY);
+    }
+    pr_warn!(
+        "{} is in-use as upperdir/workdir of another mount, accessing files from both mounts will result in undefined behavior.\n",
+        what
+    );
+    Ok(())
 }
 
 /// Makes an empty `work/` in the workdir, removing what a previous mount
 /// left there (`ovl_workdir_create`). A volatile mount leaves
 /// `work/incompat/volatile/dirty`, and a workdir holding anything in
 /// `work/incompat` refuses to mount: its upper layer may be inconsistent.
-fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry, volatile: bool) -> Result<ARef<vfs::Dentry>> {
-    for _ in 0..2 {
-        let lock = vfs::Locked::dir(mnt, base)?;
-        let d = lock.lookup(base, b"work")?;
+/// `None` when `work/` cannot be made: the mount is then read-only.
+fn make_workdir(
+    mnt: &vfs::Mount,
+    base: &vfs::Dentry,
+    volatile: bool,
+    work_name: &[u8],
+) -> Result<Option<ARef<vfs::Dentry>>> {
+    match create_work(mnt, base)? {
+        Ok(w) => {
+            if volatile {
+                mark_volatile(mnt, &w)?;
+            }
+            Ok(Some(w))
+        }
+        Err(e) => {
+            pr_warn!(
+                "failed to create directory {}/work (errno: {}); mounting read-only\n",
+                params::BStrLossy(work_name),
+                -e.to_errno()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The steps of `make_workdir`: an error of the outer result fails the
+/// mount, one of the inner result makes it read-only.
+fn create_work(mnt: &vfs::Mount, base: &vfs::Dentry) -> Result<Result<ARef<vfs::Dentry>>> {
+    let einval = EINVAL;
+    for retried in [false, true] {
+        let lock = match vfs::Locked::dir(mnt, base) {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(e)),
+        };
+        let d = match lock.lookup(base, b"work") {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
         if d.inode().is_none() {
-            let w = lock.mkdir(base, &d, 0)?;
+            let w = match lock.mkdir(base, &d, 0) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
             drop(lock);
             // `work` inherits a default ACL of the workdir: drop both ACLs
-            // and the mode bits they gave it (`ovl_workdir_create`).
+            // and the mode bits they gave it.
             for acl in [
                 kernel::c_str!("system.posix_acl_default"),
                 kernel::c_str!("system.posix_acl_access"),
@@ -380,26 +475,29 @@ fn make_workdir(mnt: &vfs::Mount, base: &vfs::Dentry, volatile: bool) -> Result<
                         if e != vfs::errno(kernel::bindings::ENODATA)
                             && e != vfs::errno(kernel::bindings::EOPNOTSUPP) =>
                     {
-                        return Err(e)
+                        return Ok(Err(e))
                     }
                     _ => {}
                 }
             }
-            w.setattr(
-                mnt,
-                &mut vfs::Iattr::new().mode(kernel::bindings::S_IFDIR as u16),
-            )?;
-            if volatile {
-                mark_volatile(mnt, &w)?;
+            let mode = kernel::bindings::S_IFDIR as u16;
+            if let Err(e) = w.setattr(mnt, &mut vfs::Iattr::new().mode(mode)) {
+                return Ok(Err(e));
             }
-            return Ok(w);
+            return Ok(Ok(w));
         }
         drop(lock);
-        check_incompat(mnt, &d)?;
-        remove_tree(mnt, base, &d, 0)?;
+        if retried {
+            break;
+        }
+        // Incompatible features (EINVAL) fail the mount; another error
+        // leaves the old `work/`, found again on the retry.
+        match check_incompat(mnt, &d).and_then(|()| remove_tree(mnt, base, &d, 0)) {
+            Err(e) if e == einval => return Err(e),
+            _ => {}
+        }
     }
-    pr_err!("failed to create directory work\n");
-    Err(EINVAL)
+    Ok(Err(vfs::errno(kernel::bindings::EEXIST)))
 }
 
 /// What overlayfs wants of an upper filesystem (`ovl_make_workdir`): file
@@ -565,11 +663,26 @@ pub(crate) fn remove_tree(
     if !again.same(d) {
         return Ok(());
     }
-    if d.can_lookup() {
+    let r = if d.can_lookup() {
         lock.rmdir(parent, d)
     } else {
         lock.unlink(parent, d)
+    };
+    if let Err(e) = r {
+        cleanup_failed(parent, d, e);
     }
+    r
+}
+
+/// overlayfs's report of an object in the work or index directory that
+/// could not be removed (`ovl_cleanup`).
+pub(crate) fn cleanup_failed(parent: &vfs::Dentry, d: &vfs::Dentry, e: Error) {
+    pr_err!(
+        "cleanup of '{}/{}' failed ({})\n",
+        params::BStrLossy(parent.name()),
+        params::BStrLossy(d.name()),
+        e.to_errno()
+    );
 }
 
 /// The persistent instance UUID in the upper root's `uuid` xattr
@@ -666,37 +779,38 @@ pub(crate) fn show_options(fs: &Rovl, m: &SeqFile) {
     );
 }
 
-/// The layer roots as traps (`ovl_setup_trap`, `ovl_check_layer`): the same
-/// directory twice, or one layer inside another, is a loop.
-fn layer_traps(layers: &[Layer]) -> Result<KVec<usize>> {
-    let mut traps = KVec::with_capacity(layers.len(), GFP_KERNEL)?;
-    for l in layers {
-        let inode = l.mnt.root().inode().ok_or(ENOENT)?;
-        traps.push(inode.id(), GFP_KERNEL)?;
+/// No layer may lie inside another, nor inside the upper or work directory
+/// of another mount with `index=on` (`ovl_check_overlapping_layers`).
+fn check_overlapping(fs: &Rovl, work_base: Option<&vfs::Dentry>) -> Result {
+    if let (Some(u), Some(base)) = (&fs.upper, work_base) {
+        check_layer(fs, u.mnt.root(), "upperdir", false)?;
+        // The work base rather than `work/`, whose parent this mount holds.
+        check_layer(fs, base, "workdir", false)?;
     }
-    vfs::sort_unstable_by(&mut traps, usize::cmp);
-    if traps.windows(2).any(|w| w[0] == w[1]) {
-        pr_err!("conflicting lowerdir path\n");
-        return Err(vfs::errno(kernel::bindings::ELOOP));
+    for l in &fs.layers {
+        check_layer(fs, l.mnt.root(), "lowerdir", true)?;
     }
-    for l in layers {
-        let mut d = ARef::from(l.mnt.root());
-        loop {
-            let parent = d.parent();
-            if parent.same(&d) {
-                break;
-            }
-            if parent
-                .inode()
-                .is_some_and(|i| traps.binary_search(&i.id()).is_ok())
-            {
-                pr_err!("overlapping lowerdir path\n");
-                return Err(vfs::errno(kernel::bindings::ELOOP));
-            }
-            d = parent;
+    Ok(())
+}
+
+/// Walks from a layer root up to its filesystem's root looking for other
+/// layers' roots (a lower layer inside one loops) and directories in use by
+/// another mount (`ovl_check_layer`).
+fn check_layer(fs: &Rovl, root: &vfs::Dentry, what: &str, lower: bool) -> Result {
+    let mut d = ARef::from(root);
+    loop {
+        let parent = d.parent();
+        if parent.same(&d) {
+            return Ok(());
         }
+        if lower && parent.inode().is_some_and(|i| fs.is_trap(i)) {
+            pr_err!("overlapping {} path\n", what);
+            return Err(vfs::errno(kernel::bindings::ELOOP));
+        } else if vfs::InUse::is_marked(&parent) {
+            report_in_use(what, fs.config.index)?;
+        }
+        d = parent;
     }
-    Ok(traps)
 }
 
 /// `syncfs` of a rovl mount (`ovl_sync_fs`): syncs the upper filesystem

@@ -38,6 +38,8 @@ pub const ALL: &[(&str, Test)] = &[
     ("stacking_depth", stacking_depth),
     ("overlay_as_upper", overlay_as_upper),
     ("workdir_default_acl", workdir_default_acl),
+    ("overlapping_layers", overlapping_layers),
+    ("workdir_unusable", workdir_unusable),
     ("remount_rw_refused", remount_rw_refused),
     ("telldir_seekdir", telldir_seekdir),
     ("big_merged_dir", big_merged_dir),
@@ -880,6 +882,189 @@ fn workdir_default_acl(t: &mut T) -> TResult {
     }
     same("work/ ACLs and mode", &states[0], &states[1])?;
     same("rovl's work/", states[1].clone(), (vec![], Ok(0)))
+}
+
+/// Layers that overlap each other, or lie in the upper or work directory of
+/// another mount, are refused with ELOOP or EBUSY (with `index=on`), and a
+/// layer moved into another after mounting makes lookups fail with ELOOP
+/// (xfstests overlay/065).
+fn overlapping_layers(t: &mut T) -> TResult {
+    let mut kmsg = Kmsg::open();
+    let mut seen = Vec::new();
+    for (fstype, prefix) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
+        let log = |k: &mut Option<Kmsg>| -> Vec<String> {
+            k.as_mut().map_or(vec![], |k| {
+                k.lines()
+                    .into_iter()
+                    .filter_map(|l| l.strip_prefix(prefix).map(String::from))
+                    .collect()
+            })
+        };
+        let [l, u, w] = t.layers([
+            &format!("{fstype}/lower"),
+            &format!("{fstype}/upper"),
+            &format!("{fstype}/work"),
+        ])?;
+        dir(&l.join("lower"))?;
+        dir(&u.join("lower"))?;
+        dir(&u.join("upper"))?;
+        let opts = |lowers: &[&Path], u: &Path, w: &Path, extra: &str| {
+            let l: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
+            format!("{}{extra}", crate::upper::opts(&l, u, w))
+        };
+        let (ll, ul, uu, ww) = (
+            l.join("lower"),
+            u.join("lower"),
+            u.join("upper"),
+            w.join("work"),
+        );
+        let cases = [
+            ("upperdir as lowerdir", opts(&[&u], &u, &w, "")),
+            ("workdir as lowerdir", opts(&[&w], &u, &w, ",index=off")),
+            ("lowerdir inside upperdir", opts(&[&ul], &u, &w, "")),
+            ("same lowerdir twice", opts(&[&l, &l], &u, &w, "")),
+            (
+                "lowerdir inside the one above",
+                opts(&[&l, &ll], &u, &w, ""),
+            ),
+            (
+                "lowerdir inside the one below",
+                opts(&[&ll, &l], &u, &w, ""),
+            ),
+        ];
+        let mut results = Vec::new();
+        let _ = log(&mut kmsg);
+        let record = |t: &mut T, k: &mut Option<Kmsg>, what: &str, opts: &str| {
+            let r = t.mount(fstype, opts);
+            if let Ok(mp) = &r {
+                let _ = t.umount(mp);
+            }
+            (what.to_string(), r.map(|_| ()), log(k))
+        };
+        for (what, o) in &cases {
+            results.push(record(t, &mut kmsg, what, o));
+        }
+        // Another mount uses `upper` and `work`.
+        let mp = t
+            .mount(fstype, &opts(&[&l], &u, &w, ""))
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        let _ = log(&mut kmsg);
+        for index in ["on", "off"] {
+            for (what, lower) in [
+                ("in another's upperdir", &uu),
+                ("in another's workdir", &ww),
+            ] {
+                // A fresh upper layer each: a refused index=on mount may
+                // have recorded its origin already.
+                let n = results.len();
+                let [u2, w2] = t.layers([&format!("{fstype}/u{n}"), &format!("{fstype}/w{n}")])?;
+                let o = opts(&[lower], &u2, &w2, &format!(",index={index}"));
+                results.push(record(t, &mut kmsg, &format!("{what}, index={index}"), &o));
+            }
+        }
+        // The upper layer moved into the lower one: a loop.
+        fs::rename(&u, l.join("upper")).map_err(|e| format!("rename: {e}"))?;
+        let r = fs::symlink_metadata(mp.join("upper"))
+            .map(|_| ())
+            .map_err(|e| sys::errno_of(&e));
+        results.push(("upperdir moved into lowerdir".into(), r, log(&mut kmsg)));
+        seen.push(results);
+    }
+    same("mount errnos and log lines", &seen[0], &seen[1])?;
+    // Those are not all refusals.
+    same(
+        "errnos",
+        seen[1].iter().map(|r| r.1).collect::<Vec<_>>(),
+        [
+            [Err(libc::ELOOP); 6].as_slice(),
+            &[
+                Err(libc::EBUSY),
+                Err(libc::EBUSY),
+                Ok(()),
+                Ok(()),
+                Err(libc::ELOOP),
+            ],
+        ]
+        .concat(),
+    )
+}
+
+/// A workdir where `work/` cannot be made (immutable), or where an old
+/// `work/` cannot be removed, gives a read-only mount that cannot be made
+/// writable (xfstests overlay/035).
+fn workdir_unusable(t: &mut T) -> TResult {
+    let [a] = t.layers(["a"])?;
+    file(&a.join("f"), b"f")?;
+    let chattr = |flags: &str, p: &Path| {
+        std::process::Command::new("chattr")
+            .args([flags, p.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut kmsg = Kmsg::open();
+    let mut seen = Vec::new();
+    for (fstype, prefix) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
+        let mut results = Vec::new();
+        for (i, case) in ["immutable workdir", "old work/ cannot be removed"]
+            .iter()
+            .enumerate()
+        {
+            let [u, w] = t.layers([&format!("{fstype}-u{i}"), &format!("{fstype}-w{i}")])?;
+            let locked = if i == 0 {
+                w.clone()
+            } else {
+                dir(&w.join("work/x"))?;
+                w.join("work/x")
+            };
+            if !chattr("+i", &locked) {
+                return Err(Fail::Skip("chattr +i failed on the layer fs".into()));
+            }
+            let hide = |text: &str| {
+                text.replace(u.to_str().unwrap(), "U")
+                    .replace(w.to_str().unwrap(), "W")
+            };
+            if let Some(k) = kmsg.as_mut() {
+                k.lines();
+            }
+            let opts = crate::upper::opts(&[a.clone()], &u, &w);
+            let r = t.mount(fstype, &opts);
+            let log: Vec<String> = kmsg.as_mut().map_or(vec![], |k| {
+                k.lines()
+                    .into_iter()
+                    .filter_map(|l| l.strip_prefix(prefix).map(&hide))
+                    .collect()
+            });
+            let seen_by_mount = match &r {
+                Ok(mp) => Ok((
+                    fs::read(mp.join("f")).map_err(|e| sys::errno_of(&e)),
+                    fs::File::create(mp.join("new"))
+                        .map(|_| ())
+                        .map_err(|e| sys::errno_of(&e)),
+                    sys::mount(fstype, mp, "", libc::MS_REMOUNT),
+                    mount_options(mp).map(|o| hide(&o)),
+                )),
+                Err(e) => Err(*e),
+            };
+            if let Ok(mp) = &r {
+                t.umount(mp)?;
+            }
+            chattr("-i", &locked);
+            results.push((case.to_string(), seen_by_mount, log));
+        }
+        seen.push(results);
+    }
+    same("mounts, writes, remounts and log", &seen[0], &seen[1])?;
+    for (case, r, _) in &seen[1] {
+        let Ok((_, create, remount, _)) = r else {
+            return fail(format!("{case}: mount failed: {r:?}"));
+        };
+        same(
+            &format!("{case}: create, remount rw"),
+            (*create, *remount),
+            (Err(libc::EROFS), Err(libc::EROFS)),
+        )?;
+    }
+    Ok(())
 }
 
 impl From<Errno> for Fail {
