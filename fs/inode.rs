@@ -71,8 +71,10 @@ pub(crate) fn getattr(
         // the private inode number.
         stat.set_dev(sb.dev());
         stat.set_ino(node.ino);
-    } else if fs.fsid_of(top) != 0 {
-        // Unique per filesystem: one anonymous st_dev per lower fs.
+    } else {
+        // Unique per filesystem: one anonymous st_dev per filesystem, the
+        // upper one's too, as a lower layer on it may hold a file whose
+        // real st_ino a copy-up keeps (overlayfs 9c6d8f13e9da).
         stat.set_dev(fs.pseudo_devs[fs.fsid_of(top)].dev());
     }
     // Counting subdirectories of a merged directory is not worth it;

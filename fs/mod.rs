@@ -187,17 +187,28 @@ impl Rovl {
         }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export)
             // The root keeps the upper root's number.
             && !(is_root && upper.is_some());
+        // Inodes are hashed by their lower inode where that identifies them
+        // (`ovl_hash_bylower`): two upper objects naming one origin (copied
+        // redirects or origins) then fail the second lookup with ESTALE
+        // instead of sharing its st_ino. Not a lower hard link that a
+        // copy-up breaks, nor a non-indexed upper object with nfs_export.
+        let bylower = stack.first().is_some_and(|l| {
+            indexed
+                || self.upper.is_none()
+                || !((upper.is_some() || self.index_dir().is_none())
+                    && !lower_dir
+                    && l.dentry.inode().is_some_and(|i| i.nlink() > 1))
+                    && !(self.config.nfs_export && upper.is_some())
+        });
         // With the index, every name of a non-directory shares one inode,
-        // hashed by the lower inode while st_ino is the lower one's, else by
-        // the upper inode (`ovl_get_inode`).
-        let key = if self.index_dir().is_some() && !is_root && !lower_dir {
-            match (&upper, stack.first()) {
-                (_, Some(l)) if const_ino => l.dentry.inode().map(|i| i.id()),
-                (Some(u), _) if !u.can_lookup() => u.inode().map(|i| i.id()),
-                _ => None,
+        // hashed by the lower inode, else by the upper inode (`ovl_get_inode`).
+        let key = match (&upper, stack.first()) {
+            _ if is_root => None,
+            (_, Some(l)) if bylower => l.dentry.inode().map(|i| i.id()),
+            (Some(u), _) if self.index_dir().is_some() && !u.can_lookup() => {
+                u.inode().map(|i| i.id())
             }
-        } else {
-            None
+            _ => None,
         };
         // The union link count of an indexed file (`ovl_get_nlink`).
         let real_nlink = upper
@@ -548,18 +559,23 @@ impl FileSystem for Rovl {
         node.key
     }
 
-    /// `ovl_verify_inode` for non-directories: the lower and upper inodes
-    /// the lookup found are the ones the cached inode stacks on.
+    /// `ovl_verify_inode`: the lower and upper inodes the lookup found are
+    /// the ones the cached inode stacks on. A non-directory may miss either
+    /// (a lower alias of a copied-up hard link); a directory must match
+    /// exactly (an upper one gone, or the origin of a redirect uncovered).
     fn same_objects(cached: &RovlNode, new: &RovlNode) -> bool {
+        let strict = cached.real_inode().is_dir();
         let lower_ok = match (cached.stack.first(), new.stack.first()) {
             (Some(a), Some(b)) => a.dentry.same_inode(&b.dentry),
             (None, Some(_)) => false,
-            _ => true,
+            (Some(_), None) => !strict,
+            (None, None) => true,
         };
         let upper_ok = match (cached.upper(), new.upper()) {
             (Some(a), Some(b)) => a.same_inode(b),
             (None, Some(_)) => false,
-            _ => true,
+            (Some(_), None) => !strict,
+            (None, None) => true,
         };
         lower_ok && upper_ok
     }

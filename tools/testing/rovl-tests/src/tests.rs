@@ -64,6 +64,8 @@ pub const ALL: &[(&str, Test)] = &[
     ("userns_mount", userns_mount),
     ("mounter_credentials", mounter_credentials),
     ("cross_fs_layers", cross_fs_layers),
+    ("middle_layer_on_upper_fs", middle_layer_on_upper_fs),
+    ("duplicate_origins", duplicate_origins),
     ("metacopy_lower_data", metacopy_lower_data),
     ("data_only_layers", data_only_layers),
     ("mount_option_combinations", mount_option_combinations),
@@ -2321,6 +2323,152 @@ fn mounter_credentials(t: &mut T) -> TResult {
         read_file(&mr.join("closed")).map(|_| ()),
         Err(libc::EACCES),
     )
+}
+
+/// A lower layer on the upper layer's filesystem with another below on a
+/// second filesystem, xino=off: a file of that layer, before and after
+/// copy-up, must not show the real file's st_dev/st_ino pair, or `diff`
+/// takes the two for one (xfstests overlay/067, overlayfs 9c6d8f13e9da).
+fn middle_layer_on_upper_fs(t: &mut T) -> TResult {
+    let [middle, fs2] = t.layers(["middle", "fs2"])?;
+    sys::mount("tmpfs", &fs2, "size=16m", 0).map_err(|e| format!("mount tmpfs: errno {e}"))?;
+    t.adopt(&fs2);
+    let lower = fs2.join("lower");
+    dir(&lower)?;
+    file(&middle.join("file"), b"wrong")?;
+    file(&middle.join("other"), b"x")?;
+    let id = |p: &Path| {
+        fs::symlink_metadata(p)
+            .map(|m| (m.dev(), m.ino()))
+            .map_err(|e| Fail::Fail(format!("lstat {}: {e}", p.display())))
+    };
+    let mut seen = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let [u, w] = t.layers([&format!("u-{fstype}"), &format!("w-{fstype}")])?;
+        let opts = format!(
+            "{},xino=off",
+            crate::upper::opts(&[middle.clone(), lower.clone()], &u, &w)
+        );
+        let mp = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        file(&mp.join("new"), b"n")?;
+        let real_dev = id(&middle)?.0;
+        let mut obs = Vec::new();
+        for step in ["lower", "copied up", "cold cache"] {
+            if step == "copied up" {
+                fs::write(mp.join("file"), b"right").map_err(|e| format!("write: {e}"))?;
+            }
+            if step == "cold cache" {
+                fs::write("/proc/sys/vm/drop_caches", "3")
+                    .map_err(|e| format!("drop_caches: {e}"))?;
+            }
+            let merged = id(&mp.join("file"))?;
+            if merged == id(&middle.join("file"))? {
+                return fail(format!(
+                    "{fstype}, {step}: file has the middle layer file's st_dev/st_ino"
+                ));
+            }
+            // Which files share an st_dev, and whether it is a real one.
+            let devs: Vec<(bool, bool)> = ["file", "other", "new"]
+                .iter()
+                .map(|n| {
+                    let d = id(&mp.join(n)).map(|x| x.0).unwrap_or(0);
+                    (d == real_dev, d == merged.0)
+                })
+                .collect();
+            obs.push((step, devs));
+        }
+        seen.push(obs);
+    }
+    same("st_dev of the files", &seen[0], &seen[1])
+}
+
+/// Two upper directories with one redirect, and two upper files with one
+/// origin (copies made behind the overlay's back): the second lookup fails
+/// with ESTALE rather than both showing the origin's st_ino, which would
+/// make `diff` take them for one (xfstests overlay/049, overlay/059).
+fn duplicate_origins(t: &mut T) -> TResult {
+    let [a, u, w] = t.layers(["a", "u", "w"])?;
+    file(&a.join("origin/file"), b"lower")?;
+    file(&a.join("f"), b"lower")?;
+    let opts = format!(
+        "{},redirect_dir=on",
+        crate::upper::opts(&[a.clone()], &u, &w)
+    );
+    let m = t
+        .mount("overlay", &opts)
+        .map_err(|e| format!("overlay: errno {e}"))?;
+    layers::chmod(&m.join("origin/file"), 0o600)?;
+    fs::rename(m.join("origin"), m.join("redirect1")).map_err(|e| format!("mv: {e}"))?;
+    fs::rename(m.join("f"), m.join("f1")).map_err(|e| format!("mv: {e}"))?;
+    t.umount(&m)?;
+    let cp = |from: &Path, to: &Path| -> TResult {
+        let ok = std::process::Command::new("cp")
+            .args(["-a", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Ok(())
+        } else {
+            fail(format!("cp -a {} {}", from.display(), to.display()))
+        }
+    };
+    cp(&u.join("redirect1"), &u.join("redirect2"))?;
+    cp(&u.join("f1"), &u.join("f2"))?;
+    file(&u.join("redirect1/file"), b"right")?;
+    file(&u.join("redirect2/file"), b"wrong")?;
+    file(&u.join("f1"), b"right")?;
+    file(&u.join("f2"), b"wrong")?;
+    let names = [
+        "redirect1",
+        "redirect2",
+        "redirect1/file",
+        "redirect2/file",
+        "f1",
+        "f2",
+    ];
+    let mut seen = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let (uc, wc) = (
+            t.dir.join(format!("u-{fstype}")),
+            t.dir.join(format!("w-{fstype}")),
+        );
+        cp(&u, &uc)?;
+        dir(&wc)?;
+        let opts = format!(
+            "{},redirect_dir=on",
+            crate::upper::opts(&[a.clone()], &uc, &wc)
+        );
+        let mp = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("{fstype}: errno {e}"))?;
+        // Each name's lstat errno, and which earlier name it shares
+        // st_dev/st_ino with.
+        let mut ids = Vec::new();
+        let mut obs = Vec::new();
+        for n in names {
+            let r = fs::symlink_metadata(mp.join(n))
+                .map(|m| (m.dev(), m.ino()))
+                .map_err(|e| sys::errno_of(&e));
+            let twin = r
+                .as_ref()
+                .ok()
+                .and_then(|id| ids.iter().position(|x| x == id));
+            if let Some(i) = twin {
+                if fstype == "rovl" {
+                    return fail(format!("rovl: {n} has the st_dev/st_ino of {}", names[i]));
+                }
+            }
+            if let Ok(id) = r {
+                ids.push(id);
+            }
+            obs.push((n, r.map(|_| ()), twin));
+        }
+        seen.push(obs);
+        t.umount(&mp)?;
+    }
+    same("lookups of the duplicates", &seen[0], &seen[1])
 }
 
 fn cross_fs_layers(t: &mut T) -> TResult {
