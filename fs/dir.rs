@@ -99,12 +99,19 @@ fn nlink_end(fs: &Rovl, node: &RovlNode) {
     }
 }
 
-/// One name less for a non-directory (`ovl_drop_nlink`).
-fn drop_nlink(node: &RovlNode, inode: Option<&Inode>) {
+/// One name less for a non-directory (`ovl_drop_nlink`). Links added to
+/// a lower layer behind the overlay's back are not counted: while another
+/// name of the inode is in use the count stays above zero, so that name
+/// can still be linked.
+fn drop_nlink(node: &RovlNode, dentry: &Dentry) {
     if node.is_indexed() {
+        let inode = dentry.inode();
+        let floor = u32::from(inode.is_some_and(|i| i.has_other_alias(dentry)));
         let _ = node
             .nlink
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n > floor).then(|| n - 1)
+            });
         if let Some(i) = inode {
             i.set_nlink(node.nlink.load(Ordering::Acquire));
         }
@@ -386,7 +393,7 @@ pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_di
     nlink_start(sb, dentry)?;
     let r = remove_locked(sb, dir, dentry, node, false, false);
     if r.is_ok() {
-        drop_nlink(node, dentry.inode());
+        drop_nlink(node, dentry);
     }
     nlink_end(fs, node);
     r
@@ -619,7 +626,7 @@ pub(crate) fn rename(
     );
     if let Some(n) = target {
         if r.is_ok() && !new_is_dir {
-            drop_nlink(n, new.inode());
+            drop_nlink(n, new);
         }
         nlink_end(fs, n);
     }

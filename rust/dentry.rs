@@ -560,6 +560,12 @@ impl Inode {
         unsafe { core::ptr::read_volatile(&(*self.0.get()).i_flags) }
     }
 
+    /// Whether a hashed dentry other than `d` names this inode.
+    pub(crate) fn has_other_alias(&self, d: &Dentry) -> bool {
+        // SAFETY: Both are live; the helper walks `i_dentry` under `i_lock`.
+        unsafe { ffi::rovl_inode_has_other_alias(self.0.get(), d.as_ptr()) }
+    }
+
     pub(crate) fn nlink(&self) -> u32 {
         // SAFETY: A racy read of `i_nlink`, as `d_inode(x)->i_nlink` in C.
         unsafe { core::ptr::read_volatile(&(*self.0.get()).__bindgen_anon_1.i_nlink) }

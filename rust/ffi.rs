@@ -257,6 +257,10 @@ extern "C" {
     pub(crate) fn rovl_mutex_lock_interruptible(lock: *mut bindings::mutex) -> c_int;
     pub(crate) fn rovl_inode_unlock(inode: *mut bindings::inode);
     pub(crate) fn rovl_i_size_read(inode: *const bindings::inode) -> bindings::loff_t;
+    pub(crate) fn rovl_inode_has_other_alias(
+        inode: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+    ) -> bool;
     pub(crate) fn rovl_dentry_set_reval(dentry: *mut bindings::dentry, flags: c_uint);
     pub(crate) fn rovl_path_namelen(path: *const bindings::path) -> kernel::ffi::c_long;
     pub(crate) fn rovl_kstatfs_set(buf: *mut bindings::kstatfs, f_type: i64, f_namelen: i64);

@@ -25,6 +25,8 @@
  *   plain values to the Rust side (rovl_rs_* in rust/super_block.rs).
  * - rovl_dentry_set_reval: changes d_flags under d_lock, a spinlock the
  *   bindings cannot take.
+ * - rovl_inode_has_other_alias: walks i_dentry (hlist_for_each_entry is a
+ *   macro) under i_lock, as ovl_drop_nlink.
  * - rovl_can_decode_fh: struct export_operations is opaque to the bindings;
  *   says whether a layer's file handles decode, and whether they are the
  *   generic 32-bit inode ones, exactly as overlayfs's ovl_can_decode_fh.
@@ -244,6 +246,22 @@ void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen)
 void rovl_kstatfs_set_fsid(struct kstatfs *buf, const u8 *uuid)
 {
 	buf->f_fsid = uuid_to_fsid((u8 *)uuid);
+}
+
+bool rovl_inode_has_other_alias(struct inode *inode, struct dentry *dentry)
+{
+	struct dentry *alias;
+	bool found = false;
+
+	spin_lock(&inode->i_lock);
+	hlist_for_each_entry(alias, &inode->i_dentry, d_u.d_alias) {
+		if (alias != dentry && !d_unhashed(alias)) {
+			found = true;
+			break;
+		}
+	}
+	spin_unlock(&inode->i_lock);
+	return found;
 }
 
 void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags)

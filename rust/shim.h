@@ -52,6 +52,7 @@ void rovl_kstatfs_set(struct kstatfs *buf, long f_type, long f_namelen);
 void rovl_kstatfs_set_fsid(struct kstatfs *buf, const u8 *uuid);
 long rovl_path_namelen(const struct path *path);
 void rovl_dentry_set_reval(struct dentry *dentry, unsigned int flags);
+bool rovl_inode_has_other_alias(struct inode *inode, struct dentry *dentry);
 loff_t rovl_i_size_read(const struct inode *inode);
 int rovl_can_decode_fh(struct super_block *sb);
 void rovl_ratelimit_default_init(struct ratelimit_state *rs);

@@ -66,6 +66,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("cross_fs_layers", cross_fs_layers),
     ("middle_layer_on_upper_fs", middle_layer_on_upper_fs),
     ("duplicate_origins", duplicate_origins),
+    (
+        "lower_links_added_while_mounted",
+        lower_links_added_while_mounted,
+    ),
     ("metacopy_lower_data", metacopy_lower_data),
     ("data_only_layers", data_only_layers),
     ("mount_option_combinations", mount_option_combinations),
@@ -2469,6 +2473,63 @@ fn duplicate_origins(t: &mut T) -> TResult {
         t.umount(&mp)?;
     }
     same("lookups of the duplicates", &seen[0], &seen[1])
+}
+
+/// Hard links added to a lower layer under a mounted overlay with
+/// `index=on` are not in its link count: removing them must not take the
+/// count of a name still in use to zero, else linking it fails with ENOENT;
+/// after the last name goes, the index entry is a whiteout (xfstests
+/// overlay/034).
+fn lower_links_added_while_mounted(t: &mut T) -> TResult {
+    use std::os::unix::fs::FileTypeExt;
+    let mut seen = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let [l, u, w] = t.layers([
+            &format!("{fstype}-l"),
+            &format!("{fstype}-u"),
+            &format!("{fstype}-w"),
+        ])?;
+        file(&l.join("0"), b"")?;
+        let ln = |a: &Path, b: &Path| fs::hard_link(a, b).map_err(|e| sys::errno_of(&e));
+        let rm = |p: &Path| fs::remove_file(p).map_err(|e| sys::errno_of(&e));
+        ln(&l.join("0"), &l.join("1"))?;
+        let opts = format!("{},index=on", crate::upper::opts(&[l.clone()], &u, &w));
+        let m = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("{fstype}: errno {e}"))?;
+        let mut steps = Vec::new();
+        steps.push(("touch 0", layers::chmod(&m.join("0"), 0o600).map_err(|_| 0)));
+        ln(&l.join("0"), &l.join("2"))?;
+        ln(&l.join("0"), &l.join("3"))?;
+        let nlink = |p: &Path| {
+            fs::symlink_metadata(p)
+                .map(|m| m.nlink())
+                .map_err(|e| sys::errno_of(&e))
+        };
+        steps.push(("nlink 0", nlink(&m.join("0")).map(|_| ())));
+        steps.push(("rm 2", rm(&m.join("2"))));
+        steps.push(("rm 3", rm(&m.join("3"))));
+        let n0 = nlink(&m.join("0"));
+        steps.push(("ln 0 4", ln(&m.join("0"), &m.join("4"))));
+        steps.push(("rm 0", rm(&m.join("0"))));
+        steps.push(("rm 1", rm(&m.join("1"))));
+        steps.push(("rm 4", rm(&m.join("4"))));
+        t.umount(&m)?;
+        let m = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("{fstype} again: errno {e}"))?;
+        // Index entries that are not whiteouts.
+        let left: Vec<String> = fs::read_dir(w.join("index"))
+            .map_err(|e| format!("index: {e}"))?
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_type().is_ok_and(|t| t.is_char_device()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        t.umount(&m)?;
+        seen.push((steps, n0, left));
+    }
+    same("steps, nlink of 0 and index left", &seen[0], &seen[1])?;
+    same("ln 0 4 on rovl", seen[1].0[4], ("ln 0 4", Ok(())))
 }
 
 fn cross_fs_layers(t: &mut T) -> TResult {
