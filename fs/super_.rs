@@ -180,7 +180,9 @@ pub(crate) fn fill_super(
     // Without uuids in its file handles, origins can only be told apart on
     // one filesystem.
     let uuid = if ctx.config.uuid == params::Uuid::Off && !sbs.is_empty() {
-        pr_warn!("The uuid=off requires a single fs for lower and upper, falling back to uuid=null.\n");
+        pr_warn!(
+            "The uuid=off requires a single fs for lower and upper, falling back to uuid=null.\n"
+        );
         ctx.config.uuid = params::Uuid::Null;
         None
     } else if let Some(u) = &upper {
