@@ -253,14 +253,16 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
         if origin {
             // `user.*` xattrs cannot go on symlinks and special files
             // (`userxattr`): such copies have no origin (as overlayfs).
-            match xattrs::set_private(fs, &temp, b"origin", fh.as_deref().unwrap_or(&[])) {
+            let fh = fh.as_deref().unwrap_or(&[]);
+            match xattrs::check_set_private(fs, &temp, b"origin", fh, None) {
                 Err(e) if e == EPERM => {}
                 r => r?,
             }
         }
         if meta {
             // An empty value: no fs-verity digest (`ovl_set_metacopy_xattr`).
-            xattrs::set_private(fs, &temp, b"metacopy", &[])?;
+            let eopnotsupp = vfs::errno(bindings::EOPNOTSUPP);
+            xattrs::check_set_private(fs, &temp, b"metacopy", &[], Some(eopnotsupp))?;
         }
         let flags = lower.dentry.inode().map_or(0, |i| i.flags());
         if matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR) {

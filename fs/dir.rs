@@ -166,7 +166,7 @@ fn create_locked(
         // Only an optimisation (lookups stop here), made by overlayfs
         // when offline changes to lower layers are not allowed anyway.
         if is_dir_kind(&kind) && pnode.is_merged() && fs.config.xino == super::params::Xino::On {
-            let _ = xattrs::set_private(fs, &new, b"opaque", b"y");
+            let _ = xattrs::check_set_private(fs, &new, b"opaque", b"y", Some(EIO));
         }
         Ok(new)
     };
@@ -205,7 +205,8 @@ fn create_locked(
                 acls.apply(&new, mnt)?;
             }
             if is_dir_kind(&kind) {
-                xattrs::set_private(fs, &new, b"opaque", b"y")?;
+                // No opaque directory without xattrs (overlayfs: EIO).
+                xattrs::check_set_private(fs, &new, b"opaque", b"y", Some(EIO))?;
                 lock.rename_entry(&up.work, &new, udir, &existing, bindings::RENAME_EXCHANGE)?;
                 // The whiteout is in work/ now.
                 let _ = lock.unlink(&up.work, &existing);
@@ -317,7 +318,7 @@ fn clear_empty(fs: &Rovl, udir: &Dentry, old: &Dentry) -> Result<ARef<Dentry>> {
     let r = (|| -> Result {
         let src = vfs::RealPath { mnt, dentry: old };
         copy_up::copy_xattrs(fs, &src, &new)?;
-        xattrs::set_private(fs, &new, b"opaque", b"y")?;
+        xattrs::check_set_private(fs, &new, b"opaque", b"y", Some(EIO))?;
         let mode = old.inode().ok_or(ENOENT)?.mode();
         new.setattr(mnt, &mut Iattr::new().mode(mode))?;
         let mut st = vfs::Kstat::new_zeroed();
@@ -533,7 +534,8 @@ fn set_redirect(sb: &SuperBlock<Rovl>, d: &Dentry, node: &RovlNode, samedir: boo
     }
     let r = get_redirect(sb, d, absolute)?;
     let upper = node.upper().ok_or(EIO)?;
-    if let Err(e) = xattrs::set_private(fs, upper, b"redirect", &r) {
+    let exdev = vfs::errno(bindings::EXDEV);
+    if let Err(e) = xattrs::check_set_private(fs, upper, b"redirect", &r, Some(exdev)) {
         crate::vfs::pr_warn_ratelimited!("failed to set redirect ({})\n", e.to_errno());
         return Err(vfs::errno(bindings::EXDEV));
     }
@@ -695,14 +697,15 @@ fn rename_locked(
     if (is_dir && !onode.stack.is_empty()) || onode.is_metacopy() {
         set_redirect(sb, old, onode, samedir)?;
     } else if is_dir && xattrs::opaque_val(fs, mnt, &od) != b'y' && npnode.is_merged() {
-        xattrs::set_private(fs, &od, b"opaque", b"y").map_err(|_| vfs::errno(bindings::EXDEV))?;
+        let exdev = vfs::errno(bindings::EXDEV);
+        xattrs::check_set_private(fs, &od, b"opaque", b"y", Some(exdev)).map_err(|_| exdev)?;
     }
     if let (false, Some(n)) = (overwrite, nnode) {
         if (new_is_dir && !n.stack.is_empty()) || n.is_metacopy() {
             set_redirect(sb, new, n, samedir)?;
         } else if new_is_dir && xattrs::opaque_val(fs, mnt, &nd) != b'y' && opnode.is_merged() {
-            xattrs::set_private(fs, &nd, b"opaque", b"y")
-                .map_err(|_| vfs::errno(bindings::EXDEV))?;
+            let exdev = vfs::errno(bindings::EXDEV);
+            xattrs::check_set_private(fs, &nd, b"opaque", b"y", Some(exdev)).map_err(|_| exdev)?;
         }
     }
     lock.rename_entry(old_udir, &od, new_udir, &nd, flags)?;

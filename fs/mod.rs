@@ -38,6 +38,9 @@ pub(crate) struct Upper {
     /// `work/` inside the workdir, on the same mount: new objects are built
     /// there and renamed into place, so a crash never shows half of one.
     pub(crate) work: ARef<Dentry>,
+    /// The upper filesystem takes no xattrs (`noxattr`): the mount has no
+    /// origins, redirects, opaque directories made by rename or index.
+    pub(crate) noxattr: AtomicBool,
     /// `work/` could not be made: the mount is read-only for good and
     /// `work` is the work base (`ovl_force_readonly`).
     pub(crate) read_only: bool,

@@ -254,7 +254,7 @@ fn fix_origin(fs: &Rovl, parent: &RovlNode, lower: &Dentry, upper: &Dentry) -> R
     }
     let fh = super::copy_up::origin_fh(fs, lower)?;
     let _w = vfs::WriteAccess::get(mnt)?;
-    xattrs::set_private(fs, upper, b"origin", fh.as_deref().unwrap_or(&[]))?;
+    xattrs::check_set_private(fs, upper, b"origin", fh.as_deref().unwrap_or(&[]), None)?;
     xattrs::set_impure(fs, parent)?;
     parent.impurity_changed();
     Ok(())

@@ -352,6 +352,7 @@ fn setup_upper(
         return Ok(Upper {
             mnt,
             work: ARef::from(work_base.dentry()),
+            noxattr: AtomicBool::new(false),
             read_only: true,
             upper_name,
             work_name,
@@ -361,25 +362,14 @@ fn setup_upper(
             _in_use: (upper_lock, work_lock),
         });
     };
-    {
+    let noxattr = {
         let _w = vfs::WriteAccess::get(&mnt)?;
-        probe_features(&mnt, work_base.dentry(), &work, cred)?;
-    }
-    // The upper filesystem must take overlay's private xattrs.
-    {
-        let _w = vfs::WriteAccess::get(&mnt)?;
-        let probe = xattrs::probe_private(&ctx.config, &mnt, &work);
-        if let Err(e) = probe {
-            pr_err!(
-                "upper fs does not support xattr ({}): not supported\n",
-                e.to_errno()
-            );
-            return Err(EINVAL);
-        }
-    }
+        probe_features(&mut ctx.config, &mnt, work_base.dentry(), &work, cred)?
+    };
     Ok(Upper {
         mnt,
         work,
+        noxattr: AtomicBool::new(noxattr),
         read_only: false,
         upper_name,
         work_name,
@@ -506,7 +496,13 @@ fn create_work(mnt: &vfs::Mount, base: &vfs::Dentry) -> Result<Result<ARef<vfs::
 /// types in listings (else whiteouts would show), `O_TMPFILE` and
 /// `RENAME_WHITEOUT`. A local one lacking them earns warnings; a remote
 /// one fails the mount.
-fn probe_features(mnt: &vfs::Mount, base: &vfs::Dentry, work: &vfs::Dentry, cred: &Cred) -> Result {
+fn probe_features(
+    c: &mut params::Config,
+    mnt: &vfs::Mount,
+    base: &vfs::Dentry,
+    work: &vfs::Dentry,
+    cred: &Cred,
+) -> Result<bool> {
     let mut d_type = false;
     vfs::File::open_dir(&vfs::RealPath { mnt, dentry: base }, cred)?.read_dir(
         &mut |name, _, t| {
@@ -533,17 +529,59 @@ fn probe_features(mnt: &vfs::Mount, base: &vfs::Dentry, work: &vfs::Dentry, cred
     if !rename_whiteout {
         pr_warn!("upper fs does not support RENAME_WHITEOUT.\n");
     }
+    // Without overlay's xattrs on the upper filesystem the features that
+    // keep state in them are off.
+    let noxattr = match xattrs::set_private_cfg(c, mnt, work, b"opaque", b"0") {
+        Ok(()) => {
+            let _ = xattrs::remove_private_cfg(c, mnt, work, b"opaque");
+            false
+        }
+        Err(e) => {
+            pr_warn!("failed to set xattr on upper\n");
+            xattr_fallbacks(c);
+            if e == EPERM && !c.userxattr {
+                pr_info!("try mounting with 'userxattr' option\n");
+            }
+            true
+        }
+    };
     // Overlay dentries always revalidate, which makes an overlay upper
     // layer remote to overlayfs; rovl's keep only their layers' flags, so
     // the magic both use says it for either.
     let remote = work.needs_revalidate(false)
         || work.needs_revalidate(true)
         || vfs::magic_of(work) == u64::from(kernel::bindings::OVERLAYFS_SUPER_MAGIC);
-    if remote && (!d_type || !rename_whiteout) {
+    if remote && (!d_type || !rename_whiteout || noxattr) {
         pr_err!("upper fs missing required features.\n");
         return Err(EINVAL);
     }
-    Ok(())
+    Ok(noxattr)
+}
+
+/// What an upper filesystem without xattrs turns off (`ovl_make_workdir`).
+fn xattr_fallbacks(c: &mut params::Config) {
+    use params::{Redirect, Uuid, Xino};
+    if c.redirect != Redirect::NoFollow {
+        c.redirect = Redirect::NoFollow;
+        pr_warn!("...falling back to redirect_dir=nofollow.\n");
+    }
+    if c.metacopy {
+        c.metacopy = false;
+        pr_warn!("...falling back to metacopy=off.\n");
+    }
+    if c.index {
+        c.index = false;
+        pr_warn!("...falling back to index=off.\n");
+    }
+    if matches!(c.uuid, Uuid::Auto | Uuid::On) {
+        c.uuid = Uuid::Null;
+        pr_warn!("...falling back to uuid=null.\n");
+    }
+    // Persistent inode numbers need origins.
+    if c.xino == Xino::Auto {
+        c.xino = Xino::Off;
+        pr_warn!("...falling back to xino=off.\n");
+    }
 }
 
 /// Renames a new file in `work` with `RENAME_WHITEOUT` and looks for the

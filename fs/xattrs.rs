@@ -226,6 +226,36 @@ pub(crate) fn set_private(fs: &Rovl, d: &vfs::Dentry, name: &[u8], value: &[u8])
     set_private_cfg(&fs.config, fs.upper_mnt()?, d, name, value)
 }
 
+/// Sets private xattr `name` on an upper object where the upper filesystem
+/// takes xattrs; where it does not, the mount goes on without them and the
+/// caller gets `xerr` (`Ok` for `None`) instead (`ovl_check_setxattr`).
+pub(crate) fn check_set_private(
+    fs: &Rovl,
+    d: &vfs::Dentry,
+    name: &[u8],
+    value: &[u8],
+    xerr: Option<Error>,
+) -> Result {
+    let up = fs.upper.as_ref().ok_or(EROFS)?;
+    let without = || xerr.map_or(Ok(()), Err);
+    if up.noxattr.load(core::sync::atomic::Ordering::Relaxed) {
+        return without();
+    }
+    match set_private(fs, d, name, value) {
+        Err(e) if e == vfs::errno(bindings::EOPNOTSUPP) => {
+            let n = private_name(&fs.config, name)?;
+            pr_warn!(
+                "cannot set {} xattr on upper\n",
+                super::params::BStrLossy(&n.buf[..n.len - 1])
+            );
+            up.noxattr
+                .store(true, core::sync::atomic::Ordering::Relaxed);
+            without()
+        }
+        r => r,
+    }
+}
+
 fn as_cstr(name: &[u8]) -> Result<&CStr> {
     CStr::from_bytes_with_nul(name).map_err(|_| EINVAL)
 }
@@ -246,7 +276,7 @@ pub(crate) fn set_impure(fs: &Rovl, node: &RovlNode) -> Result {
         return Ok(());
     }
     let upper = node.upper().ok_or(EIO)?;
-    set_private(fs, upper, b"impure", b"y")?;
+    check_set_private(fs, upper, b"impure", b"y", None)?;
     node.impure
         .store(true, core::sync::atomic::Ordering::Release);
     Ok(())
@@ -337,15 +367,14 @@ pub(crate) fn set_private_cfg(
     d.setxattr(mnt, private_name(c, name)?.as_cstr()?, value, 0)
 }
 
-/// Sets and removes `opaque` on `work/`: the upper filesystem takes
-/// overlay's private xattrs (`ovl_make_workdir`).
-pub(crate) fn probe_private(
+/// Removes private xattr `name` from an upper object.
+pub(crate) fn remove_private_cfg(
     c: &super::params::Config,
     mnt: &vfs::Mount,
-    work: &vfs::Dentry,
+    d: &vfs::Dentry,
+    name: &[u8],
 ) -> Result {
-    set_private_cfg(c, mnt, work, b"opaque", b"0")?;
-    work.removexattr(mnt, private_name(c, b"opaque")?.as_cstr()?)
+    d.removexattr(mnt, private_name(c, name)?.as_cstr()?)
 }
 
 /// `S_APPEND`/`S_IMMUTABLE` of an upper object, kept in its `protattr`
@@ -417,5 +446,7 @@ pub(crate) fn set_protattr(fs: &Rovl, d: &vfs::Dentry, flags: u32) -> Result {
     if v.is_empty() {
         return Ok(());
     }
-    set_private(fs, d, b"protattr", &v)
+    // Without xattrs the flags could not be kept (the upper inode does not
+    // carry them): refused.
+    check_set_private(fs, d, b"protattr", &v, Some(EPERM))
 }

@@ -70,6 +70,7 @@ pub const ALL: &[(&str, Test)] = &[
         "lower_links_added_while_mounted",
         lower_links_added_while_mounted,
     ),
+    ("upper_without_xattrs", upper_without_xattrs),
     ("metacopy_lower_data", metacopy_lower_data),
     ("data_only_layers", data_only_layers),
     ("mount_option_combinations", mount_option_combinations),
@@ -2530,6 +2531,143 @@ fn lower_links_added_while_mounted(t: &mut T) -> TResult {
     }
     same("steps, nlink of 0 and index left", &seen[0], &seen[1])?;
     same("ln 0 4 on rovl", seen[1].0[4], ("ln 0 4", Ok(())))
+}
+
+/// An upper filesystem without xattrs (ramfs) mounts with redirects,
+/// metacopy, index, uuid and xino turned off, and what needs xattrs fails
+/// as on overlayfs: an opaque directory over a removed one (EIO), a
+/// directory rename (EXDEV), immutable flags (EPERM); copy-up, whiteouts
+/// and new objects work. ramfs also lacks RENAME_WHITEOUT: renaming a lower
+/// file fails with EINVAL on both.
+fn upper_without_xattrs(t: &mut T) -> TResult {
+    let [ram] = t.layers(["ram"])?;
+    sys::mount("ramfs", &ram, "", 0).map_err(|e| format!("mount ramfs: errno {e}"))?;
+    t.adopt(&ram);
+    let l = ram.join("l");
+    file(&l.join("f"), b"lower f")?;
+    file(&l.join("g"), b"g")?;
+    file(&l.join("h"), b"h")?;
+    dir(&l.join("e"))?;
+    file(&l.join("m/x"), b"x")?;
+    let lower_ino = |n: &str| fs::symlink_metadata(l.join(n)).map(|m| m.ino()).ok();
+    let mut kmsg = Kmsg::open();
+    let mut seen = Vec::new();
+    for (fstype, prefix) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
+        let (u, w) = (
+            ram.join(format!("u-{fstype}")),
+            ram.join(format!("w-{fstype}")),
+        );
+        dir(&u)?;
+        dir(&w)?;
+        let hide = |text: &str| {
+            text.replace(u.to_str().unwrap(), "U")
+                .replace(w.to_str().unwrap(), "W")
+        };
+        if let Some(k) = kmsg.as_mut() {
+            k.lines();
+        }
+        let opts = format!(
+            "{},redirect_dir=on,index=on,metacopy=on",
+            crate::upper::opts(&[l.clone()], &u, &w)
+        );
+        let mp = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        let mut log: Vec<String> = kmsg.as_mut().map_or(vec![], |k| {
+            k.lines()
+                .into_iter()
+                .filter_map(|x| x.strip_prefix(prefix).map(&hide))
+                .collect()
+        });
+        let options = mount_options(&mp).map(|o| hide(&o));
+        let e = |r: std::io::Result<()>| r.map_err(|e| sys::errno_of(&e));
+        let chattr = |p: &Path| {
+            std::process::Command::new("chattr")
+                .args(["+i", p.to_str().unwrap()])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        let mut steps = vec![
+            (
+                "append f",
+                e(fs::OpenOptions::new()
+                    .append(true)
+                    .open(mp.join("f"))
+                    .and_then(|mut f| {
+                        use std::io::Write;
+                        f.write_all(b" upper")
+                    })),
+            ),
+            ("create new", e(fs::write(mp.join("new"), b"n"))),
+            ("mkdir nd", e(fs::create_dir(mp.join("nd")))),
+            ("unlink g", e(fs::remove_file(mp.join("g")))),
+            ("rmdir e", e(fs::remove_dir(mp.join("e")))),
+            ("mkdir e again", e(fs::create_dir(mp.join("e")))),
+            ("rename dir m", e(fs::rename(mp.join("m"), mp.join("m2")))),
+            ("rename h", e(fs::rename(mp.join("h"), mp.join("h2")))),
+            (
+                "link new",
+                e(fs::hard_link(mp.join("new"), mp.join("new2"))),
+            ),
+        ];
+        steps.push((
+            "chattr +i f",
+            if chattr(&mp.join("f")) {
+                Ok(())
+            } else {
+                Err(-1)
+            },
+        ));
+        if let Some(k) = kmsg.as_mut() {
+            log.extend(
+                k.lines()
+                    .into_iter()
+                    .filter_map(|x| x.strip_prefix(prefix).map(&hide)),
+            );
+        }
+        // Names, types and contents, and which keep their lower st_ino.
+        let view = |mp: &Path| -> Result<Vec<(String, u8, Option<Vec<u8>>, bool)>, Fail> {
+            let mut v = Vec::new();
+            for (name, ty, _) in snapshot::listing(mp)? {
+                let p = mp.join(&name);
+                let data = fs::read(&p).ok();
+                let same_ino = fs::symlink_metadata(&p).ok().map(|m| m.ino()) == lower_ino(&name);
+                v.push((name, ty, data, same_ino));
+            }
+            v.sort();
+            Ok(v)
+        };
+        let before = view(&mp)?;
+        t.umount(&mp)?;
+        let mp = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("remount {fstype}: errno {e}"))?;
+        let after = view(&mp)?;
+        t.umount(&mp)?;
+        seen.push((log, options, steps, before, after));
+    }
+    same(
+        "mount log, options, operations and trees",
+        &seen[0],
+        &seen[1],
+    )?;
+    let (log, _, steps, _, _) = &seen[1];
+    if !log.iter().any(|l| l == "failed to set xattr on upper") {
+        return fail(format!("no fallback warning: {log:?}"));
+    }
+    let want = |n: &str| match n {
+        "mkdir e again" => Err(libc::EIO),
+        "rename dir m" => Err(libc::EXDEV),
+        // ramfs has no RENAME_WHITEOUT either.
+        "rename h" => Err(libc::EINVAL),
+        "chattr +i f" => Err(-1),
+        _ => Ok(()),
+    };
+    for (n, r) in steps {
+        same(&format!("rovl: {n}"), *r, want(n))?;
+    }
+    Ok(())
 }
 
 fn cross_fs_layers(t: &mut T) -> TResult {
