@@ -178,8 +178,9 @@ pub(crate) fn fill_super(
         index_fallbacks(ctx, &layers, upper.as_ref(), &fsid);
     }
     // Without uuids in its file handles, origins can only be told apart on
-    // one filesystem.
-    let uuid = if ctx.config.uuid == params::Uuid::Off && !sbs.is_empty() {
+    // one filesystem (data-only layers do not count: they have no origins).
+    let other_fs = fsid.iter().take(nr_merged).any(|&id| id != 0);
+    let uuid = if ctx.config.uuid == params::Uuid::Off && other_fs {
         pr_warn!(
             "The uuid=off requires a single fs for lower and upper, falling back to uuid=null.\n"
         );
@@ -219,9 +220,9 @@ pub(crate) fn fill_super(
         if let Some(u) = &fs.upper {
             let base = u.work.parent();
             let dir = super::index::setup(&fs, &base)?;
-            // The index dir is also where new objects are built.
             fs.traps.push(dir.inode().ok_or(ENOENT)?.id(), GFP_KERNEL)?;
             vfs::sort_unstable_by(&mut fs.traps, usize::cmp);
+            // The index dir is also where new objects are built.
             if let Some(u) = fs.upper.as_mut() {
                 u.work = dir.clone();
                 u.index = Some(dir);

@@ -633,6 +633,12 @@ fn uuid_fsid(t: &mut T) -> TResult {
         (",uuid=null", vec![a.clone()], false),
         (",uuid=off", vec![a.clone()], false),
         (",uuid=off", vec![a.clone(), b.clone()], false),
+        // A data-only layer on another filesystem does not count.
+        (
+            ",metacopy=on,uuid=off",
+            vec![a.clone(), PathBuf::new(), b.clone()],
+            false,
+        ),
         ("", vec![a.clone()], true),
     ];
     for (i, (extra, lowers, old)) in cases.iter().enumerate() {
