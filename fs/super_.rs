@@ -342,36 +342,28 @@ fn setup_upper(
             &work_name,
         )?
     };
-    let Some(work) = work else {
-        // Nothing will be written: no features to probe, no index. The
-        // work base stands in for `work/`, which nothing uses.
-        ctx.config.index = false;
-        if ctx.config.nfs_export {
-            pr_warn!("NFS export requires an index dir, falling back to nfs_export=off.\n");
-            ctx.config.nfs_export = false;
+    let (work, read_only, noxattr) = match work {
+        Some(work) => {
+            let _w = vfs::WriteAccess::get(&mnt)?;
+            let noxattr = probe_features(&mut ctx.config, &mnt, work_base.dentry(), &work, cred)?;
+            (work, false, noxattr)
         }
-        return Ok(Upper {
-            mnt,
-            work: ARef::from(work_base.dentry()),
-            noxattr: AtomicBool::new(false),
-            read_only: true,
-            upper_name,
-            work_name,
-            temp_id: core::sync::atomic::AtomicU64::new(0),
-            index: None,
-            errseq,
-            _in_use: (upper_lock, work_lock),
-        });
-    };
-    let noxattr = {
-        let _w = vfs::WriteAccess::get(&mnt)?;
-        probe_features(&mut ctx.config, &mnt, work_base.dentry(), &work, cred)?
+        None => {
+            // Nothing will be written: no features to probe, no index. The
+            // work base stands in for `work/`, which nothing uses.
+            ctx.config.index = false;
+            if ctx.config.nfs_export {
+                pr_warn!("NFS export requires an index dir, falling back to nfs_export=off.\n");
+                ctx.config.nfs_export = false;
+            }
+            (ARef::from(work_base.dentry()), true, false)
+        }
     };
     Ok(Upper {
         mnt,
         work,
         noxattr: AtomicBool::new(noxattr),
-        read_only: false,
+        read_only,
         upper_name,
         work_name,
         temp_id: core::sync::atomic::AtomicU64::new(0),
