@@ -135,6 +135,22 @@ impl Kmsg {
     }
 }
 
+/// What `fstype` logged since the last read of `k`, without its prefix
+/// (`overlayfs: ` or `rovl: `); nothing without /dev/kmsg.
+pub fn fs_lines(k: &mut Option<Kmsg>, fstype: &str) -> Vec<String> {
+    let prefix = if fstype == "rovl" {
+        "rovl: "
+    } else {
+        "overlayfs: "
+    };
+    k.as_mut().map_or(vec![], |k| {
+        k.lines()
+            .into_iter()
+            .filter_map(|l| l.strip_prefix(prefix).map(String::from))
+            .collect()
+    })
+}
+
 const SPLATS: &[&str] = &[
     "BUG:",
     "WARNING:",

@@ -5,7 +5,7 @@
 use crate::layers::{self, chr, dir, fifo, file, link, opaque, whiteout, Rng};
 use crate::snapshot::{self, diff, listing, snapshot};
 use crate::sys::{self, Errno};
-use crate::{Fail, Kmsg, TResult, T};
+use crate::{fs_lines, Fail, Kmsg, TResult, T};
 use std::fmt::Debug;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -656,19 +656,7 @@ fn uuid_fsid(t: &mut T) -> TResult {
             let mp = t
                 .mount(fstype, &opts)
                 .map_err(|e| format!("mount {fstype} -o {opts}: errno {e}"))?;
-            let log: Vec<String> = kmsg.as_mut().map_or(vec![], |k| {
-                k.lines()
-                    .into_iter()
-                    .filter_map(|l| {
-                        let prefix = if fstype == "rovl" {
-                            "rovl: "
-                        } else {
-                            "overlayfs: "
-                        };
-                        l.strip_prefix(prefix).map(String::from)
-                    })
-                    .collect()
-            });
+            let log = fs_lines(&mut kmsg, fstype);
             let xattr = sys::getxattr(&u, "trusted.overlay.uuid").ok();
             let fsid = sys::statfs(&mp)?.fsid;
             let want = match &xattr {
@@ -904,15 +892,8 @@ fn workdir_default_acl(t: &mut T) -> TResult {
 fn overlapping_layers(t: &mut T) -> TResult {
     let mut kmsg = Kmsg::open();
     let mut seen = Vec::new();
-    for (fstype, prefix) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
-        let log = |k: &mut Option<Kmsg>| -> Vec<String> {
-            k.as_mut().map_or(vec![], |k| {
-                k.lines()
-                    .into_iter()
-                    .filter_map(|l| l.strip_prefix(prefix).map(String::from))
-                    .collect()
-            })
-        };
+    for fstype in ["overlay", "rovl"] {
+        let log = |k: &mut Option<Kmsg>| fs_lines(k, fstype);
         let [l, u, w] = t.layers([
             &format!("{fstype}/lower"),
             &format!("{fstype}/upper"),
@@ -1016,7 +997,7 @@ fn workdir_unusable(t: &mut T) -> TResult {
     };
     let mut kmsg = Kmsg::open();
     let mut seen = Vec::new();
-    for (fstype, prefix) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
+    for fstype in ["overlay", "rovl"] {
         let mut results = Vec::new();
         for (i, case) in ["immutable workdir", "old work/ cannot be removed"]
             .iter()
@@ -1041,12 +1022,10 @@ fn workdir_unusable(t: &mut T) -> TResult {
             }
             let opts = crate::upper::opts(&[a.clone()], &u, &w);
             let r = t.mount(fstype, &opts);
-            let log: Vec<String> = kmsg.as_mut().map_or(vec![], |k| {
-                k.lines()
-                    .into_iter()
-                    .filter_map(|l| l.strip_prefix(prefix).map(&hide))
-                    .collect()
-            });
+            let log: Vec<String> = fs_lines(&mut kmsg, fstype)
+                .iter()
+                .map(|l| hide(l))
+                .collect();
             let seen_by_mount = match &r {
                 Ok(mp) => Ok((
                     fs::read(mp.join("f")).map_err(|e| sys::errno_of(&e)),
@@ -2558,7 +2537,7 @@ fn upper_without_xattrs(t: &mut T) -> TResult {
     let lower_ino = |n: &str| fs::symlink_metadata(l.join(n)).map(|m| m.ino()).ok();
     let mut kmsg = Kmsg::open();
     let mut seen = Vec::new();
-    for (fstype, prefix) in [("overlay", "overlayfs: "), ("rovl", "rovl: ")] {
+    for fstype in ["overlay", "rovl"] {
         let (u, w) = (
             ram.join(format!("u-{fstype}")),
             ram.join(format!("w-{fstype}")),
@@ -2579,12 +2558,10 @@ fn upper_without_xattrs(t: &mut T) -> TResult {
         let mp = t
             .mount(fstype, &opts)
             .map_err(|e| format!("mount {fstype}: errno {e}"))?;
-        let mut log: Vec<String> = kmsg.as_mut().map_or(vec![], |k| {
-            k.lines()
-                .into_iter()
-                .filter_map(|x| x.strip_prefix(prefix).map(&hide))
-                .collect()
-        });
+        let mut log: Vec<String> = fs_lines(&mut kmsg, fstype)
+            .iter()
+            .map(|l| hide(l))
+            .collect();
         let options = mount_options(&mp).map(|o| hide(&o));
         let e = |r: std::io::Result<()>| r.map_err(|e| sys::errno_of(&e));
         let chattr = |p: &Path| {
@@ -2625,13 +2602,7 @@ fn upper_without_xattrs(t: &mut T) -> TResult {
                 Err(-1)
             },
         ));
-        if let Some(k) = kmsg.as_mut() {
-            log.extend(
-                k.lines()
-                    .into_iter()
-                    .filter_map(|x| x.strip_prefix(prefix).map(&hide)),
-            );
-        }
+        log.extend(fs_lines(&mut kmsg, fstype).iter().map(|l| hide(l)));
         // Names, types and contents, and which keep their lower st_ino.
         let view = |mp: &Path| -> Result<Vec<(String, u8, Option<Vec<u8>>, bool)>, Fail> {
             let mut v = Vec::new();
