@@ -325,6 +325,14 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     if ftype == bindings::S_IFDIR {
         node.whiteouts.store(true, Ordering::Release);
     }
+    // A lower hard link copied up without the index: hashed by its upper
+    // inode from now on (`ovl_inode_update`), as a new upper object.
+    if node.key.load(Ordering::Acquire) == 0 {
+        if let (Some(inode), Some(u)) = (d.inode(), node.upper().and_then(|u| u.inode())) {
+            node.key.store(u.id(), Ordering::Release);
+            vfs::hash_by_key::<Rovl>(inode, node);
+        }
+    }
     if to_index {
         // The union link count so far, for a copy-up interrupted before
         // the link below.

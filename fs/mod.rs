@@ -21,7 +21,7 @@ use crate::vfs::{
     NewKind, NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile,
     SuperBlock, SuperOperations, XattrOperations,
 };
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -203,14 +203,14 @@ impl Rovl {
                     && l.dentry.inode().is_some_and(|i| i.nlink() > 1))
                     && !(self.config.nfs_export && upper.is_some())
         });
-        // With the index, every name of a non-directory shares one inode,
-        // hashed by the lower inode, else by the upper inode (`ovl_get_inode`).
+        // Else by the upper inode (`ovl_get_inode`): every name of an upper
+        // object is one inode, whose locks and watches lookups find again.
+        // A lower hard link a copy-up would break gets an inode of its own,
+        // hashed once copied up (`ovl_inode_update`).
         let key = match (&upper, stack.first()) {
             _ if is_root => None,
             (_, Some(l)) if bylower => l.dentry.inode().map(|i| i.id()),
-            (Some(u), _) if self.index_dir().is_some() && !u.can_lookup() => {
-                u.inode().map(|i| i.id())
-            }
+            (Some(u), _) => u.inode().map(|i| i.id()),
             _ => None,
         };
         // The union link count of an indexed file (`ovl_get_nlink`).
@@ -238,7 +238,7 @@ impl Rovl {
             lazy_data: SetOnce::new(),
             redirect: SetOnce::new(),
             redirect_abs: SetOnce::new(),
-            key,
+            key: AtomicUsize::new(key.unwrap_or(0)),
             indexed: AtomicBool::new(indexed),
             nlink: AtomicU32::new(nlink),
             meta_upper: AtomicBool::new(false),
@@ -346,8 +346,9 @@ pub(crate) struct RovlNode {
     pub(crate) redirect: SetOnce<KVec<u8>>,
     /// ... and the absolute one a later rename to another parent set.
     pub(crate) redirect_abs: SetOnce<KVec<u8>>,
-    /// What the inode is hashed by (see `Rovl::new_node`).
-    pub(crate) key: Option<usize>,
+    /// What the inode is hashed by (see `Rovl::new_node`), 0 for nothing
+    /// yet: set once, by creation or the copy-up of an unhashed node.
+    pub(crate) key: AtomicUsize,
     /// The upper object is an index entry (`OVL_INDEX`): the union link
     /// count is `nlink`, and names of the file may have no upper alias yet.
     pub(crate) indexed: AtomicBool,
@@ -559,7 +560,7 @@ impl FileSystem for Rovl {
     }
 
     fn inode_key(node: &RovlNode) -> Option<usize> {
-        node.key
+        Some(node.key.load(Ordering::Acquire)).filter(|&k| k != 0)
     }
 
     /// `ovl_verify_inode`: the lower and upper inodes the lookup found are

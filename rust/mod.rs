@@ -22,9 +22,9 @@ pub(crate) use file::{
     CopyOp, DelayedCall, DirEmitter, File, Kstatfs, RealDir, SeqFile, StackedFile,
 };
 pub(crate) use super_block::{
-    magic_of, sb_nosec_of, sb_of, stack_depth_of, sync_attrs, AclArg, DentryOperations,
-    FileOperations, FileSystem, InodeOperations, NewKind, NewNode, Registration, SuperBlock,
-    SuperOperations, XattrOperations, COPY_I_FLAGS,
+    hash_by_key, magic_of, sb_nosec_of, sb_of, stack_depth_of, sync_attrs, AclArg,
+    DentryOperations, FileOperations, FileSystem, InodeOperations, NewKind, NewNode, Registration,
+    SuperBlock, SuperOperations, XattrOperations, COPY_I_FLAGS,
 };
 pub(crate) use sync::SignalMutex;
 pub(crate) use upper::{

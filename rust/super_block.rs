@@ -745,6 +745,26 @@ unsafe fn fill_inode<T: Filesystem>(
     }
 }
 
+/// Hashes an inode made without a key by the key its node has gained since
+/// (`ovl_inode_update`), so that lookups of its other names find it.
+///
+/// The caller serializes changes of the node's key (its copy-up lock).
+pub(crate) fn hash_by_key<T: FileSystem>(inode: &Inode, node: &T::Node) {
+    let Some(key) = T::inode_key(node) else {
+        return;
+    };
+    let inode = inode.as_ptr();
+    // SAFETY: `inode` is a live inode of `T`. Nothing else hashes an inode
+    // after `iget5_locked` made it (`hlist_unhashed`), and the callers
+    // serialize this for one node. `iget_test` reads the key under
+    // `inode_hash_lock`, which the insertion takes.
+    unsafe {
+        if (*inode).i_hash.pprev.is_null() {
+            bindings::__insert_inode_hash(inode, key as _);
+        }
+    }
+}
+
 /// Mirrors a node's real inode on its stacked inode, with the node's own
 /// link count where it has one, and publishes the real inode to RCU walks.
 pub(crate) fn sync_attrs<T: FileSystem>(inode: &Inode, node: &T::Node) {

@@ -1299,6 +1299,152 @@ pub fn locks_notify_atime(t: &mut T) -> TResult {
     Ok(())
 }
 
+fn drop_caches() {
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+}
+
+fn append(p: &Path, what: &[u8]) -> String {
+    use std::io::Write;
+    match std::fs::OpenOptions::new().append(true).open(p) {
+        Ok(mut h) => format!("{:?}", h.write_all(what).map_err(|e| sys::errno_of(&e))),
+        Err(e) => format!("open errno {}", sys::errno_of(&e)),
+    }
+}
+
+/// Names of one object looked up again after their dentries were evicted
+/// (`drop_caches`) while its inode stayed in use: `p`/`q` made on the
+/// mount, `u1`/`u2` linked on the upper layer before mounting, `h1`/`h3`
+/// a lower hard link broken by a copy-up and linked again.
+fn identity_run(m: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = std::fs::write(m.join("p"), b"p");
+    out.push(format!(
+        "link p q {:?}",
+        std::fs::hard_link(m.join("p"), m.join("q")).is_ok()
+    ));
+    out.push(format!("copy up h1 {}", append(&m.join("h1"), b"+")));
+    out.push(format!(
+        "link h1 h3 {:?}",
+        std::fs::hard_link(m.join("h1"), m.join("h3")).is_ok()
+    ));
+    let pairs = [("p", "q"), ("u1", "u2"), ("h1", "h3")];
+
+    // A watch holds the inode, not the dentry: writes through another
+    // name must reach it.
+    // SAFETY: Plain syscall.
+    let ino = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    for (a, _) in pairs {
+        let c = cstr(&m.join(a));
+        // SAFETY: Valid descriptor and path.
+        let wd = unsafe { libc::inotify_add_watch(ino, c.as_ptr(), libc::IN_MODIFY) };
+        out.push(format!("watch {a} {}", wd > 0));
+    }
+    drop_caches();
+    for (a, b) in pairs {
+        let r = append(&m.join(b), b"x");
+        let ev = events(ino);
+        out.push(format!(
+            "append {b} {r}: {} event(s) on {a}'s watch",
+            ev.len()
+        ));
+    }
+    sys::close(ino);
+
+    // Locks live in the inode: a lock taken through one name must conflict
+    // with one taken through the other.
+    for (a, b) in pairs {
+        let fa = sys::open(&m.join(a), libc::O_RDWR).unwrap_or(-1);
+        out.push(format!(
+            "flock ex {a} {:?}",
+            flock(fa, libc::LOCK_EX | libc::LOCK_NB)
+        ));
+        out.push(format!(
+            "posix wr {a} {:?}",
+            lock(fa, libc::F_SETLK, libc::F_WRLCK, 0, 10)
+        ));
+        drop_caches();
+        let fb = sys::open(&m.join(b), libc::O_RDWR).unwrap_or(-1);
+        out.push(format!(
+            "flock sh {b} {:?}",
+            flock(fb, libc::LOCK_SH | libc::LOCK_NB)
+        ));
+        // SAFETY: The test is single-threaded here; the child only makes
+        // syscalls and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let r = match lock(fb, libc::F_SETLK, libc::F_WRLCK, 5, 1) {
+                Ok(_) => 0,
+                Err(e) => e,
+            };
+            // SAFETY: Leaves the child at once.
+            unsafe { libc::_exit(r) };
+        }
+        let mut status = 0;
+        // SAFETY: Waits for our child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        out.push(format!(
+            "posix wr {b} from child {}",
+            libc::WEXITSTATUS(status)
+        ));
+        sys::close(fb);
+        sys::close(fa);
+    }
+    for n in ["p", "q", "u1", "u2", "h1", "h2", "h3"] {
+        let s = std::fs::symlink_metadata(m.join(n)).map(|s| {
+            use std::os::unix::fs::MetadataExt;
+            (s.nlink(), s.len())
+        });
+        out.push(format!("{n} {s:?}"));
+    }
+    let same_ino = |a: &str, b: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let i = |n: &str| std::fs::symlink_metadata(m.join(n)).map(|s| s.ino()).ok();
+        i(a).is_some() && i(a) == i(b)
+    };
+    for (a, b) in pairs {
+        out.push(format!("{a} {b} same st_ino {}", same_ino(a, b)));
+    }
+    out
+}
+
+/// Every name of an upper object is one inode, found again by lookups
+/// while it is in use (`ovl_get_inode` hashes inodes without a lower one
+/// by their upper inode, and a copy-up hashes an inode that was not):
+/// inotify watches and locks through other names, compared with overlay.
+pub fn upper_inode_identity(t: &mut T) -> TResult {
+    let base = t.dir.join("identity");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("h1"), b"h")?;
+    std::fs::hard_link(l0.join("h1"), l0.join("h2")).map_err(|e| format!("link: {e}"))?;
+    let mut runs = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let upper = base.join(format!("upper-{fstype}"));
+        let work = base.join(format!("work-{fstype}"));
+        layers::file(&upper.join("u1"), b"u")?;
+        std::fs::hard_link(upper.join("u1"), upper.join("u2")).map_err(|e| format!("link: {e}"))?;
+        layers::dir(&work)?;
+        let opts = crate::upper::opts(&[l0.clone()], &upper, &work);
+        let mnt = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        runs.push(identity_run(&mnt));
+    }
+    same_lines(&runs[0], &runs[1])?;
+    let need = [
+        "append q Ok(()): 1 event(s) on p's watch",
+        "append u2 Ok(()): 1 event(s) on u1's watch",
+        "append h3 Ok(()): 1 event(s) on h1's watch",
+        "flock sh q Err(11)",
+        "flock sh u2 Err(11)",
+        "flock sh h3 Err(11)",
+        "posix wr q from child 11",
+    ];
+    if let Some(n) = need.iter().find(|n| !runs[1].iter().any(|l| l == *n)) {
+        return Err(Fail::Fail(format!("missing {n}: {:#?}", runs[1])));
+    }
+    Ok(())
+}
+
 /// A writable shared mapping of a copied-up file: stores reach read() and
 /// another descriptor's mapping, msync and munmap write them back.
 fn mmap_write_run(m: &Path) -> Vec<String> {

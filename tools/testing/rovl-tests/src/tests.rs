@@ -123,6 +123,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("compat_ioctls", crate::stacked::compat_ioctls),
     ("xfs_data_path", crate::stacked::xfs_data_path),
     ("locks_notify_atime", crate::stacked::locks_notify_atime),
+    ("upper_inode_identity", crate::stacked::upper_inode_identity),
     ("mmap_shared_write", crate::stacked::mmap_shared_write),
     (
         "mmap_own_pages_offsets",
