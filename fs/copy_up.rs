@@ -384,13 +384,18 @@ pub(crate) fn origin_fh(fs: &Rovl, lower: &Dentry) -> Result<Option<KVec<u8>>> {
     encode_fh(fs, lower, false)
 }
 
-/// An overlayfs file handle of a real object (`ovl_encode_real_fh`): with
-/// its filesystem's uuid for an upper object, or for a lower one unless
-/// `uuid=off`.
+/// An overlayfs file handle of a real object, or `None` where its
+/// filesystem cannot decode handles for the caller (`ovl_can_decode_fh`).
 pub(crate) fn encode_fh(fs: &Rovl, lower: &Dentry, is_upper: bool) -> Result<Option<KVec<u8>>> {
     if lower.sb_can_decode_fh() == 0 {
         return Ok(None);
     }
+    real_fh(fs, lower, is_upper).map(Some)
+}
+
+/// An overlayfs file handle of a real object (`ovl_encode_real_fh`): with
+/// its filesystem's uuid unless `uuid=off`.
+pub(crate) fn real_fh(fs: &Rovl, lower: &Dentry, is_upper: bool) -> Result<KVec<u8>> {
     let mut fid = [0u32; MAX_HANDLE_SZ / 4];
     let (fh_type, len) = lower.encode_fh(&mut fid)?;
     // version, magic, len, flags, type, uuid[16], fid.
@@ -403,7 +408,7 @@ pub(crate) fn encode_fh(fs: &Rovl, lower: &Dentry, is_upper: bool) -> Result<Opt
     let endian = if cfg!(target_endian = "big") { 1 } else { 0 };
     fb.push(endian | if is_upper { 4 } else { 0 }, GFP_KERNEL)?;
     fb.push(fh_type as u8, GFP_KERNEL)?;
-    let uuid = if fs.config.uuid == super::params::Uuid::Off && !is_upper {
+    let uuid = if fs.config.uuid == super::params::Uuid::Off {
         [0u8; 16]
     } else {
         lower.sb_uuid()
@@ -412,7 +417,7 @@ pub(crate) fn encode_fh(fs: &Rovl, lower: &Dentry, is_upper: bool) -> Result<Opt
     for w in fid.iter().take(len / 4) {
         fb.extend_from_slice(&w.to_ne_bytes(), GFP_KERNEL)?;
     }
-    Ok(Some(fb))
+    Ok(fb)
 }
 
 /// Creates the object to fill in `work/`, with no permissions yet

@@ -2,10 +2,12 @@
 
 //! The overlay filesystem, split as fs/overlayfs: mount options
 //! (`params`), superblock (`super_`), lookup (`namei`), attributes
-//! (`inode`), regular files (`file`) and merged directories (`readdir`).
+//! (`inode`), regular files (`file`), merged directories (`readdir`) and
+//! file handles (`export`).
 
 mod copy_up;
 mod dir;
+mod export;
 mod file;
 mod index;
 mod inode;
@@ -16,10 +18,10 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, Fiemap, File,
-    FileAttrArg, FileOperations, FileSystem, Iattr, Inode, InodeOperations, Kstat, Kstatfs, Mount,
-    NewKind, NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce, StackedFile,
-    SuperBlock, SuperOperations, XattrOperations,
+    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, ExportOperations,
+    Fiemap, File, FileAttrArg, FileOperations, FileSystem, Iattr, Inode, InodeOperations, Kstat,
+    Kstatfs, Mount, NewKind, NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce,
+    StackedFile, SuperBlock, SuperOperations, XattrOperations,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::c_str;
@@ -88,6 +90,9 @@ pub(crate) struct Rovl {
     pub(crate) pseudo_devs: KVec<AnonDev>,
     /// High inode number bits holding the fsid (`xino`), 0 when off.
     pub(crate) xino_bits: u32,
+    /// The last private inode number given to a directory whose own cannot
+    /// be used (`ofs->last_ino`).
+    pub(crate) last_ino: AtomicU64,
     /// Lower layers that merge (the rest are data-only).
     pub(crate) nr_merged: usize,
     /// Longest name any layer takes.
@@ -172,6 +177,21 @@ impl Rovl {
     /// The inode number of a new node (`ovl_map_ino`): the real one, but
     /// a private one for directories when layers are on several
     /// filesystems, where real numbers may collide.
+    /// A private inode number, counted per mount from 2 (`ovl_next_ino`).
+    fn next_ino(&self) -> u64 {
+        match self
+            .last_ino
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1)
+        {
+            0 => self
+                .last_ino
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1),
+            ino => ino,
+        }
+    }
+
     fn new_node(
         &self,
         upper: Option<ARef<Dentry>>,
@@ -269,7 +289,7 @@ impl Rovl {
         } else if let Some(ino) = self.xino_map(real_ino, ino_layer) {
             ino
         } else if is_dir {
-            let ino = crate::vfs::next_ino();
+            let ino = self.next_ino();
             if self.xino_bits > 0 {
                 let shift = 64 - self.xino_bits;
                 (ino & (u64::MAX >> self.xino_bits)) | 1 << shift
@@ -793,6 +813,12 @@ impl FileOperations for Rovl {
         let fs = sb.data();
         let _cred = fs.cred.override_creds();
         File::open_path(path, kernel::bindings::O_WRONLY, &fs.cred)
+    }
+}
+
+impl ExportOperations for Rovl {
+    fn encode_fh(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<(u8, usize)> {
+        export::encode_fh(sb.data(), node, buf)
     }
 }
 

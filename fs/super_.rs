@@ -5,7 +5,7 @@
 use super::params::{self, Context};
 use super::{xattrs, Layer, RealEntry, Rovl, Upper};
 use crate::vfs::{self, Cred, Kstatfs, NewNode, PrivateMount, SeqFile, SuperBlock};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::types::ARef;
 
@@ -123,6 +123,16 @@ pub(crate) fn fill_super(
         sb.set_nosec();
     }
     sb.set_xattr_handlers(ctx.config.userxattr);
+    // Handles that name objects without opening them (fanotify,
+    // `AT_HANDLE_FID`) where every layer has handles (`ofs->nofh`); the
+    // upper layer counts once `work/` is made, as in overlayfs.
+    let nofh = layers.iter().any(|l| l.mnt.root().sb_can_decode_fh() == 0)
+        || upper
+            .as_ref()
+            .is_some_and(|u| !u.read_only && u.mnt.root().sb_can_decode_fh() == 0);
+    if !nofh {
+        sb.set_export_fid_ops();
+    }
 
     // One fsid per distinct lower filesystem (`ovl_get_fsid`); fsid 0 and
     // its device are reserved for an upper layer, even on lower-only mounts.
@@ -207,6 +217,7 @@ pub(crate) fn fill_super(
         fsid,
         pseudo_devs,
         xino_bits,
+        last_ino: AtomicU64::new(1),
         nr_merged,
         namelen,
         traps,

@@ -23,8 +23,8 @@ pub(crate) use file::{
 };
 pub(crate) use super_block::{
     hash_by_key, magic_of, sb_nosec_of, sb_of, stack_depth_of, sync_attrs, AclArg,
-    DentryOperations, FileOperations, FileSystem, InodeOperations, NewKind, NewNode, Registration,
-    SuperBlock, SuperOperations, XattrOperations, COPY_I_FLAGS,
+    DentryOperations, ExportOperations, FileOperations, FileSystem, InodeOperations, NewKind,
+    NewNode, Registration, SuperBlock, SuperOperations, XattrOperations, COPY_I_FLAGS,
 };
 pub(crate) use sync::SignalMutex;
 pub(crate) use upper::{
@@ -308,12 +308,6 @@ impl<T> Drop for SetOnce<T> {
             drop(unsafe { kernel::alloc::KBox::from_raw(p) });
         }
     }
-}
-
-/// A fresh inode number for an inode without a stable one (`get_next_ino`).
-pub(crate) fn next_ino() -> u64 {
-    // SAFETY: `get_next_ino` has no preconditions.
-    u64::from(unsafe { kernel::bindings::get_next_ino() })
 }
 
 /// Fills `buf` with random bytes (`get_random_bytes`).

@@ -30,6 +30,8 @@
  * - rovl_can_decode_fh: struct export_operations is opaque to the bindings;
  *   says whether a layer's file handles decode, and whether they are the
  *   generic 32-bit inode ones, exactly as overlayfs's ovl_can_decode_fh.
+ * - rovl_set_export_fid_ops and its export_operations: likewise; the table
+ *   has encode_fh alone (rovl_rs_encode_fh), as ovl_export_fid_operations.
  * - rovl_param_*: module parameters named as overlayfs's, so test suites
  *   that read /sys/module/<fs>/parameters find them; module_param is a
  *   macro and the 6.12 `module!` has no parameters. Their defaults follow
@@ -323,7 +325,7 @@ int rovl_can_decode_fh(struct super_block *sb)
 		return 0;
 	if (!exportfs_can_decode_fh(sb->s_export_op))
 		return 0;
-	return sb->s_export_op->encode_fh ? -1 : FILEID_INO32_GEN;
+	return sb->s_export_op->encode_fh == generic_encode_ino32_fh ? FILEID_INO32_GEN : -1;
 }
 
 void rovl_ratelimit_default_init(struct ratelimit_state *rs)
@@ -466,6 +468,15 @@ static const struct xattr_handler * const rovl_user_xattr_handlers[] = {
 void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr)
 {
 	sb->s_xattr = userxattr ? rovl_user_xattr_handlers : rovl_trusted_xattr_handlers;
+}
+
+static const struct export_operations rovl_export_fid_ops = {
+	.encode_fh = rovl_rs_encode_fh,
+};
+
+void rovl_set_export_fid_ops(struct super_block *sb)
+{
+	sb->s_export_op = &rovl_export_fid_ops;
 }
 
 #define ROVL_SETFL_MASK (O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT)

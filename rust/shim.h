@@ -76,6 +76,7 @@ struct fileattr;
 void rovl_fileattr_words(const struct fileattr *fa, u32 *flags, u32 *xflags, bool *fsx);
 void rovl_fileattr_set_words(struct fileattr *fa, u32 flags, u32 xflags);
 void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr);
+void rovl_set_export_fid_ops(struct super_block *sb);
 
 extern bool rovl_param_redirect_dir;
 extern bool rovl_param_redirect_always_follow;
@@ -93,6 +94,7 @@ int rovl_rs_fill_super(struct super_block *sb, void *ctx);
 int rovl_rs_reconfigure(struct super_block *sb, void *ctx, unsigned int sb_flags);
 int rovl_rs_xattr_get(struct dentry *dentry, struct inode *inode, const char *prefix,
 		      const char *name, void *buffer, size_t size);
+int rovl_rs_encode_fh(struct inode *inode, u32 *fid, int *max_len, struct inode *parent);
 int rovl_rs_xattr_set(struct dentry *dentry, struct inode *inode, const char *prefix,
 		      const char *name, const void *value, size_t size, int flags);
 

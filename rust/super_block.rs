@@ -387,14 +387,35 @@ pub(crate) trait XattrOperations: FileSystem {
     ) -> Result;
 }
 
+/// The export operations of `rust/shim.c` without decoding: handles that
+/// name an object for fanotify and `name_to_handle_at(AT_HANDLE_FID)` but
+/// cannot open it (`ovl_export_fid_operations`; `struct export_operations`
+/// is opaque to the bindings). Installed by
+/// [`SuperBlock::set_export_fid_ops`].
+pub(crate) trait ExportOperations: FileSystem {
+    /// The handle of `node`: its type and length in bytes, written to `buf`
+    /// where it fits (the length is returned either way).
+    fn encode_fh(sb: &SuperBlock<Self>, node: &Self::Node, buf: &mut [u8]) -> Result<(u8, usize)>;
+}
+
 /// A filesystem with all its operation tables.
 pub(crate) trait Filesystem:
-    SuperOperations + InodeOperations + FileOperations + XattrOperations + DentryOperations
+    SuperOperations
+    + InodeOperations
+    + FileOperations
+    + XattrOperations
+    + DentryOperations
+    + ExportOperations
 {
 }
 
 impl<T> Filesystem for T where
-    T: SuperOperations + InodeOperations + FileOperations + XattrOperations + DentryOperations
+    T: SuperOperations
+        + InodeOperations
+        + FileOperations
+        + XattrOperations
+        + DentryOperations
+        + ExportOperations
 {
 }
 
@@ -477,6 +498,14 @@ impl<T: FileSystem> SuperBlock<T> {
             ffi::rovl_set_xattr_handlers(self.0.get(), userxattr);
             (*self.0.get()).s_flags |= SB_POSIXACL;
         }
+    }
+
+    /// Lets the VFS ask for file handles of objects of this mount through
+    /// [`ExportOperations::encode_fh`] instead of the generic inode number
+    /// handle.
+    pub(crate) fn set_export_fid_ops(&self) {
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe { ffi::rovl_set_export_fid_ops(self.0.get()) };
     }
 
     /// Records how deep this superblock stacks on others; at most
@@ -2244,6 +2273,55 @@ unsafe extern "C" fn get_inode_acl_cb<T: Filesystem>(
 
 /// `LOOKUP_RCU` of linux/namei.h.
 const LOOKUP_RCU: c_uint = 0x0040;
+
+/// `FILEID_INVALID`: no handle (or the buffer is too small).
+const FILEID_INVALID: c_int = 0xff;
+
+/// # Safety
+///
+/// Called by the export operations of `rust/shim.c` for a referenced rovl
+/// inode, with `max_len` valid and `fid` writable for `*max_len` words.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_encode_fh(
+    inode: *mut bindings::inode,
+    fid: *mut u32,
+    max_len: *mut c_int,
+    parent: *mut bindings::inode,
+) -> c_int {
+    // No connectable handles (with the parent's), as overlayfs.
+    if !parent.is_null() {
+        return FILEID_INVALID;
+    }
+    // SAFETY: By the safety requirements.
+    let words = usize::try_from(unsafe { *max_len }).unwrap_or(0);
+    let mut empty = [];
+    let buf = if words == 0 || fid.is_null() {
+        &mut empty[..]
+    } else {
+        // SAFETY: By the safety requirements; nothing else uses `fid`
+        // during the call.
+        unsafe { core::slice::from_raw_parts_mut(fid.cast::<u8>(), words * 4) }
+    };
+    // SAFETY: A referenced inode of ours keeps its node alive.
+    let (sb, node) = unsafe {
+        (
+            SuperBlock::<Fs>::from_raw((*inode).i_sb),
+            node_of::<Fs>(inode),
+        )
+    };
+    match Fs::encode_fh(sb, node, buf) {
+        Ok((fh_type, len)) => {
+            // SAFETY: By the safety requirements.
+            unsafe { *max_len = c_int::try_from(len / 4).unwrap_or(c_int::MAX) };
+            if len > words * 4 {
+                FILEID_INVALID
+            } else {
+                c_int::from(fh_type)
+            }
+        }
+        Err(_) => FILEID_INVALID,
+    }
+}
 
 /// # Safety
 ///

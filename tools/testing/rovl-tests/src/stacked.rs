@@ -373,7 +373,7 @@ pub fn ro_rw_consistency(t: &mut T) -> TResult {
 
 /// Fails with the differing lines unless overlay's (`a`) and rovl's (`b`)
 /// results are equal.
-fn same_lines(a: &[String], b: &[String]) -> TResult {
+pub(crate) fn same_lines(a: &[String], b: &[String]) -> TResult {
     if a == b {
         return Ok(());
     }
@@ -1999,7 +1999,7 @@ pub fn compat_ioctls(t: &mut T) -> TResult {
     Ok(())
 }
 
-fn run_ok(cmd: &str, args: &[&str]) -> Result<(), Fail> {
+pub(crate) fn run_ok(cmd: &str, args: &[&str]) -> Result<(), Fail> {
     let st = std::process::Command::new(cmd)
         .args(args)
         .stdout(std::process::Stdio::null())

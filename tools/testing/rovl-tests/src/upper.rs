@@ -2959,3 +2959,222 @@ pub fn metacopy_origin_verified(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// `name_to_handle_at(2)`: the handle type and bytes, or the errno and the
+/// size the kernel asked for.
+fn handle_at(p: &Path, flags: i32, room: usize) -> Result<(i32, Vec<u8>), (Errno, u32)> {
+    let c = sys::cstr(p);
+    let mut buf = vec![0u8; 8 + room];
+    buf[..4].copy_from_slice(&(room as u32).to_ne_bytes());
+    let mut mnt_id = 0i32;
+    // SAFETY: `buf` holds a struct file_handle with `room` bytes of handle.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            buf.as_mut_ptr(),
+            &mut mnt_id,
+            flags,
+        )
+    };
+    let n = u32::from_ne_bytes(buf[..4].try_into().unwrap());
+    if r < 0 {
+        return Err((sys::errno_of(&std::io::Error::last_os_error()), n));
+    }
+    let ty = i32::from_ne_bytes(buf[4..8].try_into().unwrap());
+    Ok((ty, buf[8..8 + n as usize].to_vec()))
+}
+
+const AT_HANDLE_FID: i32 = 0x200;
+
+/// One line per path: the overlay handle's type, header (version, magic,
+/// length, flags, type, uuid) and which real object's handle it carries.
+fn handles_run(m: &Path, lower: &Path, upper: &Path, paths: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &p in paths {
+        let merged = m.join(p);
+        let line = match handle_at(&merged, AT_HANDLE_FID, 128) {
+            Ok((ty, h)) => {
+                let real = |base: &Path| handle_at(&base.join(p), 0, 128).ok();
+                let fid = h.get(24..).unwrap_or(&[]);
+                let of = match (real(lower), real(upper)) {
+                    (Some(l), _) if l.1 == fid => format!("lower type {}", l.0),
+                    (_, Some(u)) if u.1 == fid => format!("upper type {}", u.0),
+                    _ => "no real object's".to_string(),
+                };
+                format!(
+                    "type {ty:#x} {} bytes, header {:?}, fid: {of}",
+                    h.len(),
+                    h.get(..24)
+                )
+            }
+            Err(e) => format!("errno {e:?}"),
+        };
+        out.push(format!("{p:?}: {line}"));
+        // A decodable handle (no AT_HANDLE_FID) and one too big for the
+        // buffer.
+        out.push(format!(
+            "{p:?} decodable: {:?}, small buffer: {:?}",
+            handle_at(&merged, 0, 128).map(|h| h.0),
+            handle_at(&merged, AT_HANDLE_FID, 8).map(|h| h.0)
+        ));
+    }
+    out
+}
+
+/// fanotify with `FAN_REPORT_FID`: the handle an event reports for a
+/// watched file, against the one `name_to_handle_at` gives.
+fn fanotify_run(m: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let f = m.join("watched");
+    // SAFETY: Plain syscalls; the descriptor is ours.
+    let fan = unsafe {
+        libc::fanotify_init(
+            libc::FAN_CLASS_NOTIF | libc::FAN_REPORT_FID | libc::FAN_NONBLOCK,
+            libc::O_RDONLY as u32,
+        )
+    };
+    let c = sys::cstr(&f);
+    // SAFETY: As above.
+    let r = unsafe {
+        libc::fanotify_mark(
+            fan,
+            libc::FAN_MARK_ADD,
+            libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+        )
+    };
+    out.push(format!(
+        "mark: {}",
+        if r == 0 {
+            "ok".to_string()
+        } else {
+            format!("errno {}", sys::errno_of(&std::io::Error::last_os_error()))
+        }
+    ));
+    let before = handle_at(&f, AT_HANDLE_FID, 128).map(|h| h.1);
+    // The write copies the file up: the handle stays the lower one's.
+    let _ = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f)
+        .map(|mut h| {
+            use std::io::Write;
+            h.write_all(b"more")
+        });
+    let after = handle_at(&f, AT_HANDLE_FID, 128).map(|h| h.1);
+    out.push(format!("handle unchanged by copy-up: {}", before == after));
+    let mut buf = [0u8; 4096];
+    // SAFETY: `buf` is writable; the descriptor is non-blocking.
+    let n = unsafe { libc::read(fan, buf.as_mut_ptr().cast(), buf.len()) };
+    let mut i = 0usize;
+    while n > 0 && i + 24 <= n as usize {
+        let len = u32::from_ne_bytes(buf[i..i + 4].try_into().unwrap()) as usize;
+        let mask = u64::from_ne_bytes(buf[i + 8..i + 16].try_into().unwrap());
+        // The first info record: header (4), fsid (8), file_handle.
+        let info = &buf[i + 24..i + len];
+        let fh = info.get(12..).unwrap_or(&[]);
+        let bytes = fh
+            .get(..4)
+            .map_or(0, |b| u32::from_ne_bytes(b.try_into().unwrap()) as usize);
+        let handle = fh.get(8..8 + bytes).map(|h| h.to_vec());
+        out.push(format!(
+            "event {mask:#x}: info type {:?}, handle as name_to_handle_at's: {}",
+            info.first(),
+            handle.is_some() && handle == after.clone().ok()
+        ));
+        if len == 0 {
+            break;
+        }
+        i += len;
+    }
+    sys::close(fan);
+    out
+}
+
+/// File handles of overlay objects for those that only compare them
+/// (`AT_HANDLE_FID`, fanotify): overlayfs's format (`ovl_fh`) and choice
+/// of real object (`ovl_check_encode_origin`), the lower one's kept over a
+/// copy-up, compared with overlay; decodable handles refused with
+/// `EOPNOTSUPP` as there (no NFS export).
+pub fn file_handles(t: &mut T) -> TResult {
+    let base = t.dir.join("handles");
+    let l0 = base.join("l0");
+    for f in ["f", "d/g", "h", "m/x", "watched"] {
+        layers::file(&l0.join(f), b"lower")?;
+    }
+    let paths = ["", "f", "d", "d/g", "h", "m", "m/x", "u", "n"];
+    let mut runs = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let upper = base.join(format!("upper-{fstype}"));
+        let work = base.join(format!("work-{fstype}"));
+        layers::file(&upper.join("u"), b"upper")?;
+        layers::dir(&upper.join("m"))?;
+        layers::dir(&work)?;
+        let mnt = t
+            .mount(fstype, &opts(&[l0.clone()], &upper, &work))
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        let _ = std::fs::write(mnt.join("n"), b"new");
+        let mut run = handles_run(&mnt, &l0, &upper, &paths);
+        // Copied up, and looked up again after eviction.
+        let _ = std::fs::write(mnt.join("h"), b"copied up");
+        let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+        run.extend(handles_run(&mnt, &l0, &upper, &paths));
+        run.extend(fanotify_run(&mnt));
+        // A lower-only mount: every handle is a lower one.
+        let ro = t
+            .mount(
+                fstype,
+                &format!("lowerdir={}:{}", upper.display(), l0.display()),
+            )
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        run.extend(handles_run(&ro, &upper, &l0, &paths));
+        runs.push(run);
+    }
+    // With uuid=off the handles carry no uuid, the upper root's in the
+    // index directory's `upper` xattr too; each filesystem then mounts the
+    // other's layers.
+    for fstype in ["overlay", "rovl"] {
+        let upper = base.join(format!("nouuid-upper-{fstype}"));
+        let work = base.join(format!("nouuid-work-{fstype}"));
+        layers::dir(&upper)?;
+        layers::dir(&work)?;
+        let o = format!("{},index=on,uuid=off", opts(&[l0.clone()], &upper, &work));
+        let mnt = t
+            .mount(fstype, &o)
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        let mut run = handles_run(&mnt, &l0, &upper, &["", "f", "u"]);
+        t.umount(&mnt)?;
+        let x = sys::getxattr(&work.join("index"), "trusted.overlay.upper");
+        // Version, magic, length, flags, type and uuid (the handle itself
+        // is of each side's own upper root).
+        let header = x.map(|v| v[..v.len().min(21)].to_vec());
+        run.push(format!("index upper xattr header: {header:?}"));
+        let other = if fstype == "rovl" { "overlay" } else { "rovl" };
+        let r = t.mount(other, &o).map(|m| t.umount(&m).is_ok());
+        run.push(format!("mounted by the other: {r:?}"));
+        runs.push(run);
+    }
+    crate::stacked::same_lines(&runs[0], &runs[1])?;
+    crate::stacked::same_lines(&runs[2], &runs[3])?;
+    let need = [
+        "\"h\": type 0xf8 ",
+        "\"h\" decodable: Err((95, 128))",
+        "\"u\": type 0xf8",
+        "info type Some(1), handle as name_to_handle_at's: true",
+        "handle unchanged by copy-up: true",
+    ];
+    // The project's kernel has no fanotify (`CONFIG_FANOTIFY`): only the
+    // handles from name_to_handle_at are checked there.
+    let fanotify = !runs[1].iter().any(|l| l == "mark: errno 38");
+    for n in need {
+        if n.contains("info type") && !fanotify {
+            continue;
+        }
+        if !runs[1].iter().any(|l| l.starts_with(n) || l.contains(n)) {
+            return Err(Fail::Fail(format!("missing {n}: {:#?}", runs[1])));
+        }
+    }
+    Ok(())
+}
