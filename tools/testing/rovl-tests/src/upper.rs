@@ -3178,3 +3178,114 @@ pub fn file_handles(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// statx(2) of `p` with every field asked for: the fields a stacked
+/// filesystem passes on or makes up, by name (`mnt_id`, times and numbers
+/// left to the tree comparisons).
+fn statx_fields(p: &Path) -> String {
+    let c = sys::cstr(p);
+    let mut b = [0u8; 256];
+    // STATX_ALL | STATX_BTIME | STATX_MNT_ID | STATX_DIOALIGN | STATX_SUBVOL.
+    let mask = 0x0fff | 0x0800 | 0x1000 | 0x2000 | 0x8000;
+    // SAFETY: `b` is a writable struct statx.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            mask,
+            b.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return format!("errno {}", sys::errno_of(&std::io::Error::last_os_error()));
+    }
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    // The mount id and subvolume are the mount's own.
+    let got = u32_at(0) & !(0x1000 | 0x8000);
+    format!(
+        "mask {got:#x} blksize {} attributes {:#x}/{:#x} btime {} dio {}/{}",
+        u32_at(4),
+        u64_at(8),
+        u64_at(56),
+        u32_at(0) & 0x800 != 0,
+        u32_at(152),
+        u32_at(156)
+    )
+}
+
+/// statx fields other than the numbers and times the tree comparisons
+/// check (block size, attributes, birth time, direct I/O alignment), on
+/// tmpfs and xfs layers, compared with overlay.
+pub fn statx_passthrough(t: &mut T) -> TResult {
+    let base = t.dir.join("statx");
+    let (imgs, xfs) = (base.join("imgs"), base.join("xfs"));
+    layers::dir(&imgs)?;
+    layers::dir(&xfs)?;
+    sys::mount("tmpfs", &imgs, "size=400M", 0).map_err(|e| format!("tmpfs: errno {e}"))?;
+    t.adopt(&imgs);
+    let img = imgs.join("img");
+    let f = std::fs::File::create(&img).map_err(|e| e.to_string())?;
+    f.set_len(320 << 20).map_err(|e| e.to_string())?;
+    drop(f);
+    crate::stacked::run_ok("mkfs.xfs", &["-q", "-f", img.to_str().unwrap()])?;
+    crate::stacked::run_ok(
+        "mount",
+        &["-o", "loop", img.to_str().unwrap(), xfs.to_str().unwrap()],
+    )?;
+    t.adopt(&xfs);
+    let mut runs = vec![Vec::new(), Vec::new()];
+    for root in [base.join("tmpfs"), xfs.clone()] {
+        let l0 = root.join("l0");
+        layers::file(&l0.join("f"), b"lower")?;
+        layers::file(&l0.join("c"), b"to copy up")?;
+        layers::file(&l0.join("d/g"), b"lower")?;
+        std::os::unix::fs::symlink("f", l0.join("s")).map_err(|e| e.to_string())?;
+        // Immutable and append-only files show in stx_attributes.
+        layers::file(&l0.join("i"), b"immutable")?;
+        layers::file(&l0.join("a"), b"append")?;
+        let _ = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(l0.join("i"))
+            .status();
+        let _ = std::process::Command::new("chattr")
+            .arg("+a")
+            .arg(l0.join("a"))
+            .status();
+        for (i, fstype) in ["overlay", "rovl"].into_iter().enumerate() {
+            let (u, w) = (
+                root.join(format!("u-{fstype}")),
+                root.join(format!("w-{fstype}")),
+            );
+            layers::dir(&u)?;
+            layers::dir(&w)?;
+            let m = t
+                .mount(fstype, &opts(&[l0.clone()], &u, &w))
+                .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+            let _ = std::fs::write(m.join("new"), b"upper");
+            let _ = std::fs::OpenOptions::new().append(true).open(m.join("c"));
+            for p in ["", "f", "c", "d", "d/g", "s", "i", "a", "new", "missing"] {
+                runs[i].push(format!(
+                    "{} {p:?}: {}",
+                    root.display(),
+                    statx_fields(&m.join(p))
+                ));
+            }
+        }
+        for p in [l0.join("i"), l0.join("a")] {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg("-a")
+                .arg(&p)
+                .status();
+        }
+    }
+    crate::stacked::same_lines(&runs[0], &runs[1])?;
+    let has = |a: &str, b: &str| runs[1].iter().any(|l| l.contains(a) && l.contains(b));
+    if !has("xfs \"f\"", "btime true") || !has("\"i\"", "attributes 0x10/") {
+        return Err(Fail::Fail(format!("fields missing: {:#?}", runs[1])));
+    }
+    Ok(())
+}
