@@ -296,6 +296,53 @@ fn make(
 
 /// Whether the negative rovl entry `name` of `pnode` hides a whiteout on
 /// the upper layer (`ovl_dentry_is_whiteout`).
+/// A whiteout in `work/` to rename over a name (`ovl_whiteout`): a new
+/// hard link to the mount's shared whiteout while the upper filesystem
+/// takes them, else the shared one itself (the next call makes another).
+/// The caller holds `work/` locked.
+fn whiteout(up: &Upper, lock: &Locked<'_>) -> Result<ARef<Dentry>> {
+    let shared = match up.whiteout.take() {
+        Some(w) => w,
+        None => {
+            let w = lock.lookup(&up.work, &temp_name(up)?)?;
+            lock.whiteout(&up.work, &w)?;
+            w
+        }
+    };
+    if !up.no_shared_whiteout.load(Ordering::Relaxed) {
+        let name = match temp_name(up) {
+            Ok(n) => n,
+            Err(e) => {
+                up.whiteout.put(shared);
+                return Err(e);
+            }
+        };
+        let w = match lock.lookup(&up.work, &name) {
+            Ok(w) => w,
+            Err(e) => {
+                up.whiteout.put(shared);
+                return Err(e);
+            }
+        };
+        match lock.link(&shared, &up.work, &w) {
+            Ok(()) => {
+                up.whiteout.put(shared);
+                return Ok(w);
+            }
+            Err(e) if e != vfs::errno(bindings::EMLINK) => {
+                pr_warn!(
+                    "Failed to link whiteout - disabling whiteout inode sharing(nlink={}, err={})\n",
+                    shared.inode().map_or(0, |i| i.nlink()),
+                    e.to_errno()
+                );
+                up.no_shared_whiteout.store(true, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(shared)
+}
+
 fn upper_whiteout(fs: &Rovl, pnode: &RovlNode, name: &[u8]) -> Result<bool> {
     let Some(udir) = pnode.upper() else {
         return Ok(false);
@@ -436,8 +483,7 @@ fn remove_locked(
         };
     }
     // Hide the lower object: a whiteout takes the name in one rename.
-    let wh = lock.lookup(&up.work, &temp_name(up)?)?;
-    lock.whiteout(&up.work, &wh)?;
+    let wh = whiteout(up, &lock)?;
     let r = if upper.is_some() {
         lock.rename_entry(&up.work, &wh, udir, &this, bindings::RENAME_EXCHANGE)
     } else {

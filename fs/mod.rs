@@ -18,10 +18,10 @@ mod super_;
 mod xattrs;
 
 use crate::vfs::{
-    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DirEmitter, ExportOperations,
-    Fiemap, File, FileAttrArg, FileOperations, FileSystem, Iattr, Inode, InodeOperations, Kstat,
-    Kstatfs, Mount, NewKind, NewNode, PosixAcl, PrivateMount, Purpose, RealPath, SeqFile, SetOnce,
-    StackedFile, SuperBlock, SuperOperations, XattrOperations,
+    AclArg, AnonDev, Cred, DelayedCall, Dentry, DentryOperations, DentrySlot, DirEmitter,
+    ExportOperations, Fiemap, File, FileAttrArg, FileOperations, FileSystem, Iattr, Inode,
+    InodeOperations, Kstat, Kstatfs, Mount, NewKind, NewNode, PosixAcl, PrivateMount, Purpose,
+    RealPath, SeqFile, SetOnce, StackedFile, SuperBlock, SuperOperations, XattrOperations,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::c_str;
@@ -51,6 +51,12 @@ pub(crate) struct Upper {
     pub(crate) work_name: KVec<u8>,
     /// Names of temporary objects in `work/` (`#<n>`, as overlayfs).
     pub(crate) temp_id: AtomicU64,
+    /// A whiteout in `work/` that new whiteouts are hard links to, under
+    /// the lock of `work/` (`ofs->whiteout`) ...
+    pub(crate) whiteout: DentrySlot,
+    /// ... unless the upper filesystem failed such a link other than with
+    /// `EMLINK` (`ofs->no_shared_whiteout`).
+    pub(crate) no_shared_whiteout: AtomicBool,
     /// `index/` in the workdir with `index=on` (then also where temporary
     /// objects are built, as overlayfs).
     pub(crate) index: Option<ARef<Dentry>>,

@@ -378,6 +378,8 @@ fn setup_upper(
         upper_name,
         work_name,
         temp_id: core::sync::atomic::AtomicU64::new(0),
+        whiteout: vfs::DentrySlot::new(),
+        no_shared_whiteout: AtomicBool::new(false),
         index: None,
         errseq,
         _in_use: (upper_lock, work_lock),

@@ -1045,3 +1045,44 @@ impl Kstat {
         self.raw().nlink = nlink;
     }
 }
+
+/// At most one referenced dentry, taken out and put back whole
+/// (overlayfs's `ofs->whiteout`).
+///
+/// # Invariants
+///
+/// `ptr` is NULL or a dentry whose reference `self` owns.
+pub(crate) struct DentrySlot {
+    ptr: AtomicPtr<Dentry>,
+}
+
+impl DentrySlot {
+    pub(crate) const fn new() -> Self {
+        Self {
+            ptr: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Takes the dentry out, if there is one.
+    pub(crate) fn take(&self) -> Option<ARef<Dentry>> {
+        let p = NonNull::new(self.ptr.swap(core::ptr::null_mut(), Ordering::AcqRel))?;
+        // SAFETY: By the type invariant we owned this reference; the swap
+        // handed it to us alone.
+        Some(unsafe { ARef::from_raw(p) })
+    }
+
+    /// Puts `d` in, dropping the reference to one put in meanwhile.
+    pub(crate) fn put(&self, d: ARef<Dentry>) {
+        let old = self.ptr.swap(ARef::into_raw(d).as_ptr(), Ordering::AcqRel);
+        if let Some(p) = NonNull::new(old) {
+            // SAFETY: By the type invariant we owned that reference.
+            drop(unsafe { ARef::from_raw(p) });
+        }
+    }
+}
+
+impl Drop for DentrySlot {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}

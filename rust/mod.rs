@@ -16,7 +16,7 @@ mod upper;
 
 pub(crate) use cred::Cred;
 pub(crate) use dentry::{
-    Dentry, Fiemap, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath,
+    Dentry, DentrySlot, Fiemap, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath,
 };
 pub(crate) use file::{
     CopyOp, DelayedCall, DirEmitter, File, Kstatfs, RealDir, SeqFile, StackedFile,

@@ -118,6 +118,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("upper_features", crate::upper::upper_features),
     ("file_handles", crate::upper::file_handles),
     ("statx_passthrough", crate::upper::statx_passthrough),
+    ("shared_whiteouts", crate::upper::shared_whiteouts),
     ("file_fsync", crate::upper::file_fsync),
     ("file_fallocate", crate::upper::file_fallocate),
     ("ro_rw_consistency", crate::stacked::ro_rw_consistency),

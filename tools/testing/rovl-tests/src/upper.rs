@@ -3289,3 +3289,100 @@ pub fn statx_passthrough(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// Whiteouts made by removals are hard links to one whiteout that the
+/// mount keeps in its work (or index) directory (`ovl_whiteout`), with and
+/// without the index, compared with overlay: link counts, which upper
+/// whiteouts share an inode, what is left in the work directory.
+pub fn shared_whiteouts(t: &mut T) -> TResult {
+    let base = t.dir.join("whiteouts");
+    let l0 = base.join("l0");
+    for n in 0..6 {
+        layers::file(&l0.join(format!("f{n}")), b"lower")?;
+    }
+    layers::dir(&l0.join("d/e"))?;
+    layers::file(&l0.join("sub/x"), b"lower")?;
+    let mut runs = Vec::new();
+    for extra in ["", ",index=on"] {
+        for fstype in ["overlay", "rovl"] {
+            let tag = if extra.is_empty() { "" } else { "-index" };
+            let upper = base.join(format!("upper-{fstype}{tag}"));
+            let work = base.join(format!("work-{fstype}{tag}"));
+            layers::dir(&upper)?;
+            layers::dir(&work)?;
+            let o = format!("{}{extra}", opts(&[l0.clone()], &upper, &work));
+            let m = t
+                .mount(fstype, &o)
+                .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+            let mut run = Vec::new();
+            for p in ["f0", "f1", "f2", "sub/x", "d/e", "d"] {
+                let r = std::fs::remove_file(m.join(p)).or_else(|_| std::fs::remove_dir(m.join(p)));
+                run.push(format!(
+                    "remove {p}: {:?}",
+                    r.map_err(|e| sys::errno_of(&e))
+                ));
+            }
+            // A name made again over a whiteout, and removed again.
+            let _ = std::fs::write(m.join("f1"), b"new");
+            run.push(format!(
+                "remove f1 again: {:?}",
+                std::fs::remove_file(m.join("f1")).is_ok()
+            ));
+            let stat = |p: &Path| {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::symlink_metadata(p).map(|s| (s.ino(), s.nlink(), s.rdev()))
+            };
+            let mut classes: Vec<u64> = Vec::new();
+            for p in ["f0", "f1", "f2", "sub/x", "d", "f3"] {
+                let line = match stat(&upper.join(p)) {
+                    Ok((ino, nlink, rdev)) => {
+                        let c = classes.iter().position(|&i| i == ino).unwrap_or_else(|| {
+                            classes.push(ino);
+                            classes.len() - 1
+                        });
+                        format!("inode #{c} nlink {nlink} rdev {rdev}")
+                    }
+                    Err(e) => format!("{:?}", sys::errno_of(&e)),
+                };
+                run.push(format!("upper {p}: {line}"));
+            }
+            let tmpdir = if extra.is_empty() {
+                work.join("work")
+            } else {
+                work.join("index")
+            };
+            let temps: Vec<String> = std::fs::read_dir(&tmpdir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| e.file_name().to_string_lossy().starts_with('#'))
+                        .map(|e| format!("{:?}", stat(&e.path()).map(|s| s.1)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            run.push(format!("temporary entries (nlink): {temps:?}"));
+            t.umount(&m)?;
+            // The next mount of the same layers cleans the work directory.
+            let m = t
+                .mount(fstype, &o)
+                .map_err(|e| format!("remount {fstype}: errno {e}"))?;
+            run.push(format!(
+                "after remount: upper f0 nlink {:?}, listing {:?}",
+                stat(&upper.join("f0")).map(|s| s.1),
+                // "." is each side's own upper directory.
+                snapshot::listing(&m)
+                    .map(|l| l.into_iter().filter(|e| e.0 != ".").collect::<Vec<_>>())
+            ));
+            t.umount(&m)?;
+            runs.push(run);
+        }
+    }
+    crate::stacked::same_lines(&runs[0], &runs[1])?;
+    crate::stacked::same_lines(&runs[2], &runs[3])?;
+    if !runs[3]
+        .iter()
+        .any(|l| l.starts_with("upper f2: inode #0 nlink 6"))
+    {
+        return Err(Fail::Fail(format!("whiteouts not shared: {:#?}", runs[3])));
+    }
+    Ok(())
+}
