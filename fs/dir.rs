@@ -310,14 +310,7 @@ fn whiteout(up: &Upper, lock: &Locked<'_>) -> Result<ARef<Dentry>> {
         }
     };
     if !up.no_shared_whiteout.load(Ordering::Relaxed) {
-        let name = match temp_name(up) {
-            Ok(n) => n,
-            Err(e) => {
-                up.whiteout.put(shared);
-                return Err(e);
-            }
-        };
-        let w = match lock.lookup(&up.work, &name) {
+        let w = match temp_name(up).and_then(|n| lock.lookup(&up.work, &n)) {
             Ok(w) => w,
             Err(e) => {
                 up.whiteout.put(shared);

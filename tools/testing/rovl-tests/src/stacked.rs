@@ -1999,6 +1999,32 @@ pub fn compat_ioctls(t: &mut T) -> TResult {
     Ok(())
 }
 
+/// Mounts a tmpfs of `size` on `imgs` and, for each `(mkfs, dir, mib)`, a
+/// filesystem made by `mkfs` on an image of `mib` MiB in it on `dir`, each
+/// unmounted after what is mounted above it (`-o loop` detaches the loop
+/// device at the unmount).
+pub(crate) fn loop_fs(t: &mut T, imgs: &Path, size: &str, fss: &[(&str, &Path, u64)]) -> TResult {
+    layers::dir(imgs)?;
+    sys::mount("tmpfs", imgs, &format!("size={size}"), 0)
+        .map_err(|e| format!("tmpfs: errno {e}"))?;
+    t.adopt(imgs);
+    for (i, &(mkfs, dir, mib)) in fss.iter().enumerate() {
+        layers::dir(dir)?;
+        let img = imgs.join(format!("{i}.img"));
+        let f = std::fs::File::create(&img).map_err(|e| e.to_string())?;
+        f.set_len(mib << 20).map_err(|e| e.to_string())?;
+        drop(f);
+        let force = if mkfs == "mkfs.xfs" { "-f" } else { "-F" };
+        run_ok(mkfs, &["-q", force, img.to_str().unwrap()])?;
+        run_ok(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), dir.to_str().unwrap()],
+        )?;
+        t.adopt(dir);
+    }
+    Ok(())
+}
+
 pub(crate) fn run_ok(cmd: &str, args: &[&str]) -> Result<(), Fail> {
     let st = std::process::Command::new(cmd)
         .args(args)
@@ -2026,21 +2052,7 @@ fn syncfs_of(p: &Path) -> Result<(), Errno> {
 pub fn volatile_writeback_errors(t: &mut T) -> TResult {
     let base = t.dir.join("wberr");
     let (small, xfs) = (base.join("small"), base.join("xfs"));
-    layers::dir(&small)?;
-    layers::dir(&xfs)?;
-    sys::mount("tmpfs", &small, "size=400M", 0).map_err(|e| format!("tmpfs: errno {e}"))?;
-    t.adopt(&small);
-    let img = small.join("img");
-    let f = std::fs::File::create(&img).map_err(|e| e.to_string())?;
-    f.set_len(320 << 20).map_err(|e| e.to_string())?;
-    drop(f);
-    run_ok("mkfs.xfs", &["-q", "-f", img.to_str().unwrap()])?;
-    // `-o loop` detaches the loop device at the unmount.
-    run_ok(
-        "mount",
-        &["-o", "loop", img.to_str().unwrap(), xfs.to_str().unwrap()],
-    )?;
-    t.adopt(&xfs);
+    loop_fs(t, &small, "400M", &[("mkfs.xfs", &xfs, 320)])?;
     let l0 = xfs.join("l0");
     layers::file(&l0.join("f"), b"lower")?;
     let mut sides = Vec::new();

@@ -2696,21 +2696,13 @@ fn cross_fs_layers(t: &mut T) -> TResult {
 /// 32-bit inode ones: xino then takes 32 bits for the fsid, as overlayfs
 /// (`ovl_can_decode_fh` returns `FILEID_INO32_GEN`), so `st_ino` matches.
 fn ino32_layers_xino(t: &mut T) -> TResult {
-    let [imgs, fs1, fs2] = t.layers(["imgs", "ext4-1", "ext4-2"])?;
-    sys::mount("tmpfs", &imgs, "size=200m", 0).map_err(|e| format!("mount tmpfs: errno {e}"))?;
-    t.adopt(&imgs);
-    for (i, m) in [&fs1, &fs2].into_iter().enumerate() {
-        let img = imgs.join(format!("{i}.img"));
-        let f = fs::File::create(&img).map_err(|e| e.to_string())?;
-        f.set_len(64 << 20).map_err(|e| e.to_string())?;
-        drop(f);
-        crate::stacked::run_ok("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()])?;
-        crate::stacked::run_ok(
-            "mount",
-            &["-o", "loop", img.to_str().unwrap(), m.to_str().unwrap()],
-        )?;
-        t.adopt(m);
-    }
+    let [imgs, fs1, fs2] = ["imgs", "ext4-1", "ext4-2"].map(|n| t.dir.join(n));
+    crate::stacked::loop_fs(
+        t,
+        &imgs,
+        "200m",
+        &[("mkfs.ext4", &fs1, 64), ("mkfs.ext4", &fs2, 64)],
+    )?;
     let (a, b) = (fs1.join("a"), fs2.join("b"));
     let mut rng = Rng::new(32);
     layers::random_tree(&mut rng, &[&a, &b], 2)?;

@@ -3222,20 +3222,7 @@ fn statx_fields(p: &Path) -> String {
 pub fn statx_passthrough(t: &mut T) -> TResult {
     let base = t.dir.join("statx");
     let (imgs, xfs) = (base.join("imgs"), base.join("xfs"));
-    layers::dir(&imgs)?;
-    layers::dir(&xfs)?;
-    sys::mount("tmpfs", &imgs, "size=400M", 0).map_err(|e| format!("tmpfs: errno {e}"))?;
-    t.adopt(&imgs);
-    let img = imgs.join("img");
-    let f = std::fs::File::create(&img).map_err(|e| e.to_string())?;
-    f.set_len(320 << 20).map_err(|e| e.to_string())?;
-    drop(f);
-    crate::stacked::run_ok("mkfs.xfs", &["-q", "-f", img.to_str().unwrap()])?;
-    crate::stacked::run_ok(
-        "mount",
-        &["-o", "loop", img.to_str().unwrap(), xfs.to_str().unwrap()],
-    )?;
-    t.adopt(&xfs);
+    crate::stacked::loop_fs(t, &imgs, "400M", &[("mkfs.xfs", &xfs, 320)])?;
     let mut runs = vec![Vec::new(), Vec::new()];
     for root in [base.join("tmpfs"), xfs.clone()] {
         let l0 = root.join("l0");
