@@ -212,6 +212,19 @@ pub(crate) fn set_acl(
             return Err(crate::vfs::errno(bindings::ENODATA));
         }
     }
+    // The ACL is set with the mounter's credentials, for which the upper
+    // filesystem keeps the set-group-ID bit: cleared first where the
+    // caller could not keep it (`ovl_set_acl`).
+    let inode = dentry.inode().ok_or(ENOENT)?;
+    if acl_type == ACL_TYPE_ACCESS
+        && inode.mode() & bindings::S_ISGID as u16 != 0
+        && !inode.in_group_or_capable_fsetid()
+    {
+        let mut attr = Iattr::new();
+        attr.set_valid(bindings::ATTR_KILL_SGID);
+        setattr(sb, dentry, node, &mut attr)?;
+        crate::vfs::sync_attrs::<Rovl>(inode, node);
+    }
     // As for xattrs: an indexed name needs no upper alias of its own.
     if node.upper().is_none() {
         super::copy_up::copy_up(sb, dentry)?;

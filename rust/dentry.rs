@@ -632,6 +632,21 @@ impl Inode {
         unsafe { (*(*self.0.get()).i_sb).s_flags & (1 << 16) != 0 }
     }
 
+    /// Whether the current task may keep this inode's set-group-ID bit
+    /// when changing its mode: it is in the inode's group or has
+    /// `CAP_FSETID` over it (`in_group_or_capable` without an idmap).
+    pub(crate) fn in_group_or_capable_fsetid(&self) -> bool {
+        // SAFETY: `self` is live; `nop_mnt_idmap` is a static.
+        unsafe {
+            bindings::in_group_p((*self.0.get()).i_gid) != 0
+                || bindings::capable_wrt_inode_uidgid(
+                    &raw mut bindings::nop_mnt_idmap,
+                    self.0.get(),
+                    bindings::CAP_FSETID as i32,
+                )
+        }
+    }
+
     /// `generic_permission` of this inode for the current credentials.
     pub(crate) fn generic_permission(&self, mask: i32) -> Result {
         // SAFETY: `self` is live; `nop_mnt_idmap` is a static.

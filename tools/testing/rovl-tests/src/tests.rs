@@ -136,6 +136,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("mmap_sees_appends", crate::stacked::mmap_sees_appends),
     ("mmap_shared_direct", crate::stacked::mmap_shared_direct),
     ("write_drops_setid", crate::stacked::write_drops_setid),
+    ("setgid_kept_by_group", crate::stacked::setgid_kept_by_group),
     ("stacked_stress", crate::stacked::stacked_stress),
     (
         "volatile_writeback_errors",
