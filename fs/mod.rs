@@ -180,9 +180,6 @@ impl Rovl {
         self.config.redirect != params::Redirect::NoFollow
     }
 
-    /// The inode number of a new node (`ovl_map_ino`): the real one, but
-    /// a private one for directories when layers are on several
-    /// filesystems, where real numbers may collide.
     /// A private inode number, counted per mount from 2 (`ovl_next_ino`).
     fn next_ino(&self) -> u64 {
         match self
@@ -198,6 +195,9 @@ impl Rovl {
         }
     }
 
+    /// The inode number of a new node (`ovl_map_ino`): the real one, but
+    /// a private one for directories when layers are on several
+    /// filesystems, where real numbers may collide.
     fn new_node(
         &self,
         upper: Option<ARef<Dentry>>,
