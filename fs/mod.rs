@@ -94,6 +94,10 @@ pub(crate) struct Rovl {
     /// ... and by fsid, the anonymous st_dev of non-directories from that
     /// filesystem when inode numbers cannot be unified.
     pub(crate) pseudo_devs: KVec<AnonDev>,
+    /// ... and whether its uuid is another lower filesystem's too (or
+    /// null): its file handles cannot be told apart, origins on it are
+    /// not looked up (`bad_uuid`).
+    pub(crate) bad_uuid: KVec<bool>,
     /// High inode number bits holding the fsid (`xino`), 0 when off.
     pub(crate) xino_bits: u32,
     /// The last private inode number given to a directory whose own cannot

@@ -507,6 +507,11 @@ pub(crate) fn decode_origin(
     }
     let upper_type = ftype;
     for layer in 0..fs.nr_merged {
+        // A uuid that cannot tell this layer's handles from another's
+        // (never the upper filesystem's: its handles are told by flags).
+        if fs.fsid[layer] != 0 && fs.bad_uuid[fs.fsid[layer]] {
+            continue;
+        }
         let mnt = fs.mnt(layer);
         let root = mnt.root();
         if fs.config.uuid == super::params::Uuid::Off {

@@ -75,6 +75,11 @@ const FSYNC: &[(&str, Fsync)] = &[
 ];
 const BOOL: &[(&str, bool)] = &[("on", true), ("off", false)];
 
+/// The option value of an xino mode (`ovl_xino_mode`).
+pub(crate) fn xino_name(x: Xino) -> &'static str {
+    name_of(XINO, x)
+}
+
 fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], v: T) -> &'static str {
     table.iter().find(|e| e.1 == v).map_or("?", |e| e.0)
 }

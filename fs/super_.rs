@@ -34,6 +34,14 @@ pub(crate) fn fill_super(
         Some(u) => Some(setup_upper(ctx, u, &cred)?),
         None => None,
     };
+    if ctx.config.index
+        && upper
+            .as_ref()
+            .is_some_and(|u| u.mnt.root().sb_can_decode_fh() == 0)
+    {
+        pr_warn!("upper fs does not support file handles, falling back to index=off.\n");
+        ctx.config.index = false;
+    }
     let mut layers = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
     let mut stack = KVec::with_capacity(nr_merged, GFP_KERNEL)?;
     let mut names = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
@@ -70,6 +78,25 @@ pub(crate) fn fill_super(
         }
         let mnt = PrivateMount::clone_of(&l.path)?;
         mnt.make_lower();
+        // The index and persistent inode numbers need file handles
+        // (`ovl_lower_dir`).
+        if mnt.root().sb_can_decode_fh() == 0 && upper.is_some() {
+            if ctx.config.index || ctx.config.nfs_export {
+                ctx.config.index = false;
+                ctx.config.nfs_export = false;
+                pr_warn!(
+                    "fs on '{}' does not support file handles, falling back to index=off,nfs_export=off.\n",
+                    params::BStrLossy(&l.name)
+                );
+            }
+            if ctx.config.xino == params::Xino::Auto {
+                ctx.config.xino = params::Xino::Off;
+                pr_warn!(
+                    "fs on '{}' does not support file handles, falling back to xino=off.\n",
+                    params::BStrLossy(&l.name)
+                );
+            }
+        }
         let root = vfs::RealPath {
             mnt: &mnt,
             dentry: mnt.root(),
@@ -134,29 +161,77 @@ pub(crate) fn fill_super(
         sb.set_export_fid_ops();
     }
 
-    // One fsid per distinct lower filesystem (`ovl_get_fsid`); fsid 0 and
-    // its device are reserved for an upper layer, even on lower-only mounts.
-    // A lower layer on the upper layer's filesystem shares its fsid 0.
+    // One fsid per distinct filesystem of merged lower layers
+    // (`ovl_get_fsid`); fsid 0 and its device are reserved for an upper
+    // layer, even on lower-only mounts, and shared by lower layers on the
+    // upper layer's filesystem. Data-only layers share the "null fs" after
+    // the last one (`ovl_get_data_fsid`).
     let mut sbs = KVec::new();
     let mut fsid = KVec::with_capacity(layers.len(), GFP_KERNEL)?;
     let mut pseudo_devs = KVec::new();
     pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
-    let upper_sb = upper.as_ref().map(|u| vfs::sb_of(u.mnt.root()));
-    for l in layers.iter() {
-        let sb = vfs::sb_of(l.mnt.root());
+    // By fsid: the filesystem's uuid, whether a lower layer is on it, and
+    // whether that uuid cannot tell its handles from another's.
+    let upper_root = upper.as_ref().map(|u| u.mnt.root());
+    let mut uuids = KVec::new();
+    uuids.push(upper_root.map_or([0; 16], |r| r.sb_uuid()), GFP_KERNEL)?;
+    let mut is_lower = KVec::new();
+    is_lower.push(false, GFP_KERNEL)?;
+    let mut bad_uuid = KVec::new();
+    bad_uuid.push(false, GFP_KERNEL)?;
+    let upper_sb = upper_root.map(vfs::sb_of);
+    for l in layers.iter().take(nr_merged) {
+        let root = l.mnt.root();
+        let sb = vfs::sb_of(root);
         let id = if Some(sb) == upper_sb {
             0
+        } else if let Some(i) = sbs.iter().position(|&s| s == sb) {
+            i + 1
         } else {
-            match sbs.iter().position(|&s| s == sb) {
-                Some(i) => i + 1,
-                None => {
-                    sbs.push(sb, GFP_KERNEL)?;
-                    pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
-                    sbs.len()
+            let uuid = root.sb_uuid();
+            let bad = !lower_uuid_ok(
+                ctx,
+                upper.is_some(),
+                &uuid,
+                &uuids,
+                &is_lower,
+                &mut bad_uuid,
+            );
+            if bad {
+                let mut warn = false;
+                if ctx.config.xino == params::Xino::Auto {
+                    ctx.config.xino = params::Xino::Off;
+                    warn = true;
+                }
+                if ctx.config.index || ctx.config.nfs_export {
+                    ctx.config.index = false;
+                    ctx.config.nfs_export = false;
+                    warn = true;
+                }
+                if warn {
+                    pr_warn!(
+                        "{} uuid detected in lower fs '{}', falling back to xino={},index=off,nfs_export=off.\n",
+                        if uuid == [0; 16] { "null" } else { "conflicting" },
+                        params::BStrLossy(&root.printed_name(1)),
+                        params::xino_name(ctx.config.xino)
+                    );
                 }
             }
+            sbs.push(sb, GFP_KERNEL)?;
+            pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
+            uuids.push(uuid, GFP_KERNEL)?;
+            is_lower.push(false, GFP_KERNEL)?;
+            bad_uuid.push(bad, GFP_KERNEL)?;
+            sbs.len()
         };
+        is_lower[id] = true;
         fsid.push(id, GFP_KERNEL)?;
+    }
+    let null_fs = sbs.len() + 1;
+    pseudo_devs.push(vfs::AnonDev::new()?, GFP_KERNEL)?;
+    bad_uuid.push(false, GFP_KERNEL)?;
+    for _ in nr_merged..layers.len() {
+        fsid.push(null_fs, GFP_KERNEL)?;
     }
     let samefs = sbs.len() + usize::from(upper.is_some()) == 1;
     // xino: layers whose file handles are plain 32-bit inode numbers leave
@@ -176,16 +251,15 @@ pub(crate) fn fill_super(
     {
         32
     } else {
-        (sbs.len() + usize::from(upper.is_some())).ilog2() + 2
+        // Bits for the fsids of lower filesystems, upper fsid 0 included,
+        // and one more for private numbers.
+        sbs.len().ilog2() + 2
     };
     if xino_bits > 0 {
         pr_info!(
             "\"xino\" feature enabled using {} upper inode bits.\n",
             xino_bits
         );
-    }
-    if ctx.config.index {
-        index_fallbacks(ctx, &layers, upper.as_ref(), &fsid);
     }
     // Without uuids in its file handles, origins can only be told apart on
     // one filesystem (data-only layers do not count: they have no origins).
@@ -216,6 +290,7 @@ pub(crate) fn fill_super(
         samefs,
         fsid,
         pseudo_devs,
+        bad_uuid,
         xino_bits,
         last_ino: AtomicU64::new(1),
         nr_merged,
@@ -255,45 +330,34 @@ pub(crate) fn fill_super(
     Ok((fs, root))
 }
 
-/// The inodes index needs file handles of every layer and lower layers
-/// told apart by uuid (`ovl_get_layers`, `ovl_lower_uuid_ok`,
-/// `ovl_make_workdir`); without, it is turned off with a warning.
-fn index_fallbacks(ctx: &mut Context, layers: &[Layer], upper: Option<&Upper>, fsid: &[usize]) {
-    let Some(u) = upper else {
-        return;
-    };
-    if u.mnt.root().sb_can_decode_fh() == 0 {
-        pr_warn!("upper fs does not support file handles, falling back to index=off.\n");
-        ctx.config.index = false;
-        return;
+/// Whether a new lower filesystem's uuid tells its file handles from the
+/// others' (`ovl_lower_uuid_ok`): not a null one unless a feature that
+/// follows origins was asked for, nor one another lower filesystem has
+/// (which then cannot be told apart either).
+fn lower_uuid_ok(
+    ctx: &Context,
+    has_upper: bool,
+    uuid: &[u8; 16],
+    uuids: &[[u8; 16]],
+    is_lower: &[bool],
+    bad_uuid: &mut [bool],
+) -> bool {
+    let c = &ctx.config;
+    if !c.nfs_export && !has_upper {
+        return true;
     }
-    let mut seen: KVec<(usize, [u8; 16])> = KVec::new();
-    for (l, &id) in layers.iter().zip(fsid) {
-        let root = l.mnt.root();
-        if root.sb_can_decode_fh() == 0 {
-            pr_warn!(
-                "fs on '{}' does not support file handles, falling back to index=off,nfs_export=off.\n",
-                params::BStrLossy(root.name())
-            );
-            ctx.config.index = false;
-            return;
+    // `ovl_allow_offline_changes`: none of those features in use.
+    let offline_changes =
+        !c.index && !c.metacopy && c.redirect != params::Redirect::On && c.xino != params::Xino::On;
+    if offline_changes && *uuid == [0; 16] {
+        return false;
+    }
+    match (0..uuids.len()).find(|&k| is_lower[k] && uuids[k] == *uuid) {
+        Some(k) => {
+            bad_uuid[k] = true;
+            false
         }
-        // A lower layer on the upper filesystem needs no uuid of its own.
-        if id == 0 || seen.iter().any(|s| s.0 == id) {
-            continue;
-        }
-        let uuid = root.sb_uuid();
-        let null = uuid.iter().all(|&b| b == 0);
-        if null || seen.iter().any(|s| s.1 == uuid) {
-            pr_warn!(
-                "{} uuid detected in lower fs '{}', falling back to xino=off,index=off,nfs_export=off.\n",
-                if null { "null" } else { "conflicting" },
-                params::BStrLossy(root.name())
-            );
-            ctx.config.index = false;
-            return;
-        }
-        let _ = seen.push((id, uuid), GFP_KERNEL);
+        None => true,
     }
 }
 

@@ -65,6 +65,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("mounter_credentials", mounter_credentials),
     ("cross_fs_layers", cross_fs_layers),
     ("ino32_layers_xino", ino32_layers_xino),
+    ("lower_uuid_clashes", lower_uuid_clashes),
     ("middle_layer_on_upper_fs", middle_layer_on_upper_fs),
     ("duplicate_origins", duplicate_origins),
     (
@@ -2762,6 +2763,93 @@ fn ino32_layers_xino(t: &mut T) -> TResult {
     Ok(())
 }
 
+/// Lower filesystems whose uuid cannot tell their file handles apart
+/// (`ovl_lower_uuid_ok`): two ext4 layers with one uuid, and one with a
+/// null uuid. overlayfs turns xino and the index off for them, with its
+/// warning, and follows no origin on them, so a copied-up file's st_ino
+/// becomes the upper one's once its inode is evicted; compared with
+/// overlay.
+fn lower_uuid_clashes(t: &mut T) -> TResult {
+    let [imgs, fs1, fs2, fs3] = ["imgs", "ext4-1", "ext4-2", "ext4-null"].map(|n| t.dir.join(n));
+    let one = "11111111-2222-3333-4444-555555555555";
+    for (i, (dir, uuid)) in [(&fs1, one), (&fs2, one), (&fs3, "clear")]
+        .into_iter()
+        .enumerate()
+    {
+        crate::stacked::loop_fs(
+            t,
+            &imgs.join(i.to_string()),
+            "80m",
+            &[("mkfs.ext4", dir, 64)],
+        )?;
+        // Made again with the uuid wanted (the helper's mkfs has none).
+        crate::stacked::run_ok("umount", &[dir.to_str().unwrap()])?;
+        let img = imgs.join(i.to_string()).join("0.img");
+        crate::stacked::run_ok(
+            "mkfs.ext4",
+            &["-q", "-F", "-U", uuid, img.to_str().unwrap()],
+        )?;
+        crate::stacked::run_ok(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), dir.to_str().unwrap()],
+        )?;
+    }
+    let (a, b, c) = (fs1.join("a"), fs2.join("b"), fs3.join("c"));
+    for (d, n) in [(&a, "fa"), (&b, "fb"), (&c, "fc")] {
+        file(&d.join(n), n.as_bytes())?;
+    }
+    let mut kmsg = Kmsg::open();
+    for (k, (lowers, extra, files)) in [
+        (
+            vec![a.clone(), b.clone()],
+            ",xino=auto,index=on",
+            ["fa", "fb"],
+        ),
+        (vec![c.clone()], "", ["fc", "fc"]),
+        (vec![c.clone()], ",index=on", ["fc", "fc"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut runs = Vec::new();
+        for fstype in ["overlay", "rovl"] {
+            let base = t.dir.join(format!("uuid-{fstype}-{k}"));
+            let (u, w) = (base.join("u"), base.join("w"));
+            layers::dir(&u)?;
+            layers::dir(&w)?;
+            let _ = fs_lines(&mut kmsg, fstype);
+            let o = format!("{}{extra}", crate::upper::opts(&lowers, &u, &w));
+            let m = t
+                .mount(fstype, &o)
+                .map_err(|e| format!("mount {fstype} -o {o}: errno {e}"))?;
+            let mut run = fs_lines(&mut kmsg, fstype);
+            for f in files {
+                let ino = |p: &Path| fs::symlink_metadata(p).map(|s| s.ino()).ok();
+                let before = ino(&m.join(f));
+                let _ = fs::OpenOptions::new().append(true).open(m.join(f));
+                let _ = fs::write("/proc/sys/vm/drop_caches", "2");
+                run.push(format!(
+                    "{f}: st_ino kept over copy-up and eviction: {}",
+                    before == ino(&m.join(f))
+                ));
+            }
+            run.push(format!(
+                "options {:?}",
+                mount_options(&m).map(|o| {
+                    o.split(',')
+                        .filter(|s| s.starts_with("xino") || s.starts_with("index"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+            ));
+            t.umount(&m)?;
+            runs.push(run);
+        }
+        same(&format!("-o ...{extra}"), &runs[0], &runs[1])?;
+    }
+    Ok(())
+}
+
 /// A metacopy file as overlay's copy-up with metacopy=on leaves it: same
 /// size as the data, no blocks, the `metacopy` xattr.
 pub(crate) fn metacopy_file(p: &Path, size: u64, redirect: Option<&str>) -> TResult {
@@ -3158,7 +3246,35 @@ fn remote_layers_revalidate(t: &mut T) -> TResult {
     let (o, r) = t.pair(&lowerdir(&[&a, &docs, &samples]))?;
     compare_trees_with(&o, &r, false)?;
     // Looked up again: cached dentries pass revalidation.
-    compare_trees_with(&o, &r, false)
+    compare_trees_with(&o, &r, false)?;
+    // Under an upper layer, a layer without file handles turns the index
+    // and xino=auto off, with overlayfs's warnings (`ovl_lower_dir`).
+    let mut kmsg = Kmsg::open();
+    let mut runs = Vec::new();
+    for fstype in ["overlay", "rovl"] {
+        let (u, w) = (
+            t.dir.join(format!("u-{fstype}")),
+            t.dir.join(format!("w-{fstype}")),
+        );
+        layers::dir(&u)?;
+        layers::dir(&w)?;
+        let _ = fs_lines(&mut kmsg, fstype);
+        let o = format!(
+            "{},xino=auto,index=on",
+            crate::upper::opts(&[a.clone(), samples.clone()], &u, &w)
+        );
+        let m = t
+            .mount(fstype, &o)
+            .map_err(|e| format!("mount {fstype}: errno {e}"))?;
+        let mut run = fs_lines(&mut kmsg, fstype);
+        run.push(format!(
+            "{:?}",
+            fs::symlink_metadata(m.join("filesystems/local-note")).map(|s| s.ino())
+        ));
+        t.umount(&m)?;
+        runs.push(run);
+    }
+    same("upper over a 9p layer", &runs[0], &runs[1])
 }
 
 /// Random operations in sequences of 1,000, compared with overlay after
