@@ -1191,22 +1191,14 @@ fn locks_run(m: &Path) -> Vec<String> {
         lock(b, libc::F_SETLK, libc::F_WRLCK, 200, 10)
     ));
     // Another process sees the POSIX lock.
-    // SAFETY: The test is single-threaded here; the child only makes
-    // syscalls and exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+    let r = sys::in_child(|| {
         let c = sys::open(&f, libc::O_RDWR).unwrap_or(-1);
-        let r = match lock(c, libc::F_SETLK, libc::F_WRLCK, 205, 1) {
+        match lock(c, libc::F_SETLK, libc::F_WRLCK, 205, 1) {
             Ok(_) => 0,
             Err(e) => e,
-        };
-        // SAFETY: Leaves the child at once.
-        unsafe { libc::_exit(r) };
-    }
-    let mut status = 0;
-    // SAFETY: Waits for our child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    out.push(format!("posix from child {}", libc::WEXITSTATUS(status)));
+        }
+    });
+    out.push(format!("posix from child {r}"));
     // SAFETY: Plain fcntl on a descriptor we own.
     let lease = check(unsafe { libc::fcntl(a, libc::F_SETLEASE, libc::F_RDLCK) } as i64);
     out.push(format!("lease rd a {lease:?}"));
@@ -1368,24 +1360,11 @@ fn identity_run(m: &Path) -> Vec<String> {
             "flock sh {b} {:?}",
             flock(fb, libc::LOCK_SH | libc::LOCK_NB)
         ));
-        // SAFETY: The test is single-threaded here; the child only makes
-        // syscalls and exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let r = match lock(fb, libc::F_SETLK, libc::F_WRLCK, 5, 1) {
-                Ok(_) => 0,
-                Err(e) => e,
-            };
-            // SAFETY: Leaves the child at once.
-            unsafe { libc::_exit(r) };
-        }
-        let mut status = 0;
-        // SAFETY: Waits for our child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        out.push(format!(
-            "posix wr {b} from child {}",
-            libc::WEXITSTATUS(status)
-        ));
+        let r = sys::in_child(|| match lock(fb, libc::F_SETLK, libc::F_WRLCK, 5, 1) {
+            Ok(_) => 0,
+            Err(e) => e,
+        });
+        out.push(format!("posix wr {b} from child {r}"));
         sys::close(fb);
         sys::close(fa);
     }

@@ -236,22 +236,14 @@ pub fn getfsuuid(p: &Path) -> Result<Vec<u8>, Errno> {
     Ok(u.uuid[..usize::from(u.len).min(16)].to_vec())
 }
 
-/// Runs `f` in a child process with the given uid/gid; returns its exit code.
-pub fn as_user(uid: u32, gid: u32, f: impl FnOnce() -> i32) -> i32 {
+/// Runs `f` in a child process; returns its exit code.
+pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
     // SAFETY: The child only runs `f` and exits; no locks are held across fork
     // in this single-threaded runner.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        // SAFETY: Plain syscalls in the child.
-        unsafe {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(gid, gid, gid) != 0
-                || libc::setresuid(uid, uid, uid) != 0
-            {
-                libc::_exit(255);
-            }
-            libc::_exit(f());
-        }
+        // SAFETY: Leaves the child at once.
+        unsafe { libc::_exit(f()) };
     }
     let mut status = 0;
     // SAFETY: Waiting for our own child.
@@ -261,6 +253,22 @@ pub fn as_user(uid: u32, gid: u32, f: impl FnOnce() -> i32) -> i32 {
     } else {
         -1
     }
+}
+
+/// Runs `f` in a child process with the given uid/gid; returns its exit code.
+pub fn as_user(uid: u32, gid: u32, f: impl FnOnce() -> i32) -> i32 {
+    in_child(|| {
+        // SAFETY: Plain syscalls in the child.
+        unsafe {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(gid, gid, gid) != 0
+                || libc::setresuid(uid, uid, uid) != 0
+            {
+                return 255;
+            }
+        }
+        f()
+    })
 }
 
 /// `llistxattr`: the names, in order.
