@@ -830,6 +830,18 @@ impl ExportOperations for Rovl {
     fn encode_fh(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<(u8, usize)> {
         export::encode_fh(sb.data(), node, buf)
     }
+
+    fn fh_to_dentry(
+        sb: &SuperBlock<Self>,
+        fid: &[u8],
+        fh_type: i32,
+    ) -> Result<Option<ARef<Dentry>>> {
+        export::fh_to_dentry(sb, fid, fh_type)
+    }
+
+    fn fh_to_parent(_sb: &SuperBlock<Self>) -> kernel::error::Error {
+        export::fh_to_parent()
+    }
 }
 
 #[vtable]

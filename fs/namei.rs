@@ -524,7 +524,7 @@ pub(crate) fn decode_origin(
         if root.sb_can_decode_fh() == 0 {
             continue;
         }
-        let Ok(origin) = mnt.decode_fh(&mut fid, n - 21, fh_type) else {
+        let Ok(origin) = mnt.decode_fh(&mut fid, n - 21, fh_type, true) else {
             continue;
         };
         let Some(inode) = origin.inode() else {

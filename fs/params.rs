@@ -440,7 +440,7 @@ impl Context {
             }
         }
         if c.nfs_export && !c.index {
-            if c.redirect != Redirect::NoFollow {
+            if !has_upper && c.redirect != Redirect::NoFollow {
                 pr_info!("NFS export requires \"redirect_dir=nofollow\" on non-upper mount, falling back to nfs_export=off.\n");
                 c.nfs_export = false;
             } else if set.nfs_export && set.index {
@@ -522,8 +522,8 @@ impl Context {
             pr_err!("verity is not supported yet\n");
             return Err(EINVAL);
         }
-        if c.nfs_export {
-            pr_err!("nfs_export is not supported yet\n");
+        if c.nfs_export && has_upper {
+            pr_err!("nfs_export is not supported yet on a mount with an upper layer\n");
             return Err(EINVAL);
         }
 

@@ -32,7 +32,12 @@ pub(crate) fn fill_super(
     let cred = Cred::prepare()?;
     let upper = match ctx.upper.take() {
         Some(u) => Some(setup_upper(ctx, u, &cred)?),
-        None => None,
+        // No index without an upper layer, though `nfs_export` turned it
+        // on (shown as off, as overlayfs).
+        None => {
+            ctx.config.index = false;
+            None
+        }
     };
     if ctx.config.index
         && upper
@@ -157,9 +162,6 @@ pub(crate) fn fill_super(
         || upper
             .as_ref()
             .is_some_and(|u| !u.read_only && u.mnt.root().sb_can_decode_fh() == 0);
-    if !nofh {
-        sb.set_export_fid_ops();
-    }
 
     // One fsid per distinct filesystem of merged lower layers
     // (`ovl_get_fsid`); fsid 0 and its device are reserved for an upper
@@ -278,6 +280,12 @@ pub(crate) fn fill_super(
     };
     if let Some(uuid) = &uuid {
         sb.set_uuid(uuid);
+    }
+    // Decodable handles once `nfs_export` is settled (`ovl_fill_super`).
+    if ctx.config.nfs_export {
+        sb.set_export_ops();
+    } else if !nofh {
+        sb.set_export_fid_ops();
     }
     let upper_root = upper.as_ref().map(|u| ARef::from(u.mnt.root()));
     let idmapped = layers.iter().any(|l| l.mnt.is_idmapped())

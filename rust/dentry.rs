@@ -272,6 +272,55 @@ impl Dentry {
         Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })
     }
 
+    /// Whether this dentry was decoded from a file handle and not yet
+    /// connected to its parents (`DCACHE_DISCONNECTED`).
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.flags() & DCACHE_DISCONNECTED != 0
+    }
+
+    /// Calls `f` with a copy of the name that stays valid whatever renames
+    /// happen meanwhile (`take_dentry_name_snapshot`).
+    pub(crate) fn with_name_snapshot<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut snap = core::mem::MaybeUninit::<bindings::name_snapshot>::uninit();
+        // SAFETY: `self` is live; `snap` is writable and stays in place
+        // (it may point into itself) until it is released below.
+        unsafe { bindings::take_dentry_name_snapshot(snap.as_mut_ptr(), self.0.get()) };
+        // SAFETY: The snapshot was taken above: its name is `len` bytes
+        // that live until it is released.
+        let name = unsafe {
+            let q = &(*snap.as_ptr()).name;
+            core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize)
+        };
+        let r = f(name);
+        // SAFETY: Taken above and not released yet; `name` is not used
+        // after this.
+        unsafe { bindings::release_dentry_name_snapshot(snap.as_mut_ptr()) };
+        r
+    }
+
+    /// Looks `name` up in this directory of a stacked filesystem itself,
+    /// with its own operations and no idmapping (`lookup_one_len`), under
+    /// the directory's lock that `lock` holds.
+    pub(crate) fn lookup_locked(&self, lock: &InodeLock<'_>, name: &[u8]) -> Result<ARef<Dentry>> {
+        if !self.inode().is_some_and(|i| core::ptr::eq(i, lock.0)) {
+            return Err(kernel::error::code::EINVAL);
+        }
+        let len = i32::try_from(name.len()).map_err(|_| super::errno(bindings::ENAMETOOLONG))?;
+        // SAFETY: `self` is live and its inode locked by `lock` (checked);
+        // `name` is valid for `len` bytes.
+        let d = unsafe {
+            ffi::lookup_one(
+                &raw mut bindings::nop_mnt_idmap,
+                name.as_ptr(),
+                self.0.get(),
+                len,
+            )
+        };
+        let d = from_err_ptr(d)?;
+        // SAFETY: Success returns a referenced, non-NULL dentry.
+        Ok(unsafe { Self::from_owned(NonNull::new_unchecked(d)) })
+    }
+
     /// The child `name` of this directory if the dcache has it
     /// (`d_hash_and_lookup`): never calls into the filesystem.
     pub(crate) fn lookup_cached(&self, name: &[u8]) -> Option<ARef<Dentry>> {
@@ -356,6 +405,7 @@ const DCACHE_OP_HASH: u32 = 1 << 0;
 const DCACHE_OP_COMPARE: u32 = 1 << 1;
 const DCACHE_OP_REVALIDATE: u32 = 1 << 2;
 const DCACHE_OP_WEAK_REVALIDATE: u32 = 1 << 11;
+const DCACHE_DISCONNECTED: u32 = 1 << 5;
 const DCACHE_NEED_AUTOMOUNT: u32 = 1 << 17;
 const DCACHE_MANAGE_TRANSIT: u32 = 1 << 18;
 const DCACHE_WEIRD: u32 =

@@ -240,6 +240,7 @@ extern "C" {
     pub(crate) fn rovl_ns_capable_noaudit_sys_admin() -> bool;
     pub(crate) fn rovl_set_xattr_handlers(sb: *mut bindings::super_block, userxattr: bool);
     pub(crate) fn rovl_set_export_fid_ops(sb: *mut bindings::super_block);
+    pub(crate) fn rovl_set_export_ops(sb: *mut bindings::super_block);
     pub(crate) fn rovl_dget(dentry: *mut bindings::dentry) -> *mut bindings::dentry;
     pub(crate) fn rovl_get_cred(cred: *const bindings::cred) -> *const bindings::cred;
     pub(crate) fn rovl_put_cred(cred: *const bindings::cred);

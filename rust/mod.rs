@@ -213,6 +213,15 @@ pub(crate) fn capable_sys_admin() -> bool {
     unsafe { ffi::rovl_capable_sys_admin() }
 }
 
+/// `capable(CAP_DAC_READ_SEARCH)` of the current task: may it decode file
+/// handles (open objects by handle).
+pub(crate) fn capable_dac_read_search() -> bool {
+    /// `CAP_DAC_READ_SEARCH` of linux/capability.h.
+    const CAP_DAC_READ_SEARCH: i32 = 2;
+    // SAFETY: No preconditions.
+    unsafe { kernel::bindings::capable(CAP_DAC_READ_SEARCH) }
+}
+
 /// `ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN)`: may the current
 /// task see trusted xattrs.
 pub(crate) fn capable_trusted_xattr() -> bool {

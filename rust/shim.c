@@ -32,6 +32,9 @@
  *   generic 32-bit inode ones, exactly as overlayfs's ovl_can_decode_fh.
  * - rovl_set_export_fid_ops and its export_operations: likewise; the table
  *   has encode_fh alone (rovl_rs_encode_fh), as ovl_export_fid_operations.
+ * - rovl_set_export_ops and its export_operations: the same for decodable
+ *   handles (nfs_export=on, ovl_export_operations); get_name and get_parent
+ *   only warn, as overlayfs's, since exportfs never calls them for rovl.
  * - rovl_param_*: module parameters named as overlayfs's, so test suites
  *   that read /sys/module/<fs>/parameters find them; module_param is a
  *   macro and the 6.12 `module!` has no parameters. Their defaults follow
@@ -477,6 +480,36 @@ static const struct export_operations rovl_export_fid_ops = {
 void rovl_set_export_fid_ops(struct super_block *sb)
 {
 	sb->s_export_op = &rovl_export_fid_ops;
+}
+
+/*
+ * Decoded directories are always connected and decoded handles never name
+ * a parent (fh_to_parent refuses), so exportfs never asks for names or
+ * parents: reaching these is a bug, as in ovl_get_name/ovl_get_parent.
+ */
+static int rovl_get_name(struct dentry *parent, char *name, struct dentry *child)
+{
+	WARN_ON_ONCE(1);
+	return -EIO;
+}
+
+static struct dentry *rovl_get_parent(struct dentry *dentry)
+{
+	WARN_ON_ONCE(1);
+	return ERR_PTR(-EIO);
+}
+
+static const struct export_operations rovl_export_ops = {
+	.encode_fh = rovl_rs_encode_fh,
+	.fh_to_dentry = rovl_rs_fh_to_dentry,
+	.fh_to_parent = rovl_rs_fh_to_parent,
+	.get_name = rovl_get_name,
+	.get_parent = rovl_get_parent,
+};
+
+void rovl_set_export_ops(struct super_block *sb)
+{
+	sb->s_export_op = &rovl_export_ops;
 }
 
 #define ROVL_SETFL_MASK (O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT)

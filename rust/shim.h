@@ -12,6 +12,7 @@
 struct cred;
 struct dentry;
 struct dir_context;
+struct fid;
 struct file;
 struct fs_context;
 struct inode;
@@ -77,6 +78,7 @@ void rovl_fileattr_words(const struct fileattr *fa, u32 *flags, u32 *xflags, boo
 void rovl_fileattr_set_words(struct fileattr *fa, u32 flags, u32 xflags);
 void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr);
 void rovl_set_export_fid_ops(struct super_block *sb);
+void rovl_set_export_ops(struct super_block *sb);
 
 extern bool rovl_param_redirect_dir;
 extern bool rovl_param_redirect_always_follow;
@@ -95,6 +97,10 @@ int rovl_rs_reconfigure(struct super_block *sb, void *ctx, unsigned int sb_flags
 int rovl_rs_xattr_get(struct dentry *dentry, struct inode *inode, const char *prefix,
 		      const char *name, void *buffer, size_t size);
 int rovl_rs_encode_fh(struct inode *inode, u32 *fid, int *max_len, struct inode *parent);
+struct dentry *rovl_rs_fh_to_dentry(struct super_block *sb, struct fid *fid, int fh_len,
+				    int fh_type);
+struct dentry *rovl_rs_fh_to_parent(struct super_block *sb, struct fid *fid, int fh_len,
+				    int fh_type);
 int rovl_rs_xattr_set(struct dentry *dentry, struct inode *inode, const char *prefix,
 		      const char *name, const void *value, size_t size, int flags);
 

@@ -392,10 +392,25 @@ pub(crate) trait XattrOperations: FileSystem {
 /// cannot open it (`ovl_export_fid_operations`; `struct export_operations`
 /// is opaque to the bindings). Installed by
 /// [`SuperBlock::set_export_fid_ops`].
+///
+/// With [`SuperBlock::set_export_ops`] handles also decode, through
+/// [`ExportOperations::fh_to_dentry`].
 pub(crate) trait ExportOperations: FileSystem {
     /// The handle of `node`: its type and length in bytes, written to `buf`
     /// where it fits (the length is returned either way).
     fn encode_fh(sb: &SuperBlock<Self>, node: &Self::Node, buf: &mut [u8]) -> Result<(u8, usize)>;
+
+    /// The dentry the handle `fid` of type `fh_type` names; `None` for a
+    /// stale one. Directories must come back connected: the table's
+    /// `get_parent` and `get_name` are never meant to run.
+    fn fh_to_dentry(
+        sb: &SuperBlock<Self>,
+        fid: &[u8],
+        fh_type: i32,
+    ) -> Result<Option<ARef<Dentry>>>;
+
+    /// The parent of what a connectable handle names: the error to give.
+    fn fh_to_parent(sb: &SuperBlock<Self>) -> Error;
 }
 
 /// A filesystem with all its operation tables.
@@ -506,6 +521,80 @@ impl<T: FileSystem> SuperBlock<T> {
     pub(crate) fn set_export_fid_ops(&self) {
         // SAFETY: Only called from `fill_super`, before the sb is visible.
         unsafe { ffi::rovl_set_export_fid_ops(self.0.get()) };
+    }
+
+    /// As [`Self::set_export_fid_ops`], and handles decode too, through
+    /// [`ExportOperations::fh_to_dentry`] (NFS export).
+    pub(crate) fn set_export_ops(&self) {
+        // SAFETY: Only called from `fill_super`, before the sb is visible.
+        unsafe { ffi::rovl_set_export_ops(self.0.get()) };
+    }
+
+    /// The root dentry; only called once `fill_super` has set it.
+    pub(crate) fn root(&self) -> &Dentry {
+        // SAFETY: `s_root` is set by `fill_super` and lives, referenced by
+        // the superblock, until `kill_sb`, after every operation on it.
+        unsafe { Dentry::from_raw((*self.0.get()).s_root) }
+    }
+
+    /// A dentry for the inode of `n` (made, or found by its key), which
+    /// may be a disconnected one (`d_obtain_alias`): for objects decoded
+    /// from file handles, not found by lookups.
+    pub(crate) fn obtain_alias(&self, n: NewNode<T>) -> Result<ARef<Dentry>>
+    where
+        T: Filesystem,
+    {
+        // SAFETY: `self` is live and filled (a handle is decoded on a
+        // mounted superblock).
+        let inode = unsafe { new_inode(self, n)? };
+        // SAFETY: `d_obtain_alias` consumes our inode reference, also on
+        // failure, and returns a referenced dentry or an error.
+        let d = kernel::error::from_err_ptr(unsafe { bindings::d_obtain_alias(inode) })?;
+        // SAFETY: Not NULL on success; the reference is ours.
+        let d = unsafe { ARef::<Dentry>::from_raw(ptr::NonNull::new_unchecked(d.cast())) };
+        // Every alias of an inode stacks on the same real dentries.
+        if let Some(node) = self.node(&d) {
+            d.set_revalidate_from(&mut T::real_dentries(node));
+        }
+        Ok(d)
+    }
+
+    /// Some dentry of the cached inode with key `key` (`ilookup5` and
+    /// `d_find_any_alias`), once `check` accepts its node; `None` when no
+    /// such inode or dentry is cached.
+    pub(crate) fn cached_alias(
+        &self,
+        key: usize,
+        check: impl FnOnce(&T::Node) -> Result,
+    ) -> Result<Option<ARef<Dentry>>>
+    where
+        T: Filesystem,
+    {
+        let mut data = IgetData::<T> { key, node: None };
+        // SAFETY: `self` is live; `iget_test` takes `data` as `IgetData<T>`,
+        // which outlives the call.
+        let inode = unsafe {
+            bindings::ilookup5(
+                self.as_ptr(),
+                key as _,
+                Some(iget_test::<T>),
+                (&raw mut data).cast(),
+            )
+        };
+        if inode.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: `ilookup5` returned a referenced, hashed inode of ours,
+        // whose node is set until eviction.
+        let r = check(unsafe { node_of::<T>(inode) }).map(|()| {
+            // SAFETY: `inode` is live; a non-NULL result is a new reference.
+            ptr::NonNull::new(unsafe { bindings::d_find_any_alias(inode) })
+                // SAFETY: As above.
+                .map(|d| unsafe { ARef::<Dentry>::from_raw(d.cast()) })
+        });
+        // SAFETY: We own the reference `ilookup5` returned.
+        unsafe { bindings::iput(inode) };
+        r
     }
 
     /// Records how deep this superblock stacks on others; at most
@@ -2321,6 +2410,50 @@ unsafe extern "C" fn rovl_rs_encode_fh(
         }
         Err(_) => FILEID_INVALID,
     }
+}
+
+/// # Safety
+///
+/// Called by the export operations of `rust/shim.c` for a live rovl
+/// superblock, with `fid` readable for `fh_len` words.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_fh_to_dentry(
+    sb: *mut bindings::super_block,
+    fid: *mut c_void,
+    fh_len: c_int,
+    fh_type: c_int,
+) -> *mut bindings::dentry {
+    let words = usize::try_from(fh_len).unwrap_or(0);
+    let mut empty = [];
+    let buf: &[u8] = if words == 0 || fid.is_null() {
+        &mut empty[..]
+    } else {
+        // SAFETY: By the safety requirements.
+        unsafe { core::slice::from_raw_parts(fid.cast::<u8>(), words * 4) }
+    };
+    // SAFETY: By the safety requirements.
+    let sb = unsafe { SuperBlock::<Fs>::from_raw(sb) };
+    match Fs::fh_to_dentry(sb, buf, fh_type) {
+        Ok(Some(d)) => ARef::into_raw(d).as_ptr().cast(),
+        Ok(None) => Error::from_errno(ESTALE_ERRNO).to_ptr(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the export operations of `rust/shim.c` for a live rovl
+/// superblock.
+#[no_mangle]
+unsafe extern "C" fn rovl_rs_fh_to_parent(
+    sb: *mut bindings::super_block,
+    _fid: *mut c_void,
+    _fh_len: c_int,
+    _fh_type: c_int,
+) -> *mut bindings::dentry {
+    // SAFETY: By the safety requirements.
+    let sb = unsafe { SuperBlock::<Fs>::from_raw(sb) };
+    Fs::fh_to_parent(sb).to_ptr()
 }
 
 /// # Safety

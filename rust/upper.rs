@@ -446,13 +446,15 @@ impl Dentry {
 
 impl Mount {
     /// Decodes a file handle on this mount (`exportfs_decode_fh`): a
-    /// non-directory may come back disconnected; a directory must be
-    /// connected below the mount's root (`ovl_acceptable`).
+    /// non-directory may come back disconnected; with `connected`, a
+    /// directory must be connected below the mount's root
+    /// (`ovl_acceptable`), else it may be disconnected too.
     pub(crate) fn decode_fh(
         &self,
         fid: &mut [u32],
         len: usize,
         fh_type: i32,
+        connected: bool,
     ) -> Result<ARef<Dentry>> {
         let words = i32::try_from(len / 4).map_err(|_| EINVAL)?;
         if len / 4 > fid.len() {
@@ -466,7 +468,7 @@ impl Mount {
                 fid.as_mut_ptr().cast(),
                 words,
                 fh_type,
-                Some(acceptable),
+                if connected { Some(acceptable) } else { None },
                 self.as_ptr().cast(),
             )
         };

@@ -8,6 +8,7 @@
 //! bug during a scenario fail it. Prints one line per scenario and closes
 //! with `N passed, N failed, N skipped`.
 
+mod export;
 mod layers;
 mod samples;
 mod snapshot;

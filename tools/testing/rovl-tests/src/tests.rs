@@ -119,6 +119,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("upper_features", crate::upper::upper_features),
     ("file_handles", crate::upper::file_handles),
     ("statx_passthrough", crate::upper::statx_passthrough),
+    ("nfs_export_lower", crate::export::nfs_export_lower),
     ("shared_whiteouts", crate::upper::shared_whiteouts),
     ("file_fsync", crate::upper::file_fsync),
     ("file_fallocate", crate::upper::file_fallocate),

@@ -2962,7 +2962,7 @@ pub fn metacopy_origin_verified(t: &mut T) -> TResult {
 
 /// `name_to_handle_at(2)`: the handle type and bytes, or the errno and the
 /// size the kernel asked for.
-fn handle_at(p: &Path, flags: i32, room: usize) -> Result<(i32, Vec<u8>), (Errno, u32)> {
+pub(crate) fn handle_at(p: &Path, flags: i32, room: usize) -> Result<(i32, Vec<u8>), (Errno, u32)> {
     let c = sys::cstr(p);
     let mut buf = vec![0u8; 8 + room];
     buf[..4].copy_from_slice(&(room as u32).to_ne_bytes());
