@@ -41,7 +41,7 @@ pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) 
     let node = sb.node(dentry).ok_or(ENOENT)?;
     let data = needs_data(flags);
     let done = |n: &RovlNode| n.upper().is_some() && (!data || n.has_upperdata());
-    if done(node) && !node.is_indexed() {
+    if done(node) && !node.is_indexed_file() {
         return Ok(());
     }
     let fs = sb.data();
@@ -98,7 +98,7 @@ fn topmost_missing(
 
 /// Whether the name `d` is on the upper layer.
 fn has_upper_name(sb: &SuperBlock<Rovl>, fs: &Rovl, d: &Dentry, n: &RovlNode) -> Result<bool> {
-    Ok(n.upper().is_some() && (!n.is_indexed() || has_upper_alias(sb, fs, d, n)?))
+    Ok(n.upper().is_some() && (!n.is_indexed_file() || has_upper_alias(sb, fs, d, n)?))
 }
 
 /// An open for writing or truncation, or a truncate: the data is needed
@@ -191,8 +191,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     let lower = node.top();
     let _cred = fs.cred.override_creds();
     // A lower hard link is copied up to its index entry, then linked into
-    // place (`ovl_do_copy_up`).
-    let to_index = index::needed(fs, node);
+    // place (`ovl_do_copy_up`); with NFS export every copy-up is indexed,
+    // a directory by an entry that names it.
+    let indexed = index::needed(fs, node);
     let mut src = Source {
         path: RealPath {
             mnt: fs.mnt(lower.layer),
@@ -205,6 +206,7 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     src.path.getattr(&mut src.stat, STATX_BASIC_STATS, 0)?;
     src.mode = src.stat.mode();
     let ftype = u32::from(src.mode) & bindings::S_IFMT;
+    let to_index = indexed && ftype != bindings::S_IFDIR;
     // Only the metadata of a regular file not opened for writing, with
     // `metacopy=on` (`ovl_need_meta_copy_up`).
     let meta = fs.config.metacopy && ftype == bindings::S_IFREG && !needs_data(flags);
@@ -272,6 +274,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
             copy_fileattr(mnt, &lower.dentry, &temp)?;
         }
         set_attrs(mnt, &temp, &mut src)?;
+        if indexed && ftype == bindings::S_IFDIR {
+            index::create_dir_entry(fs, fh.as_deref().ok_or(EIO)?, &temp)?;
+        }
         // `fsync=strict`: the copy is durable, metadata too, before it
         // becomes visible (`ovl_sync_file`).
         if fs.config.fsync == super::params::Fsync::Strict
@@ -310,7 +315,7 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     if meta {
         node.meta_upper.store(true, Ordering::Release);
     }
-    if to_index {
+    if indexed {
         // Before the upper object shows: a name of the file without its
         // upper alias is then never taken for one on the upper layer.
         node.indexed.store(true, Ordering::Release);

@@ -78,7 +78,7 @@ fn nlink_start<'a>(sb: &SuperBlock<Rovl>, d: &'a Dentry) -> Result<&'a RovlNode>
     if index::needed(fs, node) && !copy_up::has_upper_alias(sb, fs, d, node)? {
         copy_up::copy_up(sb, d)?;
     }
-    if node.is_indexed() && !node.real_inode().is_dir() {
+    if node.is_indexed_file() {
         let _w = WriteAccess::get(fs.upper_mnt()?)?;
         let _cred = fs.cred.override_creds();
         index::set_nlink(fs, node, false)?;
@@ -89,7 +89,7 @@ fn nlink_start<'a>(sb: &SuperBlock<Rovl>, d: &'a Dentry) -> Result<&'a RovlNode>
 /// After a link change: the index entry of a file with no name left goes
 /// (`ovl_nlink_end`).
 fn nlink_end(fs: &Rovl, node: &RovlNode) {
-    if node.is_indexed() && node.nlink.load(Ordering::Acquire) == 0 {
+    if node.is_indexed_file() && node.nlink.load(Ordering::Acquire) == 0 {
         if let Ok(mnt) = fs.upper_mnt() {
             if let Ok(_w) = WriteAccess::get(mnt) {
                 let _cred = fs.cred.override_creds();
@@ -104,7 +104,7 @@ fn nlink_end(fs: &Rovl, node: &RovlNode) {
 /// name of the inode is in use the count stays above zero, so that name
 /// can still be linked.
 fn drop_nlink(node: &RovlNode, dentry: &Dentry) {
-    if node.is_indexed() {
+    if node.is_indexed_file() {
         let inode = dentry.inode();
         let floor = u32::from(inode.is_some_and(|i| i.has_other_alias(dentry)));
         let _ = node
@@ -165,7 +165,7 @@ fn create_locked(
         let new = make(lock, udir, at, &kind, strip, link_src)?;
         // Only an optimisation (lookups stop here), made by overlayfs
         // when offline changes to lower layers are not allowed anyway.
-        if is_dir_kind(&kind) && pnode.is_merged() && fs.config.xino == super::params::Xino::On {
+        if is_dir_kind(&kind) && pnode.is_merged() && !fs.config.allow_offline_changes() {
             let _ = xattrs::check_set_private(fs, &new, b"opaque", b"y", Some(EIO));
         }
         Ok(new)
@@ -300,7 +300,7 @@ fn make(
 /// hard link to the mount's shared whiteout while the upper filesystem
 /// takes them, else the shared one itself (the next call makes another).
 /// The caller holds `work/` locked.
-fn whiteout(up: &Upper, lock: &Locked<'_>) -> Result<ARef<Dentry>> {
+pub(crate) fn whiteout(up: &Upper, lock: &Locked<'_>) -> Result<ARef<Dentry>> {
     let shared = match up.whiteout.take() {
         Some(w) => w,
         None => {
@@ -429,7 +429,17 @@ pub(crate) fn remove(sb: &SuperBlock<Rovl>, dir: &Dentry, dentry: &Dentry, is_di
         sb.node(dir).ok_or(ENOENT)?.impurity_changed();
     }
     if is_dir {
-        return remove_locked(sb, dir, dentry, node, true, has_whiteouts);
+        // With NFS export a lower directory is copied up (and indexed)
+        // first, so that its index entry can mark it removed.
+        nlink_start(sb, dentry)?;
+        let r = remove_locked(sb, dir, dentry, node, true, has_whiteouts);
+        if r.is_ok() && node.is_indexed() {
+            if let Ok(_w) = WriteAccess::get(fs.upper_mnt()?) {
+                let _cred = fs.cred.override_creds();
+                index::cleanup(fs, node);
+            }
+        }
+        return r;
     }
     nlink_start(sb, dentry)?;
     let r = remove_locked(sb, dir, dentry, node, false, false);

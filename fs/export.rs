@@ -4,14 +4,16 @@
 //! only name an object (fanotify, `name_to_handle_at(AT_HANDLE_FID)`), and
 //! with `nfs_export=on` handles that `open_by_handle_at` and NFS decode.
 //!
-//! rovl decodes handles on mounts without an upper layer: a non-directory
-//! comes back as a disconnected dentry of its (cached or new) inode, a
-//! directory as the connected dentry found by looking up, in the overlay,
-//! the names of the real directory's ancestors from the nearest one whose
-//! overlay dentry is cached (`ovl_lookup_real`).
+//! A non-directory comes back as a disconnected dentry of its (cached or
+//! new) inode, a directory as the connected dentry found by looking up, in
+//! the overlay, the names of the real directory's ancestors from the
+//! nearest one whose overlay dentry is cached (`ovl_lookup_real`). On a
+//! writable mount every copied-up object is indexed, so that a lower
+//! handle finds its upper object, or learns that it was removed.
 
-use super::{copy_up, RealEntry, Rovl, RovlNode, UPPER};
-use crate::vfs::{self, Dentry, Mount, SuperBlock};
+use super::{copy_up, index, namei, RealEntry, Rovl, RovlNode, UPPER};
+use crate::vfs::{self, Dentry, Inode, Mount, SuperBlock};
+use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -35,21 +37,26 @@ const FLAG_ANY_ENDIAN: u8 = 1 << 1;
 const FLAG_PATH_UPPER: u8 = 1 << 2;
 const FLAG_ALL: u8 = FLAG_BIG_ENDIAN | FLAG_ANY_ENDIAN | FLAG_PATH_UPPER;
 
-/// The handle of a node (`ovl_check_encode_origin` without a copy-up to
-/// connect a layer): the lower object's, which a copy-up does not change,
-/// but the upper one's for the root of a writable mount and for objects
-/// with no lower one.
-pub(crate) fn encode_fh(fs: &Rovl, node: &RovlNode, buf: &mut [u8]) -> Result<(u8, usize)> {
-    let is_root = fs
-        .upper
-        .as_ref()
-        .zip(node.upper())
-        .is_some_and(|(u, d)| d.same(u.mnt.root()));
-    let (real, is_upper) = match (node.upper(), node.stack.first()) {
-        (Some(u), _) if is_root => (u, true),
-        (_, Some(l)) => (&*l.dentry, false),
-        (Some(u), None) => (u, true),
-        (None, None) => return Err(EIO),
+/// The handle of a node (`ovl_encode_fh`): the lower object's, which a
+/// copy-up does not change, or the upper one's (see `encode_origin`).
+pub(crate) fn encode_fh(
+    sb: &SuperBlock<Rovl>,
+    inode: &Inode,
+    node: &RovlNode,
+    buf: &mut [u8],
+) -> Result<(u8, usize)> {
+    let fs = sb.data();
+    let lower = encode_origin(sb, inode, node).inspect_err(|e| {
+        vfs::pr_warn_ratelimited!(
+            "failed to encode file handle (ino={}, err={})\n",
+            inode.ino(),
+            e.to_errno()
+        );
+    })?;
+    let (real, is_upper) = match (lower, node.stack.first(), node.upper()) {
+        (true, Some(l), _) => (&*l.dentry, false),
+        (false, _, Some(u)) => (u, true),
+        _ => return Err(EIO),
     };
     let fb = copy_up::real_fh(fs, real, is_upper)?;
     let len = WIRE_OFFSET + fb.len();
@@ -58,6 +65,97 @@ pub(crate) fn encode_fh(fs: &Rovl, node: &RovlNode, buf: &mut [u8]) -> Result<(u
         out[WIRE_OFFSET..].copy_from_slice(&fb);
     }
     Ok((OVL_FILEID_V1, len))
+}
+
+/// Whether a node's handle is its lower object's (`ovl_check_encode_origin`):
+/// so that a handle taken before a copy-up still names the object after.
+/// Not for objects without one, the root of a writable mount, nor with NFS
+/// export an upper object that is not indexed (copied up before NFS export
+/// was on): those get the upper object's handle. With NFS export a lower
+/// directory's ancestors may be copied up first, so that the handle
+/// decodes (`connect_layer`).
+fn encode_origin(sb: &SuperBlock<Rovl>, inode: &Inode, node: &RovlNode) -> Result<bool> {
+    let fs = sb.data();
+    let decodable = fs.config.nfs_export;
+    if fs.upper.is_none() || (node.upper().is_none() && !decodable) {
+        return Ok(true);
+    }
+    if node.stack.is_empty() || sb.root().has_inode(inode) {
+        return Ok(false);
+    }
+    if node.upper().is_some() && decodable && !node.is_indexed() {
+        return Ok(false);
+    }
+    if !decodable || !inode.is_dir() {
+        return Ok(true);
+    }
+    let d = inode.any_alias().ok_or(ENOENT)?;
+    connect_layer(sb, &d)?;
+    Ok(true)
+}
+
+/// The topmost layer (by overlayfs's number) whose objects below `d` a
+/// lower handle can reach from `d` (`ovl_connectable_layer`): any from the
+/// root, none from an upper directory that is not indexed, else `d`'s
+/// origin's layer.
+fn connectable_layer(sb: &SuperBlock<Rovl>, d: &Dentry) -> usize {
+    let Some(node) = sb.node(d) else {
+        return 0;
+    };
+    if d.same(sb.root()) {
+        return node.stack.len();
+    }
+    if node.upper().is_some() && !node.is_indexed() {
+        return 0;
+    }
+    node.stack.first().map_or(0, |l| layer_idx(l.layer))
+}
+
+/// Makes the lower handle of directory `d` decodable (`ovl_connect_layer`):
+/// where an ancestor cannot be reached from `d`'s origin's layer (under a
+/// non-indexed upper directory or a redirect), the ancestor just below it
+/// is copied up, and so indexed.
+fn connect_layer(sb: &SuperBlock<Rovl>, d: &Dentry) -> Result {
+    let node = sb.node(d).ok_or(EIO)?;
+    let origin_layer = node.stack.first().map(|l| layer_idx(l.layer)).ok_or(EIO)?;
+    if d.same(sb.root()) {
+        return Err(EIO);
+    }
+    if node.connected.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let mut next: ARef<Dentry> = d.into();
+    loop {
+        let parent = next.parent();
+        if parent.same(&next) {
+            return Err(EIO);
+        }
+        if connectable_layer(sb, &parent) < origin_layer {
+            encode_copy_up(sb, &next)?;
+            break;
+        }
+        let pn = sb.node(&parent).ok_or(EIO)?;
+        if parent.same(sb.root()) || pn.connected.load(Ordering::Acquire) || pn.is_indexed() {
+            break;
+        }
+        next = parent;
+    }
+    node.connected.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Copies `d` up so that its handle decodes (`ovl_encode_maybe_copy_up`).
+fn encode_copy_up(sb: &SuperBlock<Rovl>, d: &Dentry) -> Result {
+    if sb.node(d).is_some_and(|n| n.upper().is_some()) {
+        return Ok(());
+    }
+    copy_up::copy_up(sb, d).inspect_err(|e| {
+        vfs::pr_warn_ratelimited!(
+            "failed to copy up on encode ({}, err={})\n",
+            super::params::BStrLossy(&d.printed_name(1)),
+            e.to_errno()
+        );
+    })
 }
 
 /// The dentry a handle names (`ovl_fh_to_dentry`); `None` or `ESTALE`
@@ -132,11 +230,12 @@ fn upper_fh_to_d(sb: &SuperBlock<Rovl>, fb: &[u8]) -> Result<Option<ARef<Dentry>
     let Some(upper) = decode_real_fh(fs, fb, mnt, true)? else {
         return Ok(None);
     };
-    get_dentry(sb, Some(upper), None).map(Some)
+    get_dentry(sb, Some(upper), None, None).map(Some)
 }
 
 /// The object a handle of a lower layer names (`ovl_lower_fh_to_d`): a
-/// cached inode of that lower object if there is one.
+/// cached inode of that lower object if there is one, else through its
+/// index entry where it was copied up (stale where it was removed).
 fn lower_fh_to_d(sb: &SuperBlock<Rovl>, fb: &[u8]) -> Result<Option<ARef<Dentry>>> {
     let fs = sb.data();
     let origin = check_origin_fh(fs, fb, false)?;
@@ -145,19 +244,53 @@ fn lower_fh_to_d(sb: &SuperBlock<Rovl>, fb: &[u8]) -> Result<Option<ARef<Dentry>
             return Ok(Some(d));
         }
     }
+    let index = match fs.index_dir() {
+        Some(_) => index_of_fh(fs, fb)?,
+        None => None,
+    };
+    // A copied-up directory: its upper one, connected.
+    if let Some(ix) = index.as_deref().filter(|ix| ix.can_lookup()) {
+        let Some(upper) = index::index_upper(fs, ix, true)? else {
+            return Ok(None);
+        };
+        return get_dentry(sb, Some(upper), None, None).map(Some);
+    }
     // A directory again, connected below its layer's root this time.
     let origin = if origin.dentry.can_lookup() {
         check_origin_fh(fs, fb, true)?
     } else {
         origin
     };
-    get_dentry(sb, None, Some(origin)).map(Some)
+    if let Some(ix) = index.as_deref() {
+        namei::verify_origin(fs, ix, &origin.dentry)?;
+    }
+    get_dentry(sb, None, Some(origin), index).map(Some)
+}
+
+/// The index entry a lower handle names (`ovl_get_index_fh`): `ESTALE`
+/// for a whiteout (every name of the object removed).
+fn index_of_fh(fs: &Rovl, fb: &[u8]) -> Result<Option<ARef<Dentry>>> {
+    let dir = fs.index_dir().ok_or(EIO)?;
+    let name = index::name_of_fh(fb)?;
+    let index = match dir.lookup_one(fs.upper_mnt()?, &name) {
+        Ok(d) if d.inode().is_some() => d,
+        Ok(_) => return Ok(None),
+        Err(e) if e == ENOENT => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if index.inode().is_some_and(|i| i.is_whiteout()) {
+        Err(vfs::errno(bindings::ESTALE))
+    } else if index.is_weird() {
+        Err(EIO)
+    } else {
+        Ok(Some(index))
+    }
 }
 
 /// The real object a handle names on `mnt` (`ovl_decode_real_fh`): `None`
 /// where the caller may not decode handles, the uuid is another
 /// filesystem's, or a lower object is gone.
-fn decode_real_fh(
+pub(crate) fn decode_real_fh(
     fs: &Rovl,
     fb: &[u8],
     mnt: &Mount,
@@ -208,20 +341,22 @@ fn check_origin_fh(fs: &Rovl, fb: &[u8], connected: bool) -> Result<RealEntry> {
 }
 
 /// The overlay dentry of a decoded real object (`ovl_get_dentry`): a
-/// disconnected one for a non-directory, the connected one whose real
-/// directory it is for a directory.
+/// disconnected one for a non-directory (with its index entry, if
+/// indexed), the connected one whose real directory it is for a directory.
 fn get_dentry(
     sb: &SuperBlock<Rovl>,
     upper: Option<ARef<Dentry>>,
     lower: Option<RealEntry>,
+    index: Option<ARef<Dentry>>,
 ) -> Result<ARef<Dentry>> {
-    let (real, layer) = match (&upper, &lower) {
-        (Some(u), _) => (u.clone(), UPPER),
-        (None, Some(l)) => (l.dentry.clone(), l.layer),
-        (None, None) => return Err(EIO),
+    let (real, layer) = match (&upper, &index, &lower) {
+        (Some(u), _, _) => (u.clone(), UPPER),
+        (None, Some(i), Some(l)) => (i.clone(), l.layer),
+        (None, None, Some(l)) => (l.dentry.clone(), l.layer),
+        _ => return Err(EIO),
     };
     if !real.can_lookup() {
-        return obtain_alias(sb, upper, lower);
+        return obtain_alias(sb, upper, lower, index);
     }
     // A removed empty directory.
     if real.is_disconnected() || real.is_unhashed() {
@@ -236,13 +371,15 @@ fn obtain_alias(
     sb: &SuperBlock<Rovl>,
     upper: Option<ARef<Dentry>>,
     lower: Option<RealEntry>,
+    index: Option<ARef<Dentry>>,
 ) -> Result<ARef<Dentry>> {
     let fs = sb.data();
     let mut stack = KVec::new();
     if let Some(l) = lower {
         stack.push(l, GFP_KERNEL)?;
     }
-    let node = fs.new_node(upper, stack, false, false)?;
+    let indexed = index.is_some();
+    let node = fs.new_node(upper.or(index), stack, false, indexed)?;
     sb.obtain_alias(node)
 }
 
@@ -298,7 +435,19 @@ fn lookup_real_inode(
     real: &Dentry,
     layer: usize,
 ) -> Result<Option<ARef<Dentry>>> {
-    let Some(this) = cached_alias(sb, real, layer == UPPER)? else {
+    let fs = sb.data();
+    let mut this = cached_alias(sb, real, layer == UPPER)?;
+    // A lower directory copied up: its upper one, connected from its own
+    // nearest cached ancestor on the upper layer.
+    if this.is_none() && layer != UPPER && fs.index_dir().is_some() && real.can_lookup() {
+        if let Some(ix) = index::lookup(fs, None, real, false)? {
+            let Some(upper) = index::index_upper(fs, &ix, true)? else {
+                return Ok(None);
+            };
+            this = Some(lookup_real(sb, &upper, UPPER)?);
+        }
+    }
+    let Some(this) = this else {
         return Ok(None);
     };
     if !real_at(sb, &this, layer).is_some_and(|r| r.same(real)) {

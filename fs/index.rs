@@ -23,6 +23,11 @@ use kernel::types::ARef;
 /// lower-case hex (`ovl_get_index_name`).
 pub(crate) fn name_of_origin(fs: &Rovl, origin: &Dentry) -> Result<KVec<u8>> {
     let fh = copy_up::origin_fh(fs, origin)?.ok_or(EINVAL)?;
+    name_of_fh(&fh)
+}
+
+/// The index entry name for a file handle (`ovl_get_index_name_fh`).
+pub(crate) fn name_of_fh(fh: &[u8]) -> Result<KVec<u8>> {
     let mut n = KVec::with_capacity(fh.len() * 2, GFP_KERNEL)?;
     for b in fh.iter() {
         n.push(b"0123456789abcdef"[usize::from(b >> 4)], GFP_KERNEL)?;
@@ -52,12 +57,23 @@ fn unhex(name: &[u8]) -> Result<Option<KVec<u8>>> {
     Ok(Some(out))
 }
 
+/// With NFS export every copied-up object is indexed, directories too, so
+/// that a handle of its lower object finds it (`ovl_index_all`).
+pub(crate) fn index_all(fs: &Rovl) -> bool {
+    fs.config.nfs_export && fs.index_dir().is_some()
+}
+
 /// The index entry of the lower object `origin`, on an `index=on` mount
-/// (`ovl_lookup_index`). With `upper`, only an entry that is that inode.
+/// (`ovl_lookup_index`). With `upper`, only an entry that is that inode
+/// (for a directory: whose `upper` xattr names it). With `verify` a
+/// whiteout entry (every name of the object removed) is an error, as is a
+/// directory's entry that does not name `upper`; without (decoding a
+/// handle) a whiteout entry makes the handle stale.
 pub(crate) fn lookup(
     fs: &Rovl,
     upper: Option<&Dentry>,
     origin: &Dentry,
+    verify: bool,
 ) -> Result<Option<ARef<Dentry>>> {
     let Some(dir) = fs.index_dir() else {
         return Ok(None);
@@ -85,6 +101,9 @@ pub(crate) fn lookup(
         return Ok(None);
     };
     let ftype = |i: &Inode| u32::from(i.mode()) & bindings::S_IFMT;
+    if inode.is_whiteout() && !verify {
+        return Err(vfs::errno(bindings::ESTALE));
+    }
     // An entry is of its origin's type; a whiteout one means every name
     // was unlinked, so a lower name must not find it.
     if index.is_weird() || inode.is_whiteout() || ftype(inode) != ftype(oinode) {
@@ -96,21 +115,107 @@ pub(crate) fn lookup(
         );
         return Err(EIO);
     }
-    if upper.is_some_and(|u| !u.same_inode(&index)) {
+    if oinode.is_dir() {
+        if !verify {
+            return Ok(Some(index));
+        }
+        let Some(upper) = upper else {
+            crate::vfs::pr_warn_ratelimited!(
+                "suspected uncovered redirected dir found (origin={}, index={}).\n",
+                super::params::BStrLossy(&origin.printed_name(1)),
+                super::params::BStrLossy(&index.printed_name(1))
+            );
+            return Err(EIO);
+        };
+        // The entry's `upper` xattr names the upper directory
+        // (`ovl_verify_upper`).
+        let ufh = copy_up::encode_fh(fs, upper, true)?.ok_or(EIO)?;
+        if let Err(e) = verify_fh(fs, &index, b"upper", &ufh, false) {
+            if e == vfs::errno(bindings::ESTALE) {
+                crate::vfs::pr_warn_ratelimited!(
+                    "suspected multiply redirected dir found (upper={}, origin={}, index={}).\n",
+                    super::params::BStrLossy(&upper.printed_name(1)),
+                    super::params::BStrLossy(&origin.printed_name(1)),
+                    super::params::BStrLossy(&index.printed_name(1))
+                );
+            }
+            return Err(EIO);
+        }
+    } else if upper.is_some_and(|u| !u.same_inode(&index)) {
         return Ok(None);
     }
     Ok(Some(index))
 }
 
-/// Whether a copy-up of `node` goes through the index: a lower file with
-/// several links on an `index=on` mount (`ovl_need_index`).
+/// The upper object of an index entry (`ovl_index_upper`): the entry
+/// itself for a non-directory, the directory its `upper` xattr names
+/// otherwise; `None` without that xattr, `ESTALE` where it names nothing.
+pub(crate) fn index_upper(
+    fs: &Rovl,
+    index: &Dentry,
+    connected: bool,
+) -> Result<Option<ARef<Dentry>>> {
+    if !index.can_lookup() {
+        return Ok(Some(index.into()));
+    }
+    let mnt = fs.upper_mnt()?;
+    let mut buf = [0u8; 21 + 128];
+    let n = match xattrs::get_private_cfg(&fs.config, mnt, index, b"upper", &mut buf) {
+        Ok(n) => n,
+        Err(e) if e == vfs::errno(bindings::ENODATA) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !namei::valid_fb(&buf[..n]) {
+        return Err(EINVAL);
+    }
+    let upper = super::export::decode_real_fh(fs, &buf[..n], mnt, connected)?
+        .ok_or(vfs::errno(bindings::ESTALE))?;
+    if !upper.can_lookup() {
+        crate::vfs::pr_warn_ratelimited!(
+            "invalid index upper ({}, upper={}).\n",
+            super::params::BStrLossy(&index.printed_name(1)),
+            super::params::BStrLossy(&upper.printed_name(1))
+        );
+        return Err(EIO);
+    }
+    Ok(Some(upper))
+}
+
+/// Records a copied-up directory in the index: an empty directory named
+/// by its origin's handle whose `upper` xattr is the handle of the new
+/// upper directory `upper` (`ovl_create_index`), made under a temporary
+/// name in the index dir and renamed into place. The caller holds write
+/// access to the upper mount.
+pub(crate) fn create_dir_entry(fs: &Rovl, origin_fh: &[u8], upper: &Dentry) -> Result {
+    let up = fs.upper.as_ref().ok_or(EIO)?;
+    let dir = fs.index_dir().ok_or(EIO)?;
+    let mnt: &Mount = &up.mnt;
+    let name = name_of_fh(origin_fh)?;
+    let ufh = copy_up::encode_fh(fs, upper, true)?.ok_or(EIO)?;
+    let lock = Locked::dir(mnt, dir)?;
+    let t = lock.lookup(dir, &copy_up::temp_name(up)?)?;
+    let temp = lock.mkdir(dir, &t, 0)?;
+    let r = (|| -> Result {
+        xattrs::set_private(fs, &temp, b"upper", &ufh)?;
+        let index = lock.lookup(dir, &name)?;
+        lock.rename_entry(dir, &temp, dir, &index, 0)
+    })();
+    if r.is_err() {
+        let _ = lock.rmdir(dir, &temp);
+    }
+    r
+}
+
+/// Whether a copy-up of `node` is indexed: a lower file with several
+/// links on an `index=on` mount, any lower object with NFS export
+/// (`ovl_need_index`).
 pub(crate) fn needed(fs: &Rovl, node: &RovlNode) -> bool {
     fs.index_dir().is_some()
         && node
             .stack
             .first()
             .and_then(|l| l.dentry.inode())
-            .is_some_and(|i| !i.is_dir() && i.nlink() > 1)
+            .is_some_and(|i| index_all(fs) || (!i.is_dir() && i.nlink() > 1))
 }
 
 /// The union link count of an indexed file from its `nlink` xattr
@@ -209,7 +314,7 @@ pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
         let mnt = fs.upper_mnt()?;
         let upper = node.upper().ok_or(EIO)?;
         let inode = upper.inode().ok_or(EIO)?;
-        if inode.nlink() != 1 {
+        if !inode.is_dir() && inode.nlink() != 1 {
             crate::vfs::pr_warn_ratelimited!(
                 "cleanup linked index ({}, ino={}, nlink={})\n",
                 super::params::BStrLossy(&upper.printed_name(1)),
@@ -223,6 +328,13 @@ pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
         let name = name_of_origin(fs, &lower.dentry)?;
         let lock = Locked::dir(mnt, dir)?;
         let index = lock.lookup(dir, &name)?;
+        if index.inode().is_none() {
+            return Ok(());
+        }
+        // With NFS export a whiteout keeps the handle stale.
+        if index_all(fs) {
+            return cleanup_and_whiteout(fs, &lock, dir, &index);
+        }
         if index.same_inode(upper) {
             lock.unlink(dir, &index)?;
         }
@@ -238,6 +350,38 @@ pub(crate) fn cleanup(fs: &Rovl, node: &RovlNode) {
             e.to_errno()
         );
     }
+}
+
+/// Replaces index entry `index` in the index dir `dir` (also the work dir,
+/// locked by `lock`) by a whiteout (`ovl_cleanup_and_whiteout`): decoding
+/// a handle of its object then fails with `ESTALE`.
+fn cleanup_and_whiteout(fs: &Rovl, lock: &Locked<'_>, dir: &Dentry, index: &Dentry) -> Result {
+    let up = fs.upper.as_ref().ok_or(EIO)?;
+    // Until the mount is set up, `work/` is not the index dir yet: no
+    // shared whiteout there.
+    let wh = if up.work.same(dir) {
+        super::dir::whiteout(up, lock)?
+    } else {
+        let w = lock.lookup(dir, &copy_up::temp_name(up)?)?;
+        lock.whiteout(dir, &w)?;
+        w
+    };
+    let flags = if index.can_lookup() {
+        bindings::RENAME_EXCHANGE
+    } else {
+        0
+    };
+    if let Err(e) = lock.rename_entry(dir, &wh, dir, index, flags) {
+        let _ = lock.unlink(dir, &wh);
+        return Err(e);
+    }
+    // The old directory entry is where the whiteout was.
+    if flags != 0 {
+        if let Err(e) = lock.rmdir(dir, index) {
+            super::super_::cleanup_failed(dir, index, e);
+        }
+    }
+    Ok(())
 }
 
 /// Sets up the index of an `index=on` mount (`ovl_get_indexdir`): the
@@ -306,8 +450,11 @@ pub(crate) fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool
 /// What the mount-time check makes of one index entry.
 enum Verdict {
     Keep,
-    /// An orphan (no name left): removed.
+    /// Stale: removed.
     Remove,
+    /// An orphan (no name left): removed, or with NFS export replaced by
+    /// a whiteout that keeps its handle stale.
+    Orphan,
 }
 
 /// Checks each entry of the index (`ovl_indexdir_cleanup`): leftovers of
@@ -341,7 +488,11 @@ fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
         });
         match verdict {
             Ok(Verdict::Keep) => {}
-            Ok(Verdict::Remove) => {
+            Ok(Verdict::Orphan) if fs.config.nfs_export => {
+                let lock = Locked::dir(mnt, dir)?;
+                cleanup_and_whiteout(fs, &lock, dir, &index)?;
+            }
+            Ok(Verdict::Remove | Verdict::Orphan) => {
                 let lock = Locked::dir(mnt, dir)?;
                 if index.can_lookup() {
                     lock.rmdir(dir, &index)?;
@@ -355,41 +506,56 @@ fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
     Ok(())
 }
 
-/// `ovl_verify_index` without NFS export: a non-directory entry must carry
-/// the origin its name spells (else it is stale, `ESTALE`), and an entry
-/// that is the only link of its file must still have a decodable origin
-/// and a union link count (else it is an orphan).
+/// `ovl_verify_index`: the upper object of an entry (the entry itself, or
+/// for a directory the one its `upper` xattr names, checked with NFS
+/// export only) must carry the origin its name spells (else it is stale,
+/// `ESTALE`), and an entry that is the only link of its file must still
+/// have a decodable origin and a union link count (else it is an orphan,
+/// as a directory entry whose upper directory is gone).
 fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
     let inode = index.inode().ok_or(ENOENT)?;
     let fh = match unhex(index.name())? {
         Some(fh) if namei::valid_fb(&fh) => fh,
         _ => return Err(EINVAL),
     };
-    // Whiteouts mark unlinked exported files; directories are only
-    // indexed with NFS export.
-    if inode.is_whiteout() || index.can_lookup() {
+    // Whiteouts mark removed exported objects.
+    if inode.is_whiteout() || (index.can_lookup() && !fs.config.nfs_export) {
         return Ok(Verdict::Keep);
     }
+    let upper = match index_upper(fs, index, false) {
+        Ok(Some(u)) => u,
+        Ok(None) => return Err(vfs::errno(bindings::ESTALE)),
+        Err(e) if e == vfs::errno(bindings::ESTALE) => {
+            orphan_warning(index);
+            return Ok(Verdict::Orphan);
+        }
+        Err(e) => return Err(e),
+    };
     let mut buf = [0u8; 21 + 128];
-    let n = xattrs::get_origin(fs, index, &mut buf)?;
+    let n = xattrs::get_origin(fs, &upper, &mut buf)?;
     if buf[..n] != fh[..] {
         return Err(vfs::errno(bindings::ESTALE));
     }
-    if inode.nlink() == 1 {
+    if !inode.is_dir() && inode.nlink() == 1 {
         let ftype = u32::from(inode.mode()) & bindings::S_IFMT;
         let Some(origin) = namei::decode_origin(fs, &fh, ftype, index)? else {
             return Err(vfs::errno(bindings::ESTALE));
         };
         let lower = origin.dentry.inode().ok_or(ENOENT)?;
         if get_nlink(fs, lower, index, 0) == 0 {
-            crate::vfs::pr_warn_ratelimited!(
-                "orphan index entry ({}, ftype={:x}, nlink={})\n",
-                super::params::BStrLossy(&index.printed_name(1)),
-                ftype,
-                inode.nlink()
-            );
-            return Ok(Verdict::Remove);
+            orphan_warning(index);
+            return Ok(Verdict::Orphan);
         }
     }
     Ok(Verdict::Keep)
+}
+
+fn orphan_warning(index: &Dentry) {
+    let inode = index.inode();
+    crate::vfs::pr_warn_ratelimited!(
+        "orphan index entry ({}, ftype={:x}, nlink={})\n",
+        super::params::BStrLossy(&index.printed_name(1)),
+        inode.map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT),
+        inode.map_or(0, |i| i.nlink())
+    );
 }

@@ -217,7 +217,7 @@ impl Rovl {
                 || indexed
                 || e.dentry.inode().is_some_and(|i| i.nlink() <= 1)
                 || (upper.is_none() && self.index_dir().is_some())
-        }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export)
+        }) && (self.upper.is_none() || upper.is_none() || !self.config.nfs_export || indexed)
             // The root keeps the upper root's number.
             && !(is_root && upper.is_some());
         // Inodes are hashed by their lower inode where that identifies them
@@ -250,7 +250,7 @@ impl Rovl {
             .and_then(|d| d.inode())
             .map_or(1, |i| i.nlink());
         let nlink = match (indexed, &upper, stack.first()) {
-            (true, Some(u), Some(l)) => {
+            (true, Some(u), Some(l)) if !l.dentry.can_lookup() => {
                 index::get_nlink(self, l.dentry.inode().ok_or(ENOENT)?, u, real_nlink)
             }
             _ => real_nlink,
@@ -272,6 +272,7 @@ impl Rovl {
             indexed: AtomicBool::new(indexed),
             nlink: AtomicU32::new(nlink),
             meta_upper: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
         };
         if let Some(u) = upper {
             node.upper.set(KBox::new(
@@ -384,6 +385,10 @@ pub(crate) struct RovlNode {
     pub(crate) indexed: AtomicBool,
     /// The link count of the rovl inode: the union count once indexed.
     pub(crate) nlink: AtomicU32,
+    /// A directory whose lower handle decodes to it: its ancestors up to
+    /// an indexed or connected one are on its origin's layer
+    /// (`OVL_E_CONNECTED`, set by `export::connect_layer`).
+    pub(crate) connected: AtomicBool,
     /// The upper object is a metacopy (`metacopy=on`): its data is still
     /// the lower one's (no `OVL_UPPERDATA`). Set before `upper` is, cleared
     /// once the data is copied up.
@@ -435,6 +440,13 @@ impl RovlNode {
 
     pub(crate) fn is_indexed(&self) -> bool {
         self.indexed.load(Ordering::Acquire)
+    }
+
+    /// An indexed non-directory: its names may lack an upper alias, and
+    /// its link count is the union one (directories are indexed only for
+    /// NFS export, and have one name).
+    pub(crate) fn is_indexed_file(&self) -> bool {
+        self.is_indexed() && !self.real_inode().is_dir()
     }
 
     /// st_ino of a copied-up object with an origin, on a mount whose
@@ -615,7 +627,7 @@ impl FileSystem for Rovl {
     }
 
     fn nlink(node: &RovlNode) -> Option<u32> {
-        node.is_indexed()
+        node.is_indexed_file()
             .then(|| node.nlink.load(Ordering::Acquire))
     }
 
@@ -827,8 +839,13 @@ impl FileOperations for Rovl {
 }
 
 impl ExportOperations for Rovl {
-    fn encode_fh(sb: &SuperBlock<Self>, node: &RovlNode, buf: &mut [u8]) -> Result<(u8, usize)> {
-        export::encode_fh(sb.data(), node, buf)
+    fn encode_fh(
+        sb: &SuperBlock<Self>,
+        inode: &Inode,
+        node: &RovlNode,
+        buf: &mut [u8],
+    ) -> Result<(u8, usize)> {
+        export::encode_fh(sb, inode, node, buf)
     }
 
     fn fh_to_dentry(

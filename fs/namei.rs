@@ -77,6 +77,8 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     let mut upper = None;
     let mut uppermetacopy = false;
     let mut upper_redirect = None;
+    // The lower part of a merged directory was verified as its origin.
+    let mut dir_origin = false;
     // The origin of an upper non-directory: its lower object unless a
     // metacopy one finds that by path (`origin_path`).
     let mut origin = None;
@@ -138,6 +140,14 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         }
         if let (true, Some(up)) = (stack.is_empty() && d.is_dir, upper.as_deref()) {
             fix_origin(fs, dir, &this, up)?;
+            // With NFS export a merged directory's lower part must be its
+            // origin, which the index then vouches for (`verify_lower`).
+            if index::index_all(fs) {
+                if verify_origin(fs, up, &this).is_err() {
+                    break;
+                }
+                dir_origin = true;
+            }
         }
         // With the index, the lower object a metacopy upper file finds by
         // path must be its origin (`ovl_verify_origin`).
@@ -202,10 +212,18 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     // is its upper object. An upper file is indexed if its origin's entry
     // is the same inode (`ovl_lookup_index`).
     let mut indexed = false;
-    if let (false, Some(origin)) = (d.is_dir, stack.first()) {
-        if let Some(ix) = index::lookup(fs, upper.as_deref(), &origin.dentry)? {
+    // With NFS export, directories are indexed too; only a verified
+    // origin (or a lower directory without an upper one) is looked up.
+    let origin = match (d.is_dir, &upper) {
+        (false, _) => stack.first(),
+        (true, Some(_)) if dir_origin => stack.first(),
+        (true, None) if index::index_all(fs) => stack.first(),
+        (true, _) => None,
+    };
+    if let Some(origin) = origin {
+        if let Some(ix) = index::lookup(fs, upper.as_deref(), &origin.dentry, true)? {
             indexed = true;
-            if upper.is_none() {
+            if upper.is_none() && !d.is_dir {
                 // The index entry is the upper object: maybe a metacopy,
                 // renamed or linked with a redirect.
                 let mnt = fs.upper_mnt()?;
@@ -230,7 +248,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
 
 /// Checks that the `origin` of the upper file `upper` names `lower`
 /// (`ovl_verify_origin`): `ESTALE` where it names another object.
-fn verify_origin(fs: &Rovl, upper: &Dentry, lower: &Dentry) -> Result {
+pub(crate) fn verify_origin(fs: &Rovl, upper: &Dentry, lower: &Dentry) -> Result {
     let fh = super::copy_up::origin_fh(fs, lower)?;
     let fh = fh.as_deref().unwrap_or(&[]);
     index::verify_fh(fs, upper, b"origin", fh, false).inspect_err(|e| {
@@ -562,9 +580,14 @@ pub(crate) fn origin_ino_of(fs: &Rovl, dir: &RealEntry, name: &[u8]) -> Result<O
     let Some(inode) = origin.dentry.inode() else {
         return Ok(None);
     };
-    if !inode.is_dir()
-        && inode.nlink() != 1
-        && index::lookup(fs, Some(&this), &origin.dentry)?.is_none()
+    // As `inode::getattr`: with NFS export only an indexed origin's
+    // number, else a lower hard link's only through the index.
+    let verify_lower = index::index_all(fs);
+    if (verify_lower || (!inode.is_dir() && inode.nlink() != 1))
+        && !matches!(
+            index::lookup(fs, Some(&this), &origin.dentry, true),
+            Ok(Some(_))
+        )
     {
         return Ok(None);
     }

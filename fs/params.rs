@@ -119,6 +119,12 @@ fn xino_def(p: &vfs::ModuleParams) -> Xino {
 }
 
 impl Config {
+    /// No feature in use that relies on lower layers staying as they were
+    /// (`ovl_allow_offline_changes`).
+    pub(crate) fn allow_offline_changes(&self) -> bool {
+        !self.index && !self.metacopy && self.redirect != Redirect::On && self.xino != Xino::On
+    }
+
     fn defaults(p: &vfs::ModuleParams) -> Self {
         Self {
             redirect: redirect_def(p),
@@ -520,10 +526,6 @@ impl Context {
         // mounting with different semantics from overlayfs.
         if c.verity != Verity::Off {
             pr_err!("verity is not supported yet\n");
-            return Err(EINVAL);
-        }
-        if c.nfs_export && has_upper {
-            pr_err!("nfs_export is not supported yet on a mount with an upper layer\n");
             return Err(EINVAL);
         }
 

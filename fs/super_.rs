@@ -47,6 +47,11 @@ pub(crate) fn fill_super(
         pr_warn!("upper fs does not support file handles, falling back to index=off.\n");
         ctx.config.index = false;
     }
+    // NFS export of a writable mount finds copied-up objects in the index.
+    if ctx.config.nfs_export && !ctx.config.index && upper.as_ref().is_some_and(|u| !u.read_only) {
+        pr_warn!("NFS export requires \"index=on\", falling back to nfs_export=off.\n");
+        ctx.config.nfs_export = false;
+    }
     let mut layers = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
     let mut stack = KVec::with_capacity(nr_merged, GFP_KERNEL)?;
     let mut names = KVec::with_capacity(ctx.lowers.len(), GFP_KERNEL)?;
@@ -354,10 +359,7 @@ fn lower_uuid_ok(
     if !c.nfs_export && !has_upper {
         return true;
     }
-    // `ovl_allow_offline_changes`: none of those features in use.
-    let offline_changes =
-        !c.index && !c.metacopy && c.redirect != params::Redirect::On && c.xino != params::Xino::On;
-    if offline_changes && *uuid == [0; 16] {
+    if c.allow_offline_changes() && *uuid == [0; 16] {
         return false;
     }
     match (0..uuids.len()).find(|&k| is_lower[k] && uuids[k] == *uuid) {

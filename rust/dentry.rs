@@ -484,6 +484,14 @@ unsafe impl Send for Inode {}
 unsafe impl Sync for Inode {}
 
 impl Inode {
+    /// Some dentry of this inode (`d_find_any_alias`).
+    pub(crate) fn any_alias(&self) -> Option<ARef<Dentry>> {
+        // SAFETY: `self` is live; a non-NULL result is a new reference.
+        let d = unsafe { bindings::d_find_any_alias(self.0.get()) };
+        // SAFETY: As above.
+        NonNull::new(d).map(|p| unsafe { Dentry::from_owned(p) })
+    }
+
     /// Takes the inode's `i_rwsem` for writing until the guard drops.
     pub(crate) fn lock(&self) -> InodeLock<'_> {
         // SAFETY: `self` is live.

@@ -398,7 +398,12 @@ pub(crate) trait XattrOperations: FileSystem {
 pub(crate) trait ExportOperations: FileSystem {
     /// The handle of `node`: its type and length in bytes, written to `buf`
     /// where it fits (the length is returned either way).
-    fn encode_fh(sb: &SuperBlock<Self>, node: &Self::Node, buf: &mut [u8]) -> Result<(u8, usize)>;
+    fn encode_fh(
+        sb: &SuperBlock<Self>,
+        inode: &Inode,
+        node: &Self::Node,
+        buf: &mut [u8],
+    ) -> Result<(u8, usize)>;
 
     /// The dentry the handle `fid` of type `fh_type` names; `None` for a
     /// stale one. Directories must come back connected: the table's
@@ -2398,7 +2403,9 @@ unsafe extern "C" fn rovl_rs_encode_fh(
             node_of::<Fs>(inode),
         )
     };
-    match Fs::encode_fh(sb, node, buf) {
+    // SAFETY: As above.
+    let inode = unsafe { Inode::from_raw(inode) };
+    match Fs::encode_fh(sb, inode, node, buf) {
         Ok((fh_type, len)) => {
             // SAFETY: By the safety requirements.
             unsafe { *max_len = c_int::try_from(len / 4).unwrap_or(c_int::MAX) };

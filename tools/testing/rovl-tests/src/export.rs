@@ -325,3 +325,313 @@ pub fn nfs_export_lower(t: &mut T) -> TResult {
     }
     Ok(())
 }
+
+/// What a decoded handle shows on a writable mount, with inode numbers
+/// as which object they are (upper numbers differ between two upper
+/// layers): the number of the name it was taken for, now, and of that
+/// name's lower object.
+fn describe_upper(fd: i32, mnt: &Path, lower: &Path, path: &str) -> String {
+    // SAFETY: `st` is a writable struct stat; `fd` is ours.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: As above.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return format!(
+            "fstat: errno {}",
+            sys::errno_of(&std::io::Error::last_os_error())
+        );
+    }
+    let ino_of = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| m.ino());
+    use std::os::unix::fs::MetadataExt;
+    let now = ino_of(&mnt.join(path)) == Some(st.st_ino);
+    let low = ino_of(&lower.join(path)) == Some(st.st_ino);
+    let proc = format!("/proc/self/fd/{fd}");
+    let at = std::fs::read_link(&proc)
+        .map(|p| {
+            p.display()
+                .to_string()
+                .replace(&mnt.display().to_string(), "<mnt>")
+        })
+        .unwrap_or_else(|e| format!("readlink: {e}"));
+    let data = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+        std::fs::read(&proc)
+            .map(|d| String::from_utf8_lossy(&d).into_owned())
+            .unwrap_or_else(|e| format!("read: {e}"))
+    } else {
+        String::new()
+    };
+    format!(
+        "mode {:o} nlink {} size {} path {at} ino as its name's {now}, as lower {low} data {data:?}",
+        st.st_mode, st.st_nlink, st.st_size
+    )
+}
+
+/// Decodes `handles` on `mnt`, each after dropping the caches.
+fn decode_upper(
+    mnt: &Path,
+    lower: &Path,
+    handles: &[(String, i32, Vec<u8>)],
+    what: &str,
+) -> Vec<String> {
+    let mfd = match sys::open(mnt, libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) => return vec![format!("{what}: open mount: errno {e}")],
+    };
+    let mut out = Vec::new();
+    for (p, ty, h) in handles {
+        let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+        let line = match open_handle(mfd, *ty, h, libc::O_PATH) {
+            Ok(fd) => {
+                let d = describe_upper(fd, mnt, lower, p);
+                sys::close(fd);
+                d
+            }
+            Err(e) => format!("errno {e}"),
+        };
+        out.push(format!("{what} {p:?}: {line}"));
+    }
+    sys::close(mfd);
+    out
+}
+
+/// The handles of `paths` on `mnt`: type, header, and which real object's
+/// handle each wraps (the lower or the upper one at that path).
+fn handles_of(
+    mnt: &Path,
+    lower: &Path,
+    upper: &Path,
+    paths: &[&str],
+    what: &str,
+    out: &mut Vec<String>,
+) -> Vec<(String, i32, Vec<u8>)> {
+    let mut hs = Vec::new();
+    for p in paths {
+        match handle(&mnt.join(p)) {
+            Ok((ty, h)) => {
+                let fid = h.get(24..).unwrap_or(&[]).to_vec();
+                let real = |base: &Path| handle(&base.join(p)).ok().map(|r| r.1);
+                let of = if real(lower).as_deref() == Some(&fid[..]) {
+                    "lower"
+                } else if real(upper).as_deref() == Some(&fid[..]) {
+                    "upper"
+                } else {
+                    "no real object's"
+                };
+                out.push(format!(
+                    "{what} {p:?}: type {ty:#x} header {:02x?} of {of}",
+                    h.get(3..8)
+                ));
+                hs.push((p.to_string(), ty, h));
+            }
+            Err(e) => out.push(format!("{what} {p:?}: errno {e}")),
+        }
+    }
+    hs
+}
+
+/// Index and upper entries, by name and type (upper handles in `upper`
+/// xattrs differ between two upper layers; their presence is compared).
+fn tree_of(root: &Path, out: &mut Vec<String>, what: &str) {
+    let mut stack = vec![root.to_path_buf()];
+    let mut lines = Vec::new();
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            // Temporary names are the filesystem's own counters.
+            if rel.rsplit('/').next().is_some_and(|n| n.starts_with('#')) {
+                continue;
+            }
+            let ft = m.file_type();
+            let kind = if ft.is_dir() {
+                "dir"
+            } else if ft.is_char_device() && m.rdev() == 0 {
+                "whiteout"
+            } else if ft.is_file() {
+                "file"
+            } else {
+                "other"
+            };
+            let mut x: Vec<String> = sys::listxattr(&p)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.starts_with("trusted.overlay."))
+                .collect();
+            x.sort();
+            lines.push(format!(
+                "{what} {rel}: {kind} nlink {} xattrs {x:?}",
+                m.nlink()
+            ));
+            if ft.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    lines.sort();
+    out.extend(lines);
+}
+
+/// NFS export of a writable mount (`nfs_export=on` with an upper layer),
+/// compared with overlay: handles taken before and after copy-ups,
+/// renames (redirects), unlinks and rmdirs decode to the same objects,
+/// cold, on the mount, after a remount, and on the other filesystem
+/// mounting the same layers; copied-up objects are indexed (directories
+/// too) and removed ones leave whiteouts in the index, with the same
+/// names; encoding a directory below a non-indexed upper directory
+/// copies it up.
+pub fn nfs_export_upper(t: &mut T) -> TResult {
+    let base = t.dir.join("nfs-upper");
+    let l0 = base.join("l0");
+    file(&l0.join("d1/d2/f"), b"deep")?;
+    file(&l0.join("d1/g"), b"g")?;
+    dir(&l0.join("dir3"))?;
+    file(&l0.join("hl1"), b"linked")?;
+    std::fs::hard_link(l0.join("hl1"), l0.join("hl2")).map_err(|e| e.to_string())?;
+    file(&l0.join("del"), b"deleted")?;
+    dir(&l0.join("deldir"))?;
+    file(&l0.join("mv/sub/x"), b"moved")?;
+    file(&l0.join("pre/sub/y"), b"below a non-indexed upper dir")?;
+    std::os::unix::fs::symlink("d1/g", l0.join("sym")).map_err(|e| e.to_string())?;
+    let before = [
+        "", "d1", "d1/d2", "d1/d2/f", "d1/g", "dir3", "hl1", "hl2", "del", "deldir", "mv",
+        "mv/sub", "mv/sub/x", "sym",
+    ];
+    let after = [
+        "",
+        "d1",
+        "d1/d2",
+        "d1/d2/f",
+        "d1/g",
+        "dir3",
+        "hl1",
+        "hl2",
+        "mv2",
+        "mv2/sub",
+        "mv2/sub/x",
+        "sym",
+        "u",
+        "u/new",
+        "pre",
+        "pre/sub",
+        "pre/sub/y",
+    ];
+    let mut kmsg = Kmsg::open();
+    let mut runs = vec![Vec::new(), Vec::new()];
+    let mut kept = Vec::new();
+    let fstypes = ["overlay", "rovl"];
+    let side = |fstype: &str| {
+        (
+            base.join(format!("upper-{fstype}")),
+            base.join(format!("work-{fstype}")),
+        )
+    };
+    for (i, fstype) in fstypes.into_iter().enumerate() {
+        let (upper, work) = side(fstype);
+        // A merged directory made by other means: not indexed.
+        dir(&upper.join("pre"))?;
+        dir(&work)?;
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={},nfs_export=on,redirect_dir=on",
+            l0.display(),
+            upper.display(),
+            work.display()
+        );
+        fs_lines(&mut kmsg, fstype);
+        let mnt = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("mount {fstype} -o {opts}: errno {e}"))?;
+        let run = &mut runs[i];
+        run.extend(
+            fs_lines(&mut kmsg, fstype)
+                .into_iter()
+                .map(|l| format!("mount log: {l}")),
+        );
+        let shown = std::fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(&mnt.display().to_string()))
+            .map(|l| {
+                l.split(' ')
+                    .nth(3)
+                    .unwrap_or("")
+                    .replace(&upper.display().to_string(), "<upper>")
+                    .replace(&work.display().to_string(), "<work>")
+            });
+        run.push(format!("options: {shown:?}"));
+        let mut hs = handles_of(&mnt, &l0, &upper, &before, "before", run);
+        run.extend(decode_upper(&mnt, &l0, &hs, "fresh"));
+        // Copy-ups, a pure upper directory, removals and a move.
+        let step = |r: std::io::Result<()>| format!("{r:?}");
+        run.push(step(std::fs::write(mnt.join("d1/d2/f"), b"written")));
+        run.push(step(std::fs::create_dir(mnt.join("u"))));
+        run.push(step(std::fs::write(mnt.join("u/new"), b"new")));
+        run.push(step(std::fs::write(mnt.join("hl2"), b"linked, written")));
+        run.push(step(std::fs::remove_file(mnt.join("del"))));
+        run.push(step(std::fs::remove_dir(mnt.join("deldir"))));
+        run.push(step(std::fs::rename(mnt.join("mv"), mnt.join("mv2"))));
+        hs.extend(handles_of(&mnt, &l0, &upper, &after, "after", run));
+        run.extend(decode_upper(&mnt, &l0, &hs, "mounted"));
+        run.extend(
+            fs_lines(&mut kmsg, fstype)
+                .into_iter()
+                .map(|l| format!("log: {l}")),
+        );
+        t.umount(&mnt)?;
+        tree_of(&work.join("index"), run, "index");
+        tree_of(&upper, run, "upper");
+        // Again after a remount, so nothing is cached.
+        let mnt = t
+            .mount(fstype, &opts)
+            .map_err(|e| format!("remount {fstype}: errno {e}"))?;
+        run.extend(decode_upper(&mnt, &l0, &hs, "remounted"));
+        run.extend(
+            fs_lines(&mut kmsg, fstype)
+                .into_iter()
+                .map(|l| format!("log: {l}")),
+        );
+        t.umount(&mnt)?;
+        kept.push((opts, hs));
+    }
+    // Each filesystem decodes the other's handles on the other's layers.
+    for (i, fstype) in fstypes.into_iter().enumerate() {
+        let (opts, hs) = &kept[1 - i];
+        fs_lines(&mut kmsg, fstype);
+        let mnt = t
+            .mount(fstype, opts)
+            .map_err(|e| format!("{fstype} on the other's layers: errno {e}"))?;
+        runs[1 - i].extend(decode_upper(&mnt, &l0, hs, "by the other"));
+        runs[1 - i].extend(
+            fs_lines(&mut kmsg, fstype)
+                .into_iter()
+                .map(|l| format!("other log: {l}")),
+        );
+        t.umount(&mnt)?;
+    }
+    same_lines(&runs[0], &runs[1])?;
+    let need = [
+        "before \"d1/d2/f\": type 0xf8 header Some([00, fb, 21, 00, 01]) of lower",
+        "after \"u/new\": type 0xf8",
+        "remounted \"del\": errno 116",
+        "remounted \"deldir\": errno 116",
+        "remounted \"mv\": mode 40755",
+        "path <mnt>/mv2 ",
+        "remounted \"mv/sub\": mode 40755",
+        "path <mnt>/mv2/sub ",
+        "by the other \"d1/d2/f\": mode 100644",
+        "data \"written\"",
+        "upper pre/sub: dir",
+        ": whiteout nlink",
+    ];
+    for n in need {
+        if !runs[1].iter().any(|l| l.contains(n)) {
+            return Err(Fail::Fail(format!("missing {n}: {:#?}", runs[1])));
+        }
+    }
+    Ok(())
+}

@@ -120,6 +120,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("file_handles", crate::upper::file_handles),
     ("statx_passthrough", crate::upper::statx_passthrough),
     ("nfs_export_lower", crate::export::nfs_export_lower),
+    ("nfs_export_upper", crate::export::nfs_export_upper),
     ("shared_whiteouts", crate::upper::shared_whiteouts),
     ("file_fsync", crate::upper::file_fsync),
     ("file_fallocate", crate::upper::file_fallocate),
@@ -3157,14 +3158,10 @@ fn mount_option_combinations(t: &mut T) -> TResult {
             "case {i} ({}, upper {upper}, {opts:?}, {low:?})",
             if new_api { "fsconfig" } else { "mount(2)" }
         );
-        // What rovl.rst lists as missing, refused with EINVAL: fs-verity,
-        // NFS export.
-        let missing = opts.iter().any(|o| {
-            matches!(
-                o,
-                ("verity", Some("on" | "require")) | ("nfs_export", Some("on"))
-            )
-        });
+        // What rovl.rst lists as missing, refused with EINVAL: fs-verity.
+        let missing = opts
+            .iter()
+            .any(|o| matches!(o, ("verity", Some("on" | "require"))));
         if missing && matches!(&seen[1].0, Err((_, e)) if *e == libc::EINVAL) {
             unsupported += 1;
             continue;
