@@ -88,7 +88,11 @@ fn topmost_missing(
         }
         let parent = cur.parent();
         if parent.same(&cur) {
-            // The root always has an upper directory on a writable mount.
+            // The root always has an upper directory on a writable mount;
+            // a file decoded from a handle may not be connected to it.
+            if cur.is_disconnected() && !n.real_inode().is_dir() {
+                return Ok(Some(cur));
+            }
             return Err(EIO);
         }
         missing = Some(cur);
@@ -180,13 +184,21 @@ pub(crate) fn has_upper_alias(
 
 fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: u32) -> Result {
     let node = sb.node(d).ok_or(ENOENT)?;
+    // A file decoded from a handle and not connected to its parent (NFS
+    // export) is copied up to the index alone: it has no name to link.
+    let parent = Some(d.parent()).filter(|p| !p.same(d));
     if node.upper().is_some() {
         // Indexed through another name: only this name is missing.
-        return link_up(sb, fs, up, d, node);
+        return match parent {
+            Some(_) => link_up(sb, fs, up, d, node),
+            None => Ok(()),
+        };
     }
-    let parent = d.parent();
-    let pnode = sb.node(&parent).ok_or(ENOENT)?;
-    let udir = pnode.upper().ok_or(EIO)?;
+    let pnode = match &parent {
+        Some(p) => Some(sb.node(p).ok_or(ENOENT)?),
+        None => None,
+    };
+    let udir = pnode.map(|p| p.upper().ok_or(EIO)).transpose()?;
     let mnt: &Mount = &up.mnt;
     let lower = node.top();
     let _cred = fs.cred.override_creds();
@@ -207,6 +219,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     src.mode = src.stat.mode();
     let ftype = u32::from(src.mode) & bindings::S_IFMT;
     let to_index = indexed && ftype != bindings::S_IFDIR;
+    if udir.is_none() && !to_index {
+        return Err(EIO);
+    }
     // Only the metadata of a regular file not opened for writing, with
     // `metacopy=on` (`ovl_need_meta_copy_up`).
     let meta = fs.config.metacopy && ftype == bindings::S_IFREG && !needs_data(flags);
@@ -216,7 +231,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     }
     // The upper parent's times, restored after the new entry lands.
     let mut pstat = Kstat::new_zeroed();
-    RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
+    if let Some(udir) = udir {
+        RealPath { mnt, dentry: udir }.getattr(&mut pstat, STATX_BASIC_STATS, 0)?;
+    }
 
     // Hard links of a lower file are broken by copy-up without the index:
     // no origin for them.
@@ -232,6 +249,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
             index::name_of_origin(fs, &lower.dentry)?,
         )
     } else {
+        let (Some(udir), Some(pnode)) = (udir, pnode) else {
+            return Err(EIO);
+        };
         let mut n = KVec::new();
         n.extend_from_slice(d.name(), GFP_KERNEL)?;
         let _w = WriteAccess::get(mnt)?;
@@ -306,7 +326,7 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
         }
         return Err(e);
     }
-    if !to_index {
+    if let (false, Some(udir)) = (to_index, udir) {
         // Best effort, as overlayfs: the parent looks unchanged.
         let _w = WriteAccess::get(mnt)?;
         let mut t = Iattr::new().times(pstat.atime(), pstat.mtime());
@@ -345,7 +365,9 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
             let _w = WriteAccess::get(mnt)?;
             index::set_nlink(fs, node, false)?;
         }
-        link_up(sb, fs, up, d, node)?;
+        if parent.is_some() {
+            link_up(sb, fs, up, d, node)?;
+        }
     }
     if let Some(inode) = d.inode() {
         vfs::sync_attrs::<Rovl>(inode, node);

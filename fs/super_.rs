@@ -319,7 +319,16 @@ pub(crate) fn fill_super(
         if let Some(u) = &fs.upper {
             let base = u.work.parent();
             let dir = super::index::setup(&fs, &base)?;
-            fs.traps.push(dir.inode().ok_or(ENOENT)?.id(), GFP_KERNEL)?;
+            // The index takes over from `work/` as the work dir, and as a
+            // trap (`ovl_get_indexdir`): nothing keeps `work/` in memory
+            // from now on, and a trap must name a live inode, else a new
+            // inode at the same address would look like one (`ELOOP`).
+            let old = u.work.inode().ok_or(ENOENT)?.id();
+            let new = dir.inode().ok_or(ENOENT)?.id();
+            match fs.traps.iter_mut().find(|t| **t == old) {
+                Some(t) => *t = new,
+                None => fs.traps.push(new, GFP_KERNEL)?,
+            }
             vfs::sort_unstable_by(&mut fs.traps, usize::cmp);
             // The index dir is also where new objects are built.
             if let Some(u) = fs.upper.as_mut() {

@@ -34,19 +34,17 @@ fn open_handle(mfd: i32, ty: i32, h: &[u8], flags: i32) -> Result<i32, Errno> {
     sys::check(r).map(|fd| fd as i32)
 }
 
-/// What an `O_PATH` descriptor of a decoded handle shows: type, number,
-/// link count and size, its path (the mount's own written `<mnt>`), and
-/// the data of a regular file.
-fn describe(fd: i32, mnt: &Path) -> String {
+/// What an `O_PATH` descriptor of a decoded handle shows: its stat, its
+/// path (the mount's own written `<mnt>`) and a regular file's data.
+fn fd_facts(fd: i32, mnt: &Path) -> Result<(libc::stat, String, String), String> {
     // SAFETY: `st` is a writable struct stat.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: As above; `fd` is ours.
-    let r = unsafe { libc::fstat(fd, &mut st) };
-    if r < 0 {
-        return format!(
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(format!(
             "fstat: errno {}",
             sys::errno_of(&std::io::Error::last_os_error())
-        );
+        ));
     }
     let proc = format!("/proc/self/fd/{fd}");
     let path = std::fs::read_link(&proc)
@@ -63,10 +61,18 @@ fn describe(fd: i32, mnt: &Path) -> String {
     } else {
         String::new()
     };
-    format!(
-        "mode {:o} ino {} nlink {} size {} path {path} data {data:?}",
-        st.st_mode, st.st_ino, st.st_nlink, st.st_size
-    )
+    Ok((st, path, data))
+}
+
+/// [`fd_facts`] as a line, with type, number, link count and size.
+fn describe(fd: i32, mnt: &Path) -> String {
+    match fd_facts(fd, mnt) {
+        Ok((st, path, data)) => format!(
+            "mode {:o} ino {} nlink {} size {} path {path} data {data:?}",
+            st.st_mode, st.st_ino, st.st_nlink, st.st_size
+        ),
+        Err(e) => e,
+    }
 }
 
 /// Decodes each handle of `handles` on mount `mnt`; with `cold`, after
@@ -331,38 +337,35 @@ pub fn nfs_export_lower(t: &mut T) -> TResult {
 /// layers): the number of the name it was taken for, now, and of that
 /// name's lower object.
 fn describe_upper(fd: i32, mnt: &Path, lower: &Path, path: &str) -> String {
-    // SAFETY: `st` is a writable struct stat; `fd` is ours.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: As above.
-    if unsafe { libc::fstat(fd, &mut st) } < 0 {
-        return format!(
-            "fstat: errno {}",
-            sys::errno_of(&std::io::Error::last_os_error())
-        );
-    }
-    let ino_of = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| m.ino());
     use std::os::unix::fs::MetadataExt;
+    let (st, at, data) = match fd_facts(fd, mnt) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let ino_of = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| m.ino());
     let now = ino_of(&mnt.join(path)) == Some(st.st_ino);
     let low = ino_of(&lower.join(path)) == Some(st.st_ino);
-    let proc = format!("/proc/self/fd/{fd}");
-    let at = std::fs::read_link(&proc)
-        .map(|p| {
-            p.display()
-                .to_string()
-                .replace(&mnt.display().to_string(), "<mnt>")
-        })
-        .unwrap_or_else(|e| format!("readlink: {e}"));
-    let data = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
-        std::fs::read(&proc)
-            .map(|d| String::from_utf8_lossy(&d).into_owned())
-            .unwrap_or_else(|e| format!("read: {e}"))
-    } else {
-        String::new()
-    };
     format!(
         "mode {:o} nlink {} size {} path {at} ino as its name's {now}, as lower {low} data {data:?}",
         st.st_mode, st.st_nlink, st.st_size
     )
+}
+
+/// Opens the handle of `path` for writing and writes to it.
+fn write_by_handle(
+    mnt: &Path,
+    handles: &[(String, i32, Vec<u8>)],
+    path: &str,
+) -> Result<(), Errno> {
+    let (_, ty, h) = handles.iter().find(|h| h.0 == path).ok_or(libc::ENOENT)?;
+    let mfd = sys::open(mnt, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let fd = open_handle(mfd, *ty, h, libc::O_WRONLY | libc::O_TRUNC);
+    sys::close(mfd);
+    let fd = fd?;
+    // SAFETY: Writes from a valid buffer to our descriptor.
+    let r = unsafe { libc::write(fd, b"by handle".as_ptr().cast(), 9) };
+    sys::close(fd);
+    sys::check(r as i64).map(|_| ())
 }
 
 /// Decodes `handles` on `mnt`, each after dropping the caches.
@@ -566,6 +569,17 @@ pub fn nfs_export_upper(t: &mut T) -> TResult {
         run.push(format!("options: {shown:?}"));
         let mut hs = handles_of(&mnt, &l0, &upper, &before, "before", run);
         run.extend(decode_upper(&mnt, &l0, &hs, "fresh"));
+        // A lower file decoded cold (a disconnected dentry) and written:
+        // copied up to the index alone, then found by its name.
+        let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+        run.push(format!(
+            "write by handle: {:?}",
+            write_by_handle(&mnt, &hs, "d1/g")
+        ));
+        run.push(format!(
+            "d1/g: {:?}",
+            std::fs::read_to_string(mnt.join("d1/g"))
+        ));
         // Copy-ups, a pure upper directory, removals and a move.
         let step = |r: std::io::Result<()>| format!("{r:?}");
         run.push(step(std::fs::write(mnt.join("d1/d2/f"), b"written")));
@@ -627,6 +641,8 @@ pub fn nfs_export_upper(t: &mut T) -> TResult {
         "data \"written\"",
         "upper pre/sub: dir",
         ": whiteout nlink",
+        "write by handle: Ok(())",
+        "d1/g: Ok(\"by handle\")",
     ];
     for n in need {
         if !runs[1].iter().any(|l| l.contains(n)) {
