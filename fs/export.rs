@@ -296,7 +296,9 @@ pub(crate) fn decode_real_fh(
     mnt: &Mount,
     connected: bool,
 ) -> Result<Option<ARef<Dentry>>> {
-    if !vfs::capable_dac_read_search() {
+    // A length short of the header (which the handle's own length field
+    // may claim) decodes nowhere.
+    if !vfs::capable_dac_read_search() || fb.len() < FB_HEADER {
         return Ok(None);
     }
     let uuid = &fb[5..FB_HEADER];
@@ -305,8 +307,7 @@ pub(crate) fn decode_real_fh(
     } else {
         *uuid == mnt.root().sb_uuid()
     };
-    // A length short of the header decodes nowhere.
-    if !uuid_ok || fb.len() < FB_HEADER {
+    if !uuid_ok {
         return Ok(None);
     }
     let mut fid = [0u32; 32];

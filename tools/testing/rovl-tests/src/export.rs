@@ -130,6 +130,14 @@ fn bad_handles(mnt: &Path, good: &(i32, Vec<u8>)) -> Vec<String> {
     let mut v = h.clone();
     v[5] = 200;
     cases.push(("length past the end", *ty, v));
+    // A length field short of the header itself.
+    let mut v = h.clone();
+    v[5] = 5;
+    cases.push(("length short of the header", *ty, v));
+    let mut v = h.clone();
+    v[5] = 5;
+    v[6] |= 4;
+    cases.push(("upper, length short of the header", *ty, v));
     let mfd = match sys::open(mnt, libc::O_RDONLY | libc::O_DIRECTORY) {
         Ok(fd) => fd,
         Err(e) => return vec![format!("open mount: errno {e}")],
