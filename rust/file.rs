@@ -4,7 +4,8 @@
 
 use super::{ffi, Cred, Inode, RealPath};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::bindings;
 use kernel::error::{code::EAGAIN, from_err_ptr, to_result, Result};
 use kernel::str::CStr;
@@ -257,23 +258,65 @@ const IOCB_SYNC_FLAGS: i32 = 0x2 | 0x4;
 /// upper file at its first operation after a copy-up, and keeps that one:
 /// overlayfs opens a temporary real file for every such call instead.
 ///
-/// Two words (a `kmalloc-16` object per open file): the credentials come
-/// from the real file, which was opened with them.
+/// The value is the file's `private_data` word itself, so an open rovl file
+/// allocates nothing of its own (as in overlayfs 6.12): a tagged pointer,
+/// which names a boxed [`Pair`] only for the files that need two objects.
 ///
 /// # Invariants
 ///
-/// `real` was opened with `backing_file_open`, or `backing_tmpfile_open`.
-/// `upper` is one of: NULL, while `real` is on a lower layer and not yet
-/// switched from; a backing file of the upper object this file owns one
-/// reference to, set once and never changed; [`SETTLED`], when `real` is on
-/// the upper layer; `SETTLED | cred`, with one reference to `cred` owned,
-/// when `real` is on the upper layer but was not opened with the
-/// credentials operations run under (an `O_TMPFILE` file, created as its
-/// opener). Those credentials are `cred` in the last case and the `f_cred`
-/// of `real` otherwise (an upper file is opened with them too).
-pub(crate) struct StackedFile {
+/// The word is one of:
+/// - untagged, a backing file (`backing_file_open`) of a lower object that
+///   has not been switched from, one reference to which the word owns;
+/// - [`SETTLED`] and a backing file of the upper object, owned likewise;
+/// - [`PAIRED`] and a `KBox<Pair>` from `KBox::into_raw`, owned likewise.
+///
+/// It changes at most once, from the first form to the last
+/// ([`StackedFile::switch`]), and everything it named stays live until the
+/// value is dropped. Operations run under the `f_cred` of the first real
+/// file (an upper file is opened with them too) unless a [`Held::Cred`]
+/// says otherwise.
+#[repr(transparent)]
+pub(crate) struct StackedFile(AtomicUsize);
+
+/// What a [`StackedFile`] holds besides its first real file.
+enum Held {
+    /// The upper file that a file opened on a lower layer switched to.
+    Upper(ARef<File>),
+    /// The credentials operations run under, where the real file was not
+    /// opened with them (an `O_TMPFILE` file, created as its opener).
+    Cred(ARef<Cred>),
+}
+
+/// The objects of a [`StackedFile`] that holds more than one.
+struct Pair {
     real: ARef<File>,
-    upper: AtomicPtr<bindings::file>,
+    held: Held,
+}
+
+impl Pair {
+    fn latest(&self) -> &File {
+        match &self.held {
+            Held::Upper(upper) => upper,
+            Held::Cred(_) => &self.real,
+        }
+    }
+}
+
+/// The tag of a [`StackedFile`] whose real file is the upper one for good
+/// (files, credentials and boxes are at least 8-byte aligned).
+const SETTLED: usize = 1;
+
+/// The tag of a [`StackedFile`] that names a [`Pair`].
+const PAIRED: usize = 2;
+
+const TAGS: usize = SETTLED | PAIRED;
+
+/// What a [`StackedFile`] names now.
+enum State<'a> {
+    /// A lower file that may still switch to an upper one.
+    Lower(&'a File),
+    Settled(&'a File),
+    Paired(&'a Pair),
 }
 
 /// `FMODE_NOWAIT` of linux/fs.h (a `__force` cast bindgen skips).
@@ -285,22 +328,15 @@ pub(crate) const FOP_BUFFER_WASYNC: u32 = 1 << 1;
 /// `IOCB_NOWAIT` of linux/fs.h (`RWF_NOWAIT`, a cast bindgen skips).
 pub(crate) const IOCB_NOWAIT: i32 = 0x8;
 
-/// The tag of [`StackedFile::upper`] for a file that never switches
-/// (pointers to files and credentials are at least 8-byte aligned).
-const SETTLED: usize = 1;
-
 impl Drop for StackedFile {
     fn drop(&mut self) {
-        let f = *self.upper.get_mut() as usize;
-        if f == 0 || f == SETTLED {
-            return;
-        }
-        if f & SETTLED == 0 {
-            // SAFETY: By the type invariant we own one reference.
-            unsafe { bindings::fput(f as *mut bindings::file) };
+        let w = *self.0.get_mut();
+        if w & PAIRED != 0 {
+            // SAFETY: By the type invariant the word owns the box.
+            drop(unsafe { KBox::from_raw((w & !TAGS) as *mut Pair) });
         } else {
-            // SAFETY: By the type invariant we own one reference to `cred`.
-            drop(unsafe { ARef::from_raw(NonNull::new_unchecked((f & !SETTLED) as *mut Cred)) });
+            // SAFETY: By the type invariant the word owns one reference.
+            unsafe { bindings::fput((w & !TAGS) as *mut bindings::file) };
         }
     }
 }
@@ -333,24 +369,81 @@ impl StackedFile {
         upper: bool,
         cred: &ARef<Cred>,
     ) -> Result<Self> {
-        Ok(Self {
-            real: Self::open_real(user, path, cred)?,
-            upper: AtomicPtr::new(if upper {
-                SETTLED as *mut bindings::file
-            } else {
-                core::ptr::null_mut()
-            }),
-        })
+        let real = ARef::into_raw(Self::open_real(user, path, cred)?).as_ptr() as usize;
+        debug_assert_eq!(real & TAGS, 0);
+        // INVARIANT: The word takes the new reference, tagged by layer.
+        Ok(Self(AtomicUsize::new(if upper {
+            real | SETTLED
+        } else {
+            real
+        })))
+    }
+
+    fn paired(pair: KBox<Pair>) -> usize {
+        let p = KBox::into_raw(pair) as usize;
+        debug_assert_eq!(p & TAGS, 0);
+        p | PAIRED
+    }
+
+    fn state(&self) -> State<'_> {
+        let w = self.0.load(Ordering::Acquire);
+        let p = w & !TAGS;
+        // SAFETY: By the type invariant the word names a live file or pair
+        // of its tag, which lives as long as `self`.
+        unsafe {
+            match w & TAGS {
+                0 => State::Lower(File::from_raw(p as *mut bindings::file)),
+                SETTLED => State::Settled(File::from_raw(p as *mut bindings::file)),
+                _ => State::Paired(&*(p as *const Pair)),
+            }
+        }
+    }
+
+    /// Stores `self` as the private data of the rovl file `file`.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a rovl regular file being opened, whose `private_data`
+    /// is then this module's until [`StackedFile::from_private`].
+    pub(crate) unsafe fn into_private(self, file: *mut bindings::file) {
+        let w = core::mem::ManuallyDrop::new(self).0.load(Ordering::Relaxed);
+        // SAFETY: By the safety requirements; the word moves there whole.
+        unsafe { (*file).private_data = w as *mut core::ffi::c_void };
+    }
+
+    /// The stacked file in the private data of `file`.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a rovl file whose private data
+    /// [`StackedFile::into_private`] stored and that stays open for `'a`.
+    pub(crate) unsafe fn of<'a>(file: *mut bindings::file) -> &'a Self {
+        // SAFETY: By the safety requirements the word holds a value of
+        // `Self`, which is transparent over an atomic word of a pointer's
+        // size and alignment; only this module accesses it, atomically.
+        unsafe { &*(&raw const (*file).private_data).cast::<Self>() }
+    }
+
+    /// Takes back the private data of `file` at its release.
+    ///
+    /// # Safety
+    ///
+    /// As for [`StackedFile::of`], and no operation of `file` runs any more
+    /// or later: the value leaves `file`.
+    pub(crate) unsafe fn from_private(file: *mut bindings::file) -> Self {
+        // SAFETY: By the safety requirements.
+        Self(AtomicUsize::new(unsafe { (*file).private_data } as usize))
     }
 
     /// The credentials every operation on the real files runs under.
     fn cred(&self) -> &Cred {
-        let f = self.upper.load(Ordering::Relaxed) as usize;
-        if f & SETTLED != 0 && f != SETTLED {
-            // SAFETY: By the type invariant `self` holds a reference.
-            unsafe { Cred::from_raw((f & !SETTLED) as *const bindings::cred) }
-        } else {
-            self.real.cred()
+        match self.state() {
+            State::Lower(f) | State::Settled(f) => f.cred(),
+            State::Paired(Pair {
+                held: Held::Cred(cred),
+                ..
+            }) => cred,
+            State::Paired(p) => p.real.cred(),
         }
     }
 
@@ -389,24 +482,22 @@ impl StackedFile {
         let real = unsafe { File::from_owned(f) };
         // SAFETY: An open file's dentry lives as long as the file.
         let d = ARef::from(unsafe { super::Dentry::from_raw((*f).f_path.dentry) });
-        let tagged = ARef::into_raw(cred.clone()).as_ptr() as usize | SETTLED;
-        Ok((
-            Self {
+        let pair = KBox::new(
+            Pair {
                 real,
-                upper: AtomicPtr::new(tagged as *mut bindings::file),
+                held: Held::Cred(cred.clone()),
             },
-            d,
-        ))
+            GFP_KERNEL,
+        )?;
+        // INVARIANT: The word owns the box.
+        Ok((Self(AtomicUsize::new(Self::paired(pair))), d))
     }
 
     /// The real file the last operation used.
     pub(crate) fn latest(&self) -> &File {
-        let f = self.upper.load(Ordering::Acquire);
-        if f.is_null() || f as usize & SETTLED != 0 {
-            &self.real
-        } else {
-            // SAFETY: A set `upper` lives as long as `self`.
-            unsafe { File::from_raw(f) }
+        match self.state() {
+            State::Lower(f) | State::Settled(f) => f,
+            State::Paired(p) => p.latest(),
         }
     }
 
@@ -422,24 +513,18 @@ impl StackedFile {
         copied_up: impl FnOnce() -> Option<RealPath<'b>>,
         may_block: bool,
     ) -> Result<&'a File> {
-        let f = self.upper.load(Ordering::Acquire);
-        let real = if f as usize & SETTLED != 0 {
-            &*self.real
-        } else {
-            if !f.is_null() {
-                // SAFETY: A set `upper` lives as long as `self`.
-                unsafe { File::from_raw(f) }
-            } else {
-                match copied_up() {
-                    Some(path) if !path.dentry.has_inode(self.real.inode()) => {
-                        if !may_block {
-                            return Err(EAGAIN);
-                        }
-                        self.switch(user, &path)?
+        let real = match self.state() {
+            State::Settled(f) => f,
+            State::Paired(p) => p.latest(),
+            State::Lower(lower) => match copied_up() {
+                Some(path) if !path.dentry.has_inode(lower.inode()) => {
+                    if !may_block {
+                        return Err(EAGAIN);
                     }
-                    _ => &self.real,
+                    self.switch(user, lower, &path)?
                 }
-            }
+                _ => lower,
+            },
         };
         if (user.flags() ^ real.flags()) & SETFL_MASK != 0 {
             // SAFETY: `real` is live; the helper updates its flags under
@@ -449,31 +534,39 @@ impl StackedFile {
         Ok(real)
     }
 
-    /// Opens the upper file at `path` and makes it this file's real file;
-    /// a racing opener's file wins over ours.
+    /// Opens the upper file at `path` and makes it this file's real file
+    /// in place of `lower`; a racing opener's file wins over ours.
     #[cold]
-    fn switch(&self, user: &File, path: &RealPath<'_>) -> Result<&File> {
-        let f = ARef::into_raw(Self::open_real(user, path, self.cred())?)
-            .as_ptr()
-            .cast();
-        match self.upper.compare_exchange(
-            core::ptr::null_mut(),
-            f,
+    fn switch<'a>(&'a self, user: &File, lower: &'a File, path: &RealPath<'_>) -> Result<&'a File> {
+        let upper = Self::open_real(user, path, lower.cred())?;
+        // The pair takes a reference of its own to `lower`: an operation
+        // that read the word before the switch may still use it.
+        let pair = KBox::new(
+            Pair {
+                real: lower.into(),
+                held: Held::Upper(upper),
+            },
+            GFP_KERNEL,
+        )?;
+        let p = Self::paired(pair);
+        match self.0.compare_exchange(
+            lower.as_ptr() as usize,
+            p,
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            // SAFETY: `upper` now owns the reference and lives as long as
-            // `self`.
-            Ok(_) => Ok(unsafe { File::from_raw(f) }),
-            Err(won) => {
-                // SAFETY: `f` was ours and is not shared; `won` lives as
-                // long as `self`.
-                unsafe {
-                    bindings::fput(f);
-                    Ok(File::from_raw(won))
-                }
+            Ok(_) => {
+                // SAFETY: The word's reference to `lower` is no longer
+                // named by it; the pair's keeps `lower` live.
+                drop(unsafe { ARef::from_raw(NonNull::from(lower)) });
+            }
+            Err(_) => {
+                // SAFETY: The exchange failed, so the pair is still ours.
+                drop(unsafe { KBox::from_raw((p & !TAGS) as *mut Pair) });
             }
         }
+        // INVARIANT: Either way the word names a pair for good now.
+        Ok(self.latest())
     }
 
     fn ctx(&self, user: *mut bindings::file, read: bool) -> ffi::BackingFileCtx {
@@ -792,7 +885,7 @@ unsafe extern "C" fn file_accessed(user: *mut bindings::file) {
     // SAFETY: Called by the backing-file helpers with the live rovl file
     // whose private data is the `StackedFile` that started the I/O.
     unsafe {
-        let sf = &*(*user).private_data.cast::<StackedFile>();
+        let sf = StackedFile::of(user);
         File::from_raw(user)
             .inode()
             .copy_times_from(sf.latest().inode());
@@ -835,7 +928,7 @@ unsafe extern "C" fn file_end_write_queued(
 unsafe fn write_ended(user: *mut bindings::file, pos: i64, len: i64) {
     // SAFETY: As for `file_accessed`.
     unsafe {
-        let sf = &*(*user).private_data.cast::<StackedFile>();
+        let sf = StackedFile::of(user);
         let inode = File::from_raw(user).inode();
         inode.copy_attr_but_nlink_from(sf.latest().inode());
         inode.invalidate_cached(pos, len);

@@ -1568,14 +1568,14 @@ unsafe extern "C" fn open_file_cb<T: Filesystem>(
         };
         // SAFETY: An opening file has a live path.
         let d = unsafe { Dentry::from_raw((*file).f_path.dentry) };
-        let sf = KBox::new(T::open_file(s, d, node, f)?, GFP_KERNEL)?;
+        let sf = T::open_file(s, d, node, f)?;
         // io_uring and `RWF_NOWAIT` try requests without blocking where the
         // real file does (overlayfs 6.12 never lets them).
         if sf.latest().can_nowait() {
             f.set_nowait();
         }
         // SAFETY: `private_data` is ours until `release_file_cb`.
-        unsafe { (*file).private_data = sf.into_foreign().cast_mut() };
+        unsafe { sf.into_private(file) };
         Ok(0)
     })
 }
@@ -1592,8 +1592,8 @@ unsafe extern "C" fn release_file_cb(
     // close, in the closer's context (never later, from an eviction).
     // SAFETY: A releasing file has a live inode.
     let r = unsafe { Inode::from_raw((*file).f_inode) }.write_back_cached();
-    // SAFETY: `open_file_cb` stored a `KBox<StackedFile>`; this is the last use.
-    drop(unsafe { <KBox<StackedFile> as ForeignOwnable>::from_foreign((*file).private_data) });
+    // SAFETY: `open_file_cb` stored the stacked file; this is the last use.
+    drop(unsafe { StackedFile::from_private(file) });
     match r {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -1604,8 +1604,9 @@ unsafe extern "C" fn release_file_cb(
 ///
 /// `file` must be an open rovl regular file.
 unsafe fn stacked<'a>(file: *mut bindings::file) -> &'a StackedFile {
-    // SAFETY: By the safety requirements `private_data` is our `StackedFile`.
-    unsafe { <KBox<StackedFile> as ForeignOwnable>::borrow((*file).private_data) }
+    // SAFETY: By the safety requirements `open_file_cb` stored the
+    // stacked file, which stays until `release_file_cb`.
+    unsafe { StackedFile::of(file) }
 }
 
 /// The stacked file of `file` and the real file its operations go to now.
@@ -2931,22 +2932,16 @@ unsafe extern "C" fn tmpfile_cb<T: Filesystem>(
         let (n, sf) = T::tmpfile(s, &parent, f, mode)?;
         // SAFETY: `s` is live and filled.
         let inode = unsafe { new_inode(s, n)? };
-        let sf = KBox::new(sf, GFP_KERNEL).inspect_err(|_| {
-            // SAFETY: Our only reference to the new inode.
-            unsafe { bindings::iput(inode) }
-        })?;
         // SAFETY: `d_tmpfile` takes the inode (with one link, which it
         // drops) for the file's dentry; `private_data` is ours until
         // release, which only runs once `finish_open` marked the file open.
         unsafe {
             bindings::set_nlink(inode, 1);
             bindings::d_tmpfile(file, inode);
-            (*file).private_data = sf.into_foreign().cast_mut();
+            sf.into_private(file);
             let r = bindings::finish_open(file, d, Some(dummy_open));
             if (*file).f_mode & FMODE_OPENED == 0 {
-                drop(<KBox<StackedFile> as ForeignOwnable>::from_foreign(
-                    (*file).private_data,
-                ));
+                drop(StackedFile::from_private(file));
                 (*file).private_data = ptr::null_mut();
             }
             to_result(r)?;
