@@ -371,12 +371,9 @@ impl StackedFile {
     ) -> Result<Self> {
         let real = ARef::into_raw(Self::open_real(user, path, cred)?).as_ptr() as usize;
         debug_assert_eq!(real & TAGS, 0);
+        let tag = if upper { SETTLED } else { 0 };
         // INVARIANT: The word takes the new reference, tagged by layer.
-        Ok(Self(AtomicUsize::new(if upper {
-            real | SETTLED
-        } else {
-            real
-        })))
+        Ok(Self(AtomicUsize::new(real | tag)))
     }
 
     fn paired(pair: KBox<Pair>) -> usize {
