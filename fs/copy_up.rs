@@ -8,7 +8,8 @@
 //! upper parent in one step, so a crash leaves either no copy or a
 //! complete one; a stale temporary is removed at the next mount.
 
-use super::{index, xattrs, RealEntry, Rovl, RovlNode, Upper, UPPER};
+use super::params::Verity;
+use super::{index, verity, xattrs, RealEntry, Rovl, RovlNode, Upper, UPPER};
 use crate::vfs::{
     self, Dentry, File, Iattr, Kstat, Locked, Mount, RealPath, SuperBlock, WriteAccess,
 };
@@ -46,11 +47,9 @@ pub(crate) fn copy_up_flags(sb: &SuperBlock<Rovl>, dentry: &Dentry, flags: u32) 
     }
     let fs = sb.data();
     let up = fs.upper.as_ref().ok_or(EROFS)?;
-    // The data of a metacopy file in a data-only layer, looked up before
-    // anything is copied (`ovl_verify_lowerdata`).
-    if node.is_metacopy() {
-        node.realdata(fs)?;
-    }
+    // The data of a metacopy file, looked up in the data-only layers and
+    // checked against its digest before anything is copied.
+    verity::verify_lowerdata(sb, dentry, node)?;
     // The topmost name still without an upper copy, until none is left:
     // a concurrent copy-up may have made some of them meanwhile.
     while let Some(d) = topmost_missing(sb, fs, dentry)? {
@@ -145,6 +144,8 @@ fn copy_up_meta_data(fs: &Rovl, up: &Upper, node: &RovlNode, flags: u32) -> Resu
         upper.setxattr(mnt, caps, &v[..len.min(v.len())], 0)?;
     }
     xattrs::remove_private(fs, upper, b"metacopy")?;
+    node.has_digest.store(false, Ordering::Release);
+    node.verified_digest.store(false, Ordering::Release);
     node.meta_upper.store(false, Ordering::Release);
     Ok(())
 }
@@ -224,7 +225,18 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     }
     // Only the metadata of a regular file not opened for writing, with
     // `metacopy=on` (`ovl_need_meta_copy_up`).
-    let meta = fs.config.metacopy && ftype == bindings::S_IFREG && !needs_data(flags);
+    let mut meta = fs.config.metacopy && ftype == bindings::S_IFREG && !needs_data(flags);
+    // With `verity=require`, data without an fs-verity digest is copied
+    // up with the metadata (`ovl_need_meta_copy_up`).
+    if meta && fs.config.verity == Verity::Require {
+        meta = verity::has_digest(fs, &node.realdata(fs)?);
+    }
+    // The digest of the data a metacopy records (`ovl_get_verity_digest`).
+    let digest = if meta {
+        verity::copy_up_digest(fs, &node.realdata(fs)?)?
+    } else {
+        None
+    };
     // Opened with `O_TRUNC`: no data to copy (`ovl_copy_up_one`).
     if flags & bindings::O_TRUNC != 0 {
         src.size = 0;
@@ -282,9 +294,7 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
             }
         }
         if meta {
-            // An empty value: no fs-verity digest (`ovl_set_metacopy_xattr`).
-            let eopnotsupp = vfs::errno(bindings::EOPNOTSUPP);
-            xattrs::check_set_private(fs, &temp, b"metacopy", &[], Some(eopnotsupp))?;
+            xattrs::set_metacopy(fs, &temp, digest.as_ref())?;
         }
         let flags = lower.dentry.inode().map_or(0, |i| i.flags());
         if matches!(ftype, bindings::S_IFREG | bindings::S_IFDIR) {
@@ -332,6 +342,8 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
         let mut t = Iattr::new().times(pstat.atime(), pstat.mtime());
         let _ = udir.setattr(mnt, &mut t);
     }
+    node.has_digest.store(digest.is_some(), Ordering::Release);
+    node.verified_digest.store(false, Ordering::Release);
     if meta {
         node.meta_upper.store(true, Ordering::Release);
     }

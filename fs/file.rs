@@ -2,7 +2,7 @@
 
 //! Stacked regular files (file.c): each open rovl file owns a real file.
 
-use super::{copy_up, Rovl, RovlNode};
+use super::{copy_up, verity, Rovl, RovlNode};
 use crate::vfs::{Dentry, File, StackedFile, SuperBlock};
 use kernel::bindings;
 use kernel::prelude::*;
@@ -17,19 +17,13 @@ pub(crate) fn open(
     file: &File,
 ) -> Result<StackedFile> {
     let fs = sb.data();
+    verity::verify_lowerdata(sb, dentry, node)?;
     let flags = file.flags();
     let acc = flags & bindings::O_ACCMODE;
     if acc != bindings::O_RDONLY || flags & bindings::O_TRUNC != 0 {
         copy_up::copy_up_flags(sb, dentry, flags)?;
     }
-    // Fails only where the data is looked up, on first open.
-    let data = node.realdata(fs).inspect_err(|e| {
-        crate::vfs::pr_warn_ratelimited!(
-            "lazy lowerdata lookup failed ({}, err={})\n",
-            super::params::BStrLossy(&dentry.printed_name(1)),
-            e.to_errno()
-        );
-    })?;
+    let data = node.realdata(fs)?;
     StackedFile::open(file, &data, node.has_upperdata(), &fs.cred)
 }
 

@@ -15,6 +15,7 @@ mod namei;
 mod params;
 mod readdir;
 mod super_;
+mod verity;
 mod xattrs;
 
 use crate::vfs::{
@@ -272,6 +273,8 @@ impl Rovl {
             indexed: AtomicBool::new(indexed),
             nlink: AtomicU32::new(nlink),
             meta_upper: AtomicBool::new(false),
+            has_digest: AtomicBool::new(false),
+            verified_digest: AtomicBool::new(false),
             connected: AtomicBool::new(false),
         };
         if let Some(u) = upper {
@@ -393,6 +396,12 @@ pub(crate) struct RovlNode {
     /// the lower one's (no `OVL_UPPERDATA`). Set before `upper` is, cleared
     /// once the data is copied up.
     pub(crate) meta_upper: AtomicBool,
+    /// The topmost object's `metacopy` xattr records an fs-verity digest
+    /// of the data (`OVL_HAS_DIGEST`) ...
+    pub(crate) has_digest: AtomicBool,
+    /// ... which the data was checked against (`OVL_VERIFIED_DIGEST`),
+    /// under the node lock.
+    pub(crate) verified_digest: AtomicBool,
 }
 
 impl RovlNode {

@@ -46,6 +46,8 @@ struct Lookup<'a> {
     redirect: bool,
     absolute_redirect: bool,
     metacopy: bool,
+    /// The size of the `metacopy` xattr found last (0: none).
+    metacopy_size: usize,
     xwhiteouts: bool,
 }
 
@@ -66,6 +68,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
         redirect: false,
         absolute_redirect: false,
         metacopy: false,
+        metacopy_size: 0,
         xwhiteouts: false,
     };
 
@@ -76,6 +79,9 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     let mut i = 0;
     let mut upper = None;
     let mut uppermetacopy = false;
+    // The size of the topmost object's `metacopy` xattr: one longer than
+    // the header records an fs-verity digest (`OVL_HAS_DIGEST`).
+    let mut metacopy_size = 0;
     let mut upper_redirect = None;
     // The lower part of a merged directory was verified as its origin.
     let mut dir_origin = false;
@@ -93,6 +99,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
                 // A copied-up non-directory: its origin gives st_ino.
                 origin = check_origin(fs, &this)?;
                 uppermetacopy = d.metacopy;
+                metacopy_size = d.metacopy_size;
             }
             upper = Some(this);
         }
@@ -137,6 +144,9 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
                 super::params::BStrLossy(&dentry.printed_name(1))
             );
             return Err(EPERM);
+        }
+        if upper.is_none() && !d.is_dir && stack.is_empty() && d.metacopy {
+            metacopy_size = d.metacopy_size;
         }
         if let (true, Some(up)) = (stack.is_empty() && d.is_dir, upper.as_deref()) {
             fix_origin(fs, dir, &this, up)?;
@@ -227,7 +237,8 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
                 // The index entry is the upper object: maybe a metacopy,
                 // renamed or linked with a redirect.
                 let mnt = fs.upper_mnt()?;
-                uppermetacopy = xattrs::is_metacopy(fs, mnt, &ix)?;
+                metacopy_size = xattrs::metacopy_size(fs, mnt, &ix)?;
+                uppermetacopy = metacopy_size > 0;
                 if let Some(r) = xattrs::redirect(fs, mnt, &ix, 0)? {
                     upper_redirect = Some(r);
                 }
@@ -240,6 +251,7 @@ pub(crate) fn lookup(fs: &Rovl, dir: &RovlNode, dentry: &Dentry) -> Result<Optio
     n.node.lowerdata_redirect = lowerdata_redirect;
     n.node.meta_upper =
         core::sync::atomic::AtomicBool::new(uppermetacopy && n.node.upper().is_some());
+    n.node.has_digest = core::sync::atomic::AtomicBool::new(metacopy_size > xattrs::METACOPY_MIN);
     if let Some(r) = upper_redirect {
         n.node.redirect.set(KBox::new(r, GFP_KERNEL)?);
     }
@@ -413,7 +425,8 @@ fn classify(
             d.stop = true;
             return Ok(None);
         }
-        d.metacopy = xattrs::is_metacopy(fs, mnt, &this)?;
+        d.metacopy_size = xattrs::metacopy_size(fs, mnt, &this)?;
+        d.metacopy = d.metacopy_size > 0;
         d.stop = !d.metacopy;
         if !d.metacopy || d.last {
             return Ok(Some(this));

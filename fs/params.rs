@@ -522,13 +522,6 @@ impl Context {
             pr_err!("lower data-only dirs require metacopy support.\n");
             return Err(EINVAL);
         }
-        // What rovl does not implement yet fails loudly rather than
-        // mounting with different semantics from overlayfs.
-        if c.verity != Verity::Off {
-            pr_err!("verity is not supported yet\n");
-            return Err(EINVAL);
-        }
-
         Ok(())
     }
 

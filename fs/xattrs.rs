@@ -124,17 +124,68 @@ pub(crate) fn is_whiteout(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> bool 
             && get_private(fs, mnt, d, b"whiteout", &mut []).is_ok())
 }
 
-/// Smallest valid `metacopy` xattr (`OVL_METACOPY_MIN_SIZE`).
-const METACOPY_MIN: usize = 4;
+/// Smallest valid `metacopy` xattr, its header (`OVL_METACOPY_MIN_SIZE`).
+pub(crate) const METACOPY_MIN: usize = 4;
+/// The header and the largest digest (`OVL_METACOPY_MAX_SIZE`).
+const METACOPY_MAX: usize = METACOPY_MIN + vfs::VERITY_MAX_DIGEST;
 
-/// A regular file whose data lives in a lower layer (`metacopy` xattr,
-/// `ovl_check_metacopy_xattr`).
-pub(crate) fn is_metacopy(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<bool> {
-    if !d.is_reg() {
-        return Ok(false);
+/// A `metacopy` xattr's value (`struct ovl_metacopy`): version 0, the
+/// length of the value, flags, the digest's `FS_VERITY_HASH_ALG_*` (0 for
+/// none) and the digest. An empty xattr reads as a header without digest.
+pub(crate) struct Metacopy {
+    buf: [u8; METACOPY_MAX],
+}
+
+impl Metacopy {
+    pub(crate) fn new() -> Self {
+        Metacopy {
+            buf: [0; METACOPY_MAX],
+        }
     }
-    match get_private(fs, mnt, d, b"metacopy", &mut []) {
-        Ok(0) => Ok(true),
+
+    /// The algorithm of the recorded digest, 0 for none.
+    pub(crate) fn digest_alg(&self) -> u8 {
+        self.buf[3]
+    }
+
+    /// The recorded digest (`ovl_metadata_digest_size` bytes).
+    pub(crate) fn digest(&self) -> &[u8] {
+        let len = usize::from(self.buf[1]).clamp(METACOPY_MIN, METACOPY_MAX);
+        &self.buf[METACOPY_MIN..len]
+    }
+}
+
+/// The size of the `metacopy` xattr of a regular file whose data lives in
+/// a lower layer ([`METACOPY_MIN`] for an empty one), 0 for any other
+/// object (`ovl_check_metacopy_xattr` without data).
+pub(crate) fn metacopy_size(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Result<usize> {
+    check_metacopy(fs, mnt, d, None)
+}
+
+/// [`metacopy_size`], reading the value into `data` too, whose version and
+/// length must then be valid (`ovl_check_metacopy_xattr`).
+pub(crate) fn check_metacopy(
+    fs: &Rovl,
+    mnt: &vfs::Mount,
+    d: &vfs::Dentry,
+    mut data: Option<&mut Metacopy>,
+) -> Result<usize> {
+    if !d.is_reg() {
+        return Ok(0);
+    }
+    let mut none = [0u8; 0];
+    let buf = match data.as_deref_mut() {
+        Some(m) => &mut m.buf[..],
+        None => &mut none[..],
+    };
+    match get_private(fs, mnt, d, b"metacopy", buf) {
+        Ok(0) => {
+            if let Some(m) = data {
+                *m = Metacopy::new();
+                m.buf[1] = METACOPY_MIN as u8;
+            }
+            Ok(METACOPY_MIN)
+        }
         Ok(n) if n < METACOPY_MIN => {
             crate::vfs::pr_warn_ratelimited!(
                 "metacopy file '{}' has too small xattr\n",
@@ -142,16 +193,58 @@ pub(crate) fn is_metacopy(fs: &Rovl, mnt: &vfs::Mount, d: &vfs::Dentry) -> Resul
             );
             Err(EIO)
         }
-        Ok(_) => Ok(true),
-        Err(e) if e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP) => {
-            Ok(false)
+        Ok(n) => {
+            if let Some(m) = data {
+                if m.buf[0] != 0 {
+                    crate::vfs::pr_warn_ratelimited!(
+                        "metacopy file '{}' has unsupported version\n",
+                        super::params::BStrLossy(&d.printed_name(0))
+                    );
+                    return Err(EIO);
+                }
+                if n != usize::from(m.buf[1]) {
+                    crate::vfs::pr_warn_ratelimited!(
+                        "metacopy file '{}' has invalid xattr size\n",
+                        super::params::BStrLossy(&d.printed_name(0))
+                    );
+                    return Err(EIO);
+                }
+            }
+            Ok(n)
         }
-        Err(e) if fs.config.userxattr && e == EACCES => Ok(false),
+        Err(e) if e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP) => {
+            Ok(0)
+        }
+        // `user.*` xattrs of a file the mounter cannot read: not a metacopy.
+        Err(e) if fs.config.userxattr && e == EACCES => Ok(0),
         Err(e) => {
             crate::vfs::pr_warn_ratelimited!("failed to get metacopy ({})\n", e.to_errno());
             Err(e)
         }
     }
+}
+
+/// Marks the new upper file `d` as a metacopy, with the fs-verity digest
+/// of its data if given; without one the value is empty
+/// (`ovl_set_metacopy_xattr`).
+pub(crate) fn set_metacopy(
+    fs: &Rovl,
+    d: &vfs::Dentry,
+    digest: Option<&vfs::VerityDigest>,
+) -> Result {
+    let mut m = Metacopy::new();
+    let len = match digest {
+        Some(v) => {
+            let len = METACOPY_MIN + v.len;
+            m.buf[1] = u8::try_from(len).map_err(|_| EIO)?;
+            m.buf[3] = v.alg;
+            m.buf[METACOPY_MIN..len].copy_from_slice(v.digest());
+            len
+        }
+        None => 0,
+    };
+    let eopnotsupp = vfs::errno(bindings::EOPNOTSUPP);
+    check_set_private(fs, d, b"metacopy", &m.buf[..len], Some(eopnotsupp))
 }
 
 /// The `redirect` xattr of a real object, validated: absolute paths have

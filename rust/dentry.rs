@@ -483,6 +483,25 @@ unsafe impl Send for Inode {}
 // SAFETY: As above.
 unsafe impl Sync for Inode {}
 
+/// The largest fs-verity digest (`FS_VERITY_MAX_DIGEST_SIZE`).
+pub(crate) const VERITY_MAX_DIGEST: usize = 64;
+
+/// An fs-verity file digest (`fsverity_get_digest`).
+pub(crate) struct VerityDigest {
+    /// The algorithm (`FS_VERITY_HASH_ALG_*`).
+    pub(crate) alg: u8,
+    /// How many bytes of `bytes` are the digest.
+    pub(crate) len: usize,
+    pub(crate) bytes: [u8; VERITY_MAX_DIGEST],
+}
+
+impl VerityDigest {
+    /// The digest bytes.
+    pub(crate) fn digest(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 impl Inode {
     /// Some dentry of this inode (`d_find_any_alias`).
     pub(crate) fn any_alias(&self) -> Option<ARef<Dentry>> {
@@ -616,6 +635,34 @@ impl Inode {
     pub(crate) fn flags(&self) -> u32 {
         // SAFETY: A racy read of `i_flags`, as `IS_APPEND()` in C.
         unsafe { core::ptr::read_volatile(&(*self.0.get()).i_flags) }
+    }
+
+    /// Whether fs-verity's data of this inode is loaded (`fsverity_active`):
+    /// it is from the first open of a verity file on.
+    pub(crate) fn fsverity_active(&self) -> bool {
+        // SAFETY: `self` is live; the helper reads `i_verity_info` with an
+        // acquire load, which pairs with its publication.
+        unsafe { ffi::rovl_fsverity_active(self.0.get()) }
+    }
+
+    /// The fs-verity digest of this inode and its `FS_VERITY_HASH_ALG_*`
+    /// number, or `None` where it has none loaded (`fsverity_get_digest`).
+    pub(crate) fn fsverity_digest(&self) -> Option<VerityDigest> {
+        let mut d = VerityDigest {
+            alg: 0,
+            len: 0,
+            bytes: [0; VERITY_MAX_DIGEST],
+        };
+        // SAFETY: `self` is live, `bytes` has the `FS_VERITY_MAX_DIGEST_SIZE`
+        // bytes the callee may fill (checked by the shim at build time), and
+        // `alg` is a valid `u8`.
+        let n = unsafe {
+            ffi::rovl_fsverity_get_digest(self.0.get(), d.bytes.as_mut_ptr(), &mut d.alg)
+        };
+        d.len = usize::try_from(n)
+            .ok()
+            .filter(|&n| n > 0 && n <= VERITY_MAX_DIGEST)?;
+        Some(d)
     }
 
     /// Whether a hashed dentry other than `d` names this inode.

@@ -271,6 +271,12 @@ extern "C" {
     pub(crate) fn rovl_iov_iter_count(i: *const bindings::iov_iter) -> usize;
     pub(crate) fn rovl_security_file_ioctl(file: *mut bindings::file, cmd: c_uint) -> c_int;
     pub(crate) fn rovl_change_flags(file: *mut bindings::file, flags: c_uint) -> c_int;
+    pub(crate) fn rovl_fsverity_active(inode: *const bindings::inode) -> bool;
+    pub(crate) fn rovl_fsverity_get_digest(
+        inode: *mut bindings::inode,
+        digest: *mut u8,
+        alg: *mut u8,
+    ) -> c_int;
     pub(crate) fn rovl_page_source(real: *mut bindings::file) -> bool;
     pub(crate) fn rovl_read_folio_from(
         folio: *mut bindings::folio,

@@ -17,6 +17,7 @@ mod upper;
 pub(crate) use cred::Cred;
 pub(crate) use dentry::{
     Dentry, DentrySlot, Fiemap, Inode, Kstat, Mount, OwnedPath, PosixAcl, PrivateMount, RealPath,
+    VerityDigest, VERITY_MAX_DIGEST,
 };
 pub(crate) use file::{
     CopyOp, DelayedCall, DirEmitter, File, Kstatfs, RealDir, SeqFile, StackedFile,

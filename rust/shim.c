@@ -66,6 +66,9 @@
  * - rovl_mutex_init, rovl_mutex_lock_interruptible: mutex_init() is a
  *   macro with a static lock class key, mutex_lock_interruptible() one
  *   under lockdep; 6.12's kernel::sync::Mutex cannot be interrupted.
+ * - rovl_fsverity_active, rovl_fsverity_get_digest: fsverity_active() is a
+ *   static inline (an acquire load of i_verity_info), and both have stubs
+ *   without CONFIG_FS_VERITY, so the module builds either way.
  * No policy lives here: every decision is made in Rust.
  */
 #include <linux/cred.h>
@@ -76,6 +79,7 @@
 #include <linux/fileattr.h> /* after fs.h: uses its uapi flags */
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
+#include <linux/fsverity.h>
 #include <linux/mount.h>
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
@@ -635,4 +639,15 @@ int rovl_write_back_cached(struct address_space *mapping)
 bool rovl_mapping_mapped(struct address_space *mapping)
 {
 	return mapping_mapped(mapping);
+}
+
+bool rovl_fsverity_active(const struct inode *inode)
+{
+	return fsverity_active(inode);
+}
+
+int rovl_fsverity_get_digest(struct inode *inode, u8 *digest, u8 *alg)
+{
+	BUILD_BUG_ON(FS_VERITY_MAX_DIGEST_SIZE != ROVL_VERITY_MAX_DIGEST);
+	return fsverity_get_digest(inode, digest, alg, NULL);
 }

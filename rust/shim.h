@@ -80,6 +80,11 @@ void rovl_set_xattr_handlers(struct super_block *sb, bool userxattr);
 void rovl_set_export_fid_ops(struct super_block *sb);
 void rovl_set_export_ops(struct super_block *sb);
 
+/* FS_VERITY_MAX_DIGEST_SIZE, which bindgen cannot evaluate. */
+#define ROVL_VERITY_MAX_DIGEST 64
+bool rovl_fsverity_active(const struct inode *inode);
+int rovl_fsverity_get_digest(struct inode *inode, u8 *digest, u8 *alg);
+
 extern bool rovl_param_redirect_dir;
 extern bool rovl_param_redirect_always_follow;
 extern bool rovl_param_xino_auto;

@@ -16,6 +16,7 @@ mod stacked;
 mod sys;
 mod tests;
 mod upper;
+mod verity;
 
 use std::fs;
 use std::io::Read;

@@ -2055,7 +2055,8 @@ pub fn compat_ioctls(t: &mut T) -> TResult {
 }
 
 /// Mounts a tmpfs of `size` on `imgs` and, for each `(mkfs, dir, mib)`, a
-/// filesystem made by `mkfs` on an image of `mib` MiB in it on `dir`, each
+/// filesystem made by `mkfs` (a command and options, split at spaces) on
+/// an image of `mib` MiB in it on `dir`, each
 /// unmounted after what is mounted above it (`-o loop` detaches the loop
 /// device at the unmount).
 pub(crate) fn loop_fs(t: &mut T, imgs: &Path, size: &str, fss: &[(&str, &Path, u64)]) -> TResult {
@@ -2069,8 +2070,11 @@ pub(crate) fn loop_fs(t: &mut T, imgs: &Path, size: &str, fss: &[(&str, &Path, u
         let f = std::fs::File::create(&img).map_err(|e| e.to_string())?;
         f.set_len(mib << 20).map_err(|e| e.to_string())?;
         drop(f);
-        let force = if mkfs == "mkfs.xfs" { "-f" } else { "-F" };
-        run_ok(mkfs, &["-q", force, img.to_str().unwrap()])?;
+        let mut args: Vec<&str> = mkfs.split(' ').collect();
+        let cmd = args.remove(0);
+        let force = if cmd == "mkfs.xfs" { "-f" } else { "-F" };
+        args.extend(["-q", force, img.to_str().unwrap()]);
+        run_ok(cmd, &args)?;
         run_ok(
             "mount",
             &["-o", "loop", img.to_str().unwrap(), dir.to_str().unwrap()],

@@ -236,6 +236,64 @@ pub fn getfsuuid(p: &Path) -> Result<Vec<u8>, Errno> {
     Ok(u.uuid[..usize::from(u.len).min(16)].to_vec())
 }
 
+/// Turns fs-verity on for the regular file `p` (`FS_IOC_ENABLE_VERITY`,
+/// SHA-256, 4 KiB blocks, no salt); the file is read-only from then on.
+pub fn enable_verity(p: &Path) -> Result<(), Errno> {
+    #[repr(C)]
+    struct EnableArg {
+        version: u32,
+        hash_algorithm: u32,
+        block_size: u32,
+        salt_size: u32,
+        salt_ptr: u64,
+        sig_size: u32,
+        reserved1: u32,
+        sig_ptr: u64,
+        reserved2: [u64; 11],
+    }
+    // _IOW('f', 133, struct fsverity_enable_arg)
+    const FS_IOC_ENABLE_VERITY: u64 = 0x4080_6685;
+    let arg = EnableArg {
+        version: 1,
+        hash_algorithm: 1,
+        block_size: 4096,
+        salt_size: 0,
+        salt_ptr: 0,
+        sig_size: 0,
+        reserved1: 0,
+        sig_ptr: 0,
+        reserved2: [0; 11],
+    };
+    let fd = open(p, libc::O_RDONLY)?;
+    // SAFETY: The ioctl reads a `struct fsverity_enable_arg` from `arg`.
+    let r = check(unsafe { libc::ioctl(fd, FS_IOC_ENABLE_VERITY as _, &arg) } as i64);
+    close(fd);
+    r.map(|_| ())
+}
+
+/// The fs-verity digest of `p` and its algorithm (`FS_IOC_MEASURE_VERITY`).
+pub fn measure_verity(p: &Path) -> Result<(u16, Vec<u8>), Errno> {
+    #[repr(C)]
+    struct Digest {
+        alg: u16,
+        size: u16,
+        digest: [u8; 64],
+    }
+    // _IOWR('f', 134, struct fsverity_digest)
+    const FS_IOC_MEASURE_VERITY: u64 = 0xc004_6686;
+    let mut d = Digest {
+        alg: 0,
+        size: 64,
+        digest: [0; 64],
+    };
+    let fd = open(p, libc::O_RDONLY)?;
+    // SAFETY: The ioctl writes the header and at most `size` digest bytes.
+    let r = check(unsafe { libc::ioctl(fd, FS_IOC_MEASURE_VERITY as _, &mut d) } as i64);
+    close(fd);
+    r?;
+    Ok((d.alg, d.digest[..usize::from(d.size).min(64)].to_vec()))
+}
+
 /// Runs `f` in a child process; returns its exit code.
 pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
     // SAFETY: The child only runs `f` and exits; no locks are held across fork
