@@ -2116,12 +2116,7 @@ pub fn volatile_writeback_errors(t: &mut T) -> TResult {
     layers::file(&l0.join("f"), b"lower")?;
     let mut sides = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            xfs.join(format!("u-{fstype}")),
-            xfs.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = crate::upper::side_dirs(&xfs, fstype)?;
         let o = format!("{},volatile", crate::upper::opts(&[l0.clone()], &u, &w));
         sides.push(
             t.mount(fstype, &o)

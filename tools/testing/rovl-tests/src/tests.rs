@@ -2550,12 +2550,7 @@ fn upper_without_xattrs(t: &mut T) -> TResult {
     let mut kmsg = Kmsg::open();
     let mut seen = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            ram.join(format!("u-{fstype}")),
-            ram.join(format!("w-{fstype}")),
-        );
-        dir(&u)?;
-        dir(&w)?;
+        let (u, w) = crate::upper::side_dirs(&ram, fstype)?;
         let hide = |text: &str| {
             text.replace(u.to_str().unwrap(), "U")
                 .replace(w.to_str().unwrap(), "W")
@@ -2732,12 +2727,7 @@ fn ino32_layers_xino(t: &mut T) -> TResult {
     // Writable: the upper layer on the second filesystem.
     let mut sides = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            fs2.join(format!("u-{fstype}")),
-            fs2.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = crate::upper::side_dirs(&fs2, fstype)?;
         let _ = fs_lines(&mut kmsg, fstype);
         let o = format!("{},xino=auto", crate::upper::opts(&[a.clone()], &u, &w));
         let m = t
@@ -3245,12 +3235,7 @@ fn remote_layers_revalidate(t: &mut T) -> TResult {
     let mut kmsg = Kmsg::open();
     let mut runs = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            t.dir.join(format!("u-{fstype}")),
-            t.dir.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = crate::upper::side_dirs(&t.dir, fstype)?;
         let _ = fs_lines(&mut kmsg, fstype);
         let o = format!(
             "{},xino=auto,index=on",

@@ -34,6 +34,18 @@ pub fn opts(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
     )
 }
 
+/// Makes `u-<fstype>` and `w-<fstype>` under `base`: one filesystem's
+/// upper and work directories where overlay and rovl get one each.
+pub fn side_dirs(base: &Path, fstype: &str) -> Result<(PathBuf, PathBuf), Fail> {
+    let (u, w) = (
+        base.join(format!("u-{fstype}")),
+        base.join(format!("w-{fstype}")),
+    );
+    layers::dir(&u)?;
+    layers::dir(&w)?;
+    Ok((u, w))
+}
+
 /// Mounts `overlay` and `rovl` over the same lower layers, each with its
 /// own upper and work directories under `base`.
 pub fn writable_pair(t: &mut T, base: &Path, lowers: &[PathBuf]) -> Result<(Side, Side), Fail> {
@@ -885,12 +897,7 @@ pub fn writable_mount_options(t: &mut T) -> TResult {
     std::fs::remove_dir(u.join("sub")).map_err(|e| format!("{e}"))?;
     let mut lines = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            base.join(format!("u-{fstype}")),
-            base.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = side_dirs(&base, fstype)?;
         let m = t
             .mount(fstype, &opts(&[l0.clone()], &u, &w))
             .map_err(|e| format!("{fstype}: {e}"))?;
@@ -1174,12 +1181,7 @@ pub fn volatile_mount(t: &mut T) -> TResult {
     let mut shown = Vec::new();
     let mut sides = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            base.join(format!("u-{fstype}")),
-            base.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = side_dirs(&base, fstype)?;
         let o = format!("{},volatile", opts(&lowers, &u, &w));
         let m = t
             .mount(fstype, &o)
@@ -1607,12 +1609,7 @@ pub fn upper_features(t: &mut T) -> TResult {
     let mut kmsg = crate::Kmsg::open().ok_or_else(|| Fail::Skip("no /dev/kmsg".into()))?;
     let mut seen = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            remote.join(format!("u-{fstype}")),
-            remote.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = side_dirs(&remote, fstype)?;
         let _ = kmsg.lines();
         let r = t.mount(fstype, &opts(&lowers, &u, &w));
         if let Ok(m) = &r {
@@ -3242,12 +3239,7 @@ pub fn statx_passthrough(t: &mut T) -> TResult {
             .arg(l0.join("a"))
             .status();
         for (i, fstype) in ["overlay", "rovl"].into_iter().enumerate() {
-            let (u, w) = (
-                root.join(format!("u-{fstype}")),
-                root.join(format!("w-{fstype}")),
-            );
-            layers::dir(&u)?;
-            layers::dir(&w)?;
+            let (u, w) = side_dirs(&root, fstype)?;
             let m = t
                 .mount(fstype, &opts(&[l0.clone()], &u, &w))
                 .map_err(|e| format!("mount {fstype}: errno {e}"))?;

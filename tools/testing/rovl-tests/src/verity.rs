@@ -100,12 +100,7 @@ pub fn verity_metacopy(t: &mut T) -> TResult {
     let mut kmsg = Kmsg::open();
     let mut sides = Vec::new();
     for fstype in ["overlay", "rovl"] {
-        let (u, w) = (
-            ext4.join(format!("u-{fstype}")),
-            ext4.join(format!("w-{fstype}")),
-        );
-        layers::dir(&u)?;
-        layers::dir(&w)?;
+        let (u, w) = crate::upper::side_dirs(&ext4, fstype)?;
         let o = opts(&[lower.clone()], &u, &w);
         let mut st = Vec::new();
         let _ = fs_lines(&mut kmsg, fstype);
