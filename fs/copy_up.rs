@@ -226,17 +226,18 @@ fn copy_up_one(sb: &SuperBlock<Rovl>, fs: &Rovl, up: &Upper, d: &Dentry, flags: 
     // Only the metadata of a regular file not opened for writing, with
     // `metacopy=on` (`ovl_need_meta_copy_up`).
     let mut meta = fs.config.metacopy && ftype == bindings::S_IFREG && !needs_data(flags);
-    // With `verity=require`, data without an fs-verity digest is copied
-    // up with the metadata (`ovl_need_meta_copy_up`).
-    if meta && fs.config.verity == Verity::Require {
-        meta = verity::has_digest(fs, &node.realdata(fs)?);
-    }
     // The digest of the data a metacopy records (`ovl_get_verity_digest`).
-    let digest = if meta {
-        verity::copy_up_digest(fs, &node.realdata(fs)?)?
-    } else {
-        None
-    };
+    // With `verity=require`, data without one is copied up with the
+    // metadata (`ovl_need_meta_copy_up`).
+    let mut digest = None;
+    if meta {
+        let data = node.realdata(fs)?;
+        if fs.config.verity == Verity::Require && !verity::has_digest(fs, &data) {
+            meta = false;
+        } else {
+            digest = verity::copy_up_digest(fs, &data)?;
+        }
+    }
     // Opened with `O_TRUNC`: no data to copy (`ovl_copy_up_one`).
     if flags & bindings::O_TRUNC != 0 {
         src.size = 0;

@@ -640,8 +640,8 @@ impl Inode {
     /// Whether fs-verity's data of this inode is loaded (`fsverity_active`):
     /// it is from the first open of a verity file on.
     pub(crate) fn fsverity_active(&self) -> bool {
-        // SAFETY: `self` is live; the helper reads `i_verity_info` with an
-        // acquire load, which pairs with its publication.
+        // The helper's acquire load of `i_verity_info` pairs with its publication.
+        // SAFETY: `self` is live.
         unsafe { ffi::rovl_fsverity_active(self.0.get()) }
     }
 
@@ -653,9 +653,9 @@ impl Inode {
             len: 0,
             bytes: [0; VERITY_MAX_DIGEST],
         };
-        // SAFETY: `self` is live, `bytes` has the `FS_VERITY_MAX_DIGEST_SIZE`
-        // bytes the callee may fill (checked by the shim at build time), and
-        // `alg` is a valid `u8`.
+        // The shim checks at build time that `bytes` has the callee's
+        // `FS_VERITY_MAX_DIGEST_SIZE`.
+        // SAFETY: `self` is live, `bytes` and `alg` are writable for that.
         let n = unsafe {
             ffi::rovl_fsverity_get_digest(self.0.get(), d.bytes.as_mut_ptr(), &mut d.alg)
         };
