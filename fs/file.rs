@@ -2,6 +2,7 @@
 
 //! Stacked regular files (file.c): each open rovl file owns a real file.
 
+use super::params::{Config, Mmap};
 use super::{copy_up, verity, Rovl, RovlNode};
 use crate::vfs::{Dentry, File, StackedFile, SuperBlock};
 use kernel::bindings;
@@ -38,14 +39,19 @@ pub(crate) fn open(
 /// each other's stores. Every other mapping maps the real file: a private
 /// one of a lower file too (POSIX leaves it unspecified whether it sees
 /// later writes; executables and libraries are mapped so), and any mapping
-/// on a mount without an upper layer, where nothing is ever copied up.
+/// on a mount without an upper layer, where nothing is ever copied up, and
+/// every mapping with `mmap=real`, which trades that coherence for no copy.
 pub(crate) fn mmap_cached(
     node: &RovlNode,
+    config: &Config,
     has_upper_layer: bool,
     shared: bool,
     own_mapped: bool,
 ) -> bool {
-    shared && has_upper_layer && (own_mapped || !node.has_upperdata())
+    config.mmap == Mmap::Coherent
+        && shared
+        && has_upper_layer
+        && (own_mapped || !node.has_upperdata())
 }
 
 /// fsync and fdatasync (`ovl_fsync`, `ovl_dir_fsync`): the upper object is

@@ -837,7 +837,8 @@ impl FileOperations for Rovl {
     }
 
     fn mmap_cached(sb: &SuperBlock<Self>, node: &RovlNode, shared: bool, own_mapped: bool) -> bool {
-        file::mmap_cached(node, sb.data().upper.is_some(), shared, own_mapped)
+        let fs = sb.data();
+        file::mmap_cached(node, &fs.config, fs.upper.is_some(), shared, own_mapped)
     }
 
     fn open_for_writeback(sb: &SuperBlock<Self>, path: &RealPath<'_>) -> Result<ARef<File>> {

@@ -42,6 +42,17 @@ pub(crate) enum Verity {
     Require,
 }
 
+/// `mmap=`: what a shared mapping of a file whose data is still on a lower
+/// layer maps (rovl's own option; overlayfs always maps the real file).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mmap {
+    /// The rovl inode's own pages, which see writes after a copy-up.
+    Coherent,
+    /// The real (lower) file's pages, as overlayfs: no copy into own
+    /// pages, but a mapping made before a copy-up keeps the lower data.
+    Real,
+}
+
 /// `fsync=` (and `volatile`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fsync {
@@ -73,6 +84,7 @@ const FSYNC: &[(&str, Fsync)] = &[
     ("auto", Fsync::Auto),
     ("strict", Fsync::Strict),
 ];
+const MMAP: &[(&str, Mmap)] = &[("coherent", Mmap::Coherent), ("real", Mmap::Real)];
 const BOOL: &[(&str, bool)] = &[("on", true), ("off", false)];
 
 /// The option value of an xino mode (`ovl_xino_mode`).
@@ -95,6 +107,7 @@ pub(crate) struct Config {
     pub(crate) metacopy: bool,
     pub(crate) verity: Verity,
     pub(crate) fsync: Fsync,
+    pub(crate) mmap: Mmap,
     pub(crate) userxattr: bool,
     pub(crate) default_permissions: bool,
 }
@@ -135,6 +148,7 @@ impl Config {
             metacopy: p.metacopy,
             verity: Verity::Off,
             fsync: Fsync::Auto,
+            mmap: Mmap::Coherent,
             userxattr: false,
             default_permissions: false,
         }
@@ -277,6 +291,7 @@ impl Context {
             b"xino" => c.xino = choice(key, v, XINO)?,
             b"verity" => c.verity = choice(key, v, VERITY)?,
             b"fsync" => c.fsync = choice(key, v, FSYNC)?,
+            b"mmap" => c.mmap = choice(key, v, MMAP)?,
             // The VFS handles `source` and reports unknown options.
             _ => return Err(ENOPARAM),
         }
@@ -672,6 +687,10 @@ pub(crate) fn show(
     }
     if c.verity != def.verity {
         kv("verity", name_of(VERITY, c.verity));
+    }
+    // rovl's own option last, so that the rest reads as overlayfs's.
+    if c.mmap != def.mmap {
+        kv("mmap", name_of(MMAP, c.mmap));
     }
 }
 

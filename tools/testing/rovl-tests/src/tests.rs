@@ -52,6 +52,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("acl_grants_other_user", acl_grants_other_user),
     ("mount_options_shown", mount_options_shown),
     ("bad_option_values", bad_option_values),
+    ("mmap_option", mmap_option),
     ("module_parameters", module_parameters),
     ("new_mount_api", new_mount_api),
     ("remount_ignores_options", remount_ignores_options),
@@ -126,6 +127,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("file_fsync", crate::upper::file_fsync),
     ("file_fallocate", crate::upper::file_fallocate),
     ("ro_rw_consistency", crate::stacked::ro_rw_consistency),
+    (
+        "ro_rw_consistency_mmap_real",
+        crate::stacked::ro_rw_consistency_mmap_real,
+    ),
     ("file_splice_copy", crate::stacked::file_splice_copy),
     ("file_ioctls", crate::stacked::file_ioctls),
     ("compat_ioctls", crate::stacked::compat_ioctls),
@@ -1692,6 +1697,48 @@ fn bad_option_values(t: &mut T) -> TResult {
         let eo = t.mount("overlay", &opts).map(|_| ());
         let er = t.mount("rovl", &opts).map(|_| ());
         same(&format!("mount -o '{opts}'"), eo, er)?;
+    }
+    Ok(())
+}
+
+/// rovl's own `mmap=coherent|real`: shown only where not the default,
+/// after overlayfs's options; a bad or missing value fails with `EINVAL`
+/// and one log line. overlayfs has no such option.
+fn mmap_option(t: &mut T) -> TResult {
+    let [a, b] = t.layers(["a", "b"])?;
+    let base = lowerdir(&[&a, &b]);
+    let o = t.mount("overlay", &base)?;
+    let shown = mount_options(&o);
+    for (extra, want) in [
+        ("", shown.clone()),
+        (",mmap=coherent", shown.clone()),
+        (",mmap=real", shown.map(|s| s + ",mmap=real")),
+    ] {
+        let r = t.mount("rovl", &format!("{base}{extra}"))?;
+        same(
+            &format!("/proc/mounts for {extra:?}"),
+            want,
+            mount_options(&r),
+        )?;
+        t.umount(&r)?;
+    }
+    same(
+        "overlay -o mmap=real",
+        t.mount("overlay", &format!("{base},mmap=real")).map(|_| ()),
+        Err(libc::EINVAL),
+    )?;
+    let mut kmsg = Kmsg::open();
+    for bad in ["mmap=bogus", "mmap=", "mmap", "mmap=Real"] {
+        fs_lines(&mut kmsg, "rovl");
+        same(
+            &format!("rovl -o {bad}"),
+            t.mount("rovl", &format!("{base},{bad}")).map(|_| ()),
+            Err(libc::EINVAL),
+        )?;
+        let lines = fs_lines(&mut kmsg, "rovl");
+        if kmsg.is_some() && lines.len() != 1 {
+            return fail(format!("-o {bad}: log lines {lines:?}"));
+        }
     }
     Ok(())
 }

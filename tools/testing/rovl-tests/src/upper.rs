@@ -59,8 +59,19 @@ pub fn writable_pair_with(
     lowers: &[PathBuf],
     extra: &str,
 ) -> Result<(Side, Side), Fail> {
+    writable_pair_each(t, base, lowers, [extra, extra])
+}
+
+/// As `writable_pair`, with `extra[0]` appended to overlay's options and
+/// `extra[1]` to rovl's.
+pub fn writable_pair_each(
+    t: &mut T,
+    base: &Path,
+    lowers: &[PathBuf],
+    extra: [&str; 2],
+) -> Result<(Side, Side), Fail> {
     let mut sides = Vec::new();
-    for fstype in ["overlay", "rovl"] {
+    for (fstype, extra) in ["overlay", "rovl"].into_iter().zip(extra) {
         let upper = base.join(format!("upper-{fstype}"));
         let work = base.join(format!("work-{fstype}"));
         layers::dir(&upper)?;
