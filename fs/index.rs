@@ -159,16 +159,10 @@ pub(crate) fn index_upper(
         return Ok(Some(index.into()));
     }
     let mnt = fs.upper_mnt()?;
-    let mut buf = [0u8; 21 + 128];
-    let n = match xattrs::get_private_cfg(&fs.config, mnt, index, b"upper", &mut buf) {
-        Ok(n) => n,
-        Err(e) if e == vfs::errno(bindings::ENODATA) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(fh) = namei::get_fh(fs, index, b"upper")? else {
+        return Ok(None);
     };
-    if !namei::valid_fb(&buf[..n]) {
-        return Err(EINVAL);
-    }
-    let upper = super::export::decode_real_fh(fs, &buf[..n], mnt, connected)?
+    let upper = super::export::decode_real_fh(fs, &fh, mnt, connected)?
         .ok_or(vfs::errno(bindings::ESTALE))?;
     if !upper.can_lookup() {
         crate::vfs::pr_warn_ratelimited!(
@@ -433,17 +427,16 @@ pub(crate) fn setup(fs: &Rovl, workbase: &Dentry) -> Result<ARef<Dentry>> {
     })
 }
 
-/// Checks that private xattr `name` of `d` is `fh`, or sets it where
-/// missing and `set` (`ovl_verify_set_fh`).
+/// Checks that the file handle in private xattr `name` of `d` is `fh`
+/// (`ESTALE` where it is another), or sets it where there is none and
+/// `set` (`ovl_verify_set_fh`). Where there is none, or an empty, unknown
+/// or invalid one (`namei::get_fh`), the check fails with `ENODATA`.
 pub(crate) fn verify_fh(fs: &Rovl, d: &Dentry, name: &[u8], fh: &[u8], set: bool) -> Result {
-    let mnt = fs.upper_mnt()?;
-    let mut buf = [0u8; 21 + 128];
-    match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
-        Ok(n) if buf[..n] == *fh => Ok(()),
-        Ok(_) => Err(vfs::errno(bindings::ESTALE)),
-        Err(e) if set && e == vfs::errno(bindings::ENODATA) => xattrs::set_private(fs, d, name, fh),
-        Err(e) if e == vfs::errno(bindings::ERANGE) => Err(vfs::errno(bindings::ESTALE)),
-        Err(e) => Err(e),
+    match namei::get_fh(fs, d, name)? {
+        Some(stored) if *stored == *fh => Ok(()),
+        Some(_) => Err(vfs::errno(bindings::ESTALE)),
+        None if set => xattrs::set_private(fs, d, name, fh),
+        None => Err(vfs::errno(bindings::ENODATA)),
     }
 }
 
@@ -514,10 +507,16 @@ fn clean_entries(fs: &Rovl, mnt: &Mount, dir: &Dentry) -> Result {
 /// as a directory entry whose upper directory is gone).
 fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
     let inode = index.inode().ok_or(ENOENT)?;
-    let fh = match unhex(index.name())? {
-        Some(fh) if namei::valid_fb(&fh) => fh,
-        _ => return Err(EINVAL),
+    // As `ovl_verify_index`: a name of an odd length has its last digit
+    // ignored, and a handle may be shorter than the name spells.
+    let name = index.name();
+    if name.len() < 2 * 21 {
+        return Err(EINVAL);
+    }
+    let Some(spelt) = unhex(&name[..name.len() / 2 * 2])? else {
+        return Err(EINVAL);
     };
+    let fh = &spelt[..namei::check_fb_len(&spelt)?];
     // Whiteouts mark removed exported objects.
     if inode.is_whiteout() || (index.can_lookup() && !fs.config.nfs_export) {
         return Ok(Verdict::Keep);
@@ -531,14 +530,10 @@ fn verify(fs: &Rovl, index: &Dentry) -> Result<Verdict> {
         }
         Err(e) => return Err(e),
     };
-    let mut buf = [0u8; 21 + 128];
-    let n = xattrs::get_origin(fs, &upper, &mut buf)?;
-    if buf[..n] != fh[..] {
-        return Err(vfs::errno(bindings::ESTALE));
-    }
+    verify_fh(fs, &upper, b"origin", fh, false)?;
     if !inode.is_dir() && inode.nlink() == 1 {
         let ftype = u32::from(inode.mode()) & bindings::S_IFMT;
-        let Some(origin) = namei::decode_origin(fs, &fh, ftype, index)? else {
+        let Some(origin) = namei::decode_origin(fs, fh, ftype, index)? else {
             return Err(vfs::errno(bindings::ESTALE));
         };
         let lower = origin.dentry.inode().ok_or(ENOENT)?;

@@ -495,21 +495,88 @@ fn check_redirect(
 /// decodes it (`ovl_check_origin`). Missing, empty, foreign or stale
 /// handles give `None`: the object then counts as pure upper.
 fn check_origin(fs: &Rovl, upper: &Dentry) -> Result<Option<RealEntry>> {
-    let mut buf = [0u8; 21 + 128];
-    let Ok(n) = xattrs::get_origin(fs, upper, &mut buf) else {
+    let Some(fh) = get_fh(fs, upper, b"origin")? else {
         return Ok(None);
     };
     let upper_type = upper
         .inode()
         .map_or(0, |i| u32::from(i.mode()) & bindings::S_IFMT);
-    decode_origin(fs, &buf[..n], upper_type, upper)
+    decode_origin(fs, &fh, upper_type, upper)
 }
 
-/// Whether `fb` is a well-formed overlayfs file handle (`ovl_check_fb_len`):
-/// version 0, magic 0xfb, its own length, flags, type, uuid[16], fid.
-pub(crate) fn valid_fb(fb: &[u8]) -> bool {
-    let n = fb.len();
-    n >= 21 && fb[0] == 0 && fb[1] == 0xfb && fb[2] as usize == n && (n - 21) % 4 == 0
+/// The length an overlayfs file handle at the start of `fb` gives itself
+/// (`ovl_check_fb_len`; bytes after it are ignored): `EINVAL` where `fb`
+/// holds no handle, `ENODATA` ("origin unknown") for a newer version,
+/// unknown flags or the other byte order.
+pub(crate) fn check_fb_len(fb: &[u8]) -> Result<usize> {
+    if fb.len() < 21 || fb.len() < usize::from(fb[2]) || fb[1] != 0xfb {
+        return Err(EINVAL);
+    }
+    let flags = fb[3];
+    let other_endian = flags & 2 == 0 && (flags & 1 != 0) != cfg!(target_endian = "big");
+    if fb[0] > 0 || flags & !7 != 0 || other_endian {
+        return Err(vfs::errno(bindings::ENODATA));
+    }
+    Ok(usize::from(fb[2]))
+}
+
+/// The overlayfs file handle in private xattr `name` of upper object `d`
+/// (`ovl_get_fh`), cut to its own length: `None` where there is none, it
+/// is empty ("copied up, origin unknown") or unknown (`check_fb_len`), and
+/// where it cannot be read or is no handle (both logged).
+pub(crate) fn get_fh(fs: &Rovl, d: &Dentry, name: &[u8]) -> Result<Option<KVec<u8>>> {
+    let mnt = fs.upper_mnt()?;
+    let quiet =
+        |e: Error| e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP);
+    let size = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut []) {
+        Ok(0) => return Ok(None),
+        Ok(n) => n,
+        Err(e) if quiet(e) => return Ok(None),
+        Err(e) => {
+            crate::vfs::pr_warn_ratelimited!("failed to get origin ({})\n", e.to_errno());
+            return Ok(None);
+        }
+    };
+    let mut buf = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+    let n = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
+        Ok(n) => n,
+        Err(e) => {
+            crate::vfs::pr_warn_ratelimited!("failed to get origin ({})\n", e.to_errno());
+            return Ok(None);
+        }
+    };
+    let fh = &buf[..n];
+    match check_fb_len(fh) {
+        Ok(len) => {
+            let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
+            out.extend_from_slice(&fh[..len], GFP_KERNEL)?;
+            Ok(Some(out))
+        }
+        Err(e) if e == EINVAL => {
+            // As overlayfs prints it: from the three bytes of padding
+            // before the handle, at most 64 bytes.
+            let mut shown = [0u8; 64];
+            let k = n.min(shown.len());
+            if k > 3 {
+                shown[3..k].copy_from_slice(&fh[..k - 3]);
+            }
+            crate::vfs::pr_warn_ratelimited!("invalid origin ({})\n", Hex(&shown[..k]));
+            Ok(None)
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Bytes as lowercase hex digits without separators (`%*phN`).
+struct Hex<'a>(&'a [u8]);
+
+impl core::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
 }
 
 /// The lower object an overlayfs file handle names, found on the first
@@ -523,7 +590,8 @@ pub(crate) fn decode_origin(
 ) -> Result<Option<RealEntry>> {
     let buf = fb;
     let n = fb.len();
-    if !valid_fb(fb) || n > 21 + 128 {
+    // As `ovl_decode_real_fh`: whole words of the fid only.
+    if n < 21 || fb[1] != 0xfb {
         return Ok(None);
     }
     let big = buf[3] & 1 != 0;
@@ -532,7 +600,8 @@ pub(crate) fn decode_origin(
     }
     let fh_type = i32::from(buf[4]);
     let uuid = &buf[5..21];
-    let mut fid = [0u32; 32];
+    // A handle's length is one byte: up to 58 words.
+    let mut fid = [0u32; 64];
     for (k, w) in buf[21..n].chunks_exact(4).enumerate() {
         fid[k] = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]);
     }
@@ -555,7 +624,7 @@ pub(crate) fn decode_origin(
         if root.sb_can_decode_fh() == 0 {
             continue;
         }
-        let Ok(origin) = mnt.decode_fh(&mut fid, n - 21, fh_type, true) else {
+        let Ok(origin) = mnt.decode_fh(&mut fid, (n - 21) & !3, fh_type, true) else {
             continue;
         };
         let Some(inode) = origin.inode() else {

@@ -444,11 +444,6 @@ pub(crate) fn set(
     }
 }
 
-/// Reads the `origin` xattr of an upper object.
-pub(crate) fn get_origin(fs: &Rovl, d: &vfs::Dentry, buf: &mut [u8]) -> Result<usize> {
-    get_private(fs, fs.upper_mnt()?, d, b"origin", buf)
-}
-
 /// Sets a private xattr before the mount's data exists.
 pub(crate) fn set_private_cfg(
     c: &super::params::Config,

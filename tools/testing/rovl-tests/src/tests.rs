@@ -102,6 +102,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("writable_random_ops", writable_random_ops),
     ("index_hard_links", crate::upper::index_hard_links),
     ("crafted_index", crate::upper::crafted_index),
+    ("index_handle_forms", crate::upper::index_handle_forms),
     (
         "merged_dir_without_origin",
         crate::upper::merged_dir_without_origin,

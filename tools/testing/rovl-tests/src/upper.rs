@@ -2506,6 +2506,136 @@ fn craft_index(rng: &mut Rng, upper: &Path, ix: &Path) -> Result<Option<Vec<u8>>
     Ok(None)
 }
 
+/// File handles in an index as overlayfs reads them (`ovl_verify_index`,
+/// `ovl_get_fh`): an empty, missing or newer-version `origin` on an entry
+/// fails the mount with `ENODATA`; bytes after a handle's own length, in
+/// the xattr or in the entry's name (one odd digit included), are ignored;
+/// an empty `origin` on the upper root is set again. Each case runs on its
+/// own copy of one index made by overlayfs, mounted by both.
+pub fn index_handle_forms(t: &mut T) -> TResult {
+    let base = t.dir.join("ixforms");
+    let l0 = base.join("l0");
+    layers::file(&l0.join("f"), b"lower")?;
+    P::link(&l0.join("f"), &l0.join("g")).map_err(|e| format!("link: errno {e}"))?;
+    let src = base.join("src");
+    let (su, sw) = (src.join("upper"), src.join("work"));
+    layers::dir(&su)?;
+    layers::dir(&sw)?;
+    let lowers = [l0.clone()];
+    let m = t.mount("overlay", &format!("{},index=on", opts(&lowers, &su, &sw)))?;
+    layers::file(&m.join("f"), b"upper")?;
+    t.umount(&m)?;
+    let entry = std::fs::read_dir(sw.join("index"))
+        .map_err(|e| format!("index: {e}"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .ok_or_else(|| "no index entry".to_string())?;
+    let xo = "trusted.overlay.origin";
+    let origin = sys::getxattr(&su.join("f"), xo)?;
+    let root_origin = sys::getxattr(&su, xo)?;
+    type Craft = fn(&Path, &Path, &str, &[u8]) -> Result<(), Errno>;
+    let cases: [(&str, Craft, Result<&[u8], i32>); 7] = [
+        (
+            "empty origin",
+            |u, _, _, _| sys::setxattr(&u.join("f"), "trusted.overlay.origin", b""),
+            Err(libc::ENODATA),
+        ),
+        (
+            "no origin",
+            |u, _, _, _| P::removexattr(&u.join("f"), "trusted.overlay.origin"),
+            Err(libc::ENODATA),
+        ),
+        (
+            "newer version",
+            |u, _, _, o| {
+                let mut v = o.to_vec();
+                v[0] = 1;
+                sys::setxattr(&u.join("f"), "trusted.overlay.origin", &v)
+            },
+            Err(libc::ENODATA),
+        ),
+        (
+            "origin with a tail",
+            |u, _, _, o| {
+                let mut v = o.to_vec();
+                v.extend_from_slice(b"tail");
+                sys::setxattr(&u.join("f"), "trusted.overlay.origin", &v)
+            },
+            Ok(b"upper"),
+        ),
+        (
+            "odd name",
+            |_, ix, e, _| P::rename(&ix.join(e), &ix.join(format!("{e}7")), 0),
+            Ok(b"lower"),
+        ),
+        (
+            "name with a tail",
+            |_, ix, e, _| P::rename(&ix.join(e), &ix.join(format!("{e}00ff")), 0),
+            Ok(b"lower"),
+        ),
+        (
+            "empty root origin",
+            |u, _, _, _| sys::setxattr(u, "trusted.overlay.origin", b""),
+            Ok(b"upper"),
+        ),
+    ];
+    for (i, (what, craft, want)) in cases.into_iter().enumerate() {
+        let mut seen = Vec::new();
+        for fstype in ["overlay", "rovl"] {
+            let copy = base.join(format!("{fstype}-{i}"));
+            run("cp", &["-a", &src.display().to_string()], &copy)?;
+            let (upper, work) = (copy.join("upper"), copy.join("work"));
+            // The index names the upper root it was made for: the copy's.
+            let _ = P::removexattr(&work.join("index"), "trusted.overlay.upper");
+            craft(&upper, &work.join("index"), &entry, &origin)
+                .map_err(|e| format!("{what}: craft: errno {e}"))?;
+            let r = t.mount(
+                fstype,
+                &format!("{},index=on", opts(&lowers, &upper, &work)),
+            );
+            let data = r
+                .as_ref()
+                .ok()
+                .map(|m| std::fs::read(m.join("g")).unwrap_or_default());
+            if let Ok(m) = &r {
+                t.umount(m)?;
+            }
+            let root = sys::getxattr(&upper, xo).map(|v| v == root_origin);
+            seen.push((r.map(|_| ()), data, index_listing(&work), root));
+        }
+        if seen[0] != seen[1] {
+            return Err(Fail::Fail(format!(
+                "{what}: overlay {:?}\nrovl {:?}",
+                seen[0], seen[1]
+            )));
+        }
+        match (&seen[1].0, &seen[1].1, want) {
+            (Err(e), _, Err(w)) if *e == w => {}
+            (Ok(()), Some(d), Ok(w)) if d == w => {}
+            _ => {
+                return Err(Fail::Fail(format!(
+                    "{what}: mount {:?}, g {:?}, want {want:?}",
+                    seen[1].0, seen[1].1
+                )))
+            }
+        }
+        // A renamed entry stays: its name spells the same handle.
+        if what.contains("name")
+            && !seen[1]
+                .2
+                .iter()
+                .any(|l| l.starts_with(&entry) && !l.starts_with(&format!("{entry}:")))
+        {
+            return Err(Fail::Fail(format!("{what}: entry gone: {:?}", seen[1].2)));
+        }
+        if what == "empty root origin" && seen[1].3 != Ok(true) {
+            return Err(Fail::Fail(format!("{what}: root origin {:?}", seen[1].3)));
+        }
+    }
+    Ok(())
+}
+
 /// Damaged inode indexes: overlayfs builds an index through random
 /// operations on lower layers with hard links, then `craft_index` damages
 /// it; overlay and rovl each mount their own copy. The mounts fail alike
