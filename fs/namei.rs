@@ -520,37 +520,68 @@ pub(crate) fn check_fb_len(fb: &[u8]) -> Result<usize> {
     Ok(usize::from(fb[2]))
 }
 
+/// An overlayfs file handle read from an xattr: at most 255 bytes, as its
+/// length field is one byte.
+pub(crate) struct Fh {
+    buf: [u8; 255],
+    len: usize,
+}
+
+impl core::ops::Deref for Fh {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// The overlayfs file handle in private xattr `name` of upper object `d`
 /// (`ovl_get_fh`), cut to its own length: `None` where there is none, it
 /// is empty ("copied up, origin unknown") or unknown (`check_fb_len`), and
 /// where it cannot be read or is no handle (both logged).
-pub(crate) fn get_fh(fs: &Rovl, d: &Dentry, name: &[u8]) -> Result<Option<KVec<u8>>> {
+pub(crate) fn get_fh(fs: &Rovl, d: &Dentry, name: &[u8]) -> Result<Option<Fh>> {
     let mnt = fs.upper_mnt()?;
-    let quiet =
-        |e: Error| e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP);
-    let size = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut []) {
+    let get = |buf: &mut [u8]| xattrs::get_private_cfg(&fs.config, mnt, d, name, buf);
+    let mut fh = Fh {
+        buf: [0; 255],
+        len: 0,
+    };
+    // One read where the value fits, as every handle does; a longer value
+    // (whose bytes after the handle are ignored) is read whole.
+    let mut long = KVec::new();
+    let mut r = get(&mut fh.buf);
+    if matches!(r, Err(e) if e == vfs::errno(bindings::ERANGE)) {
+        r = match get(&mut []) {
+            Ok(size) => {
+                long = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+                get(&mut long)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let n = match r {
         Ok(0) => return Ok(None),
         Ok(n) => n,
-        Err(e) if quiet(e) => return Ok(None),
+        Err(e) if e == vfs::errno(bindings::ENODATA) || e == vfs::errno(bindings::EOPNOTSUPP) => {
+            return Ok(None)
+        }
         Err(e) => {
             crate::vfs::pr_warn_ratelimited!("failed to get origin ({})\n", e.to_errno());
             return Ok(None);
         }
     };
-    let mut buf = KVec::from_elem(0u8, size, GFP_KERNEL)?;
-    let n = match xattrs::get_private_cfg(&fs.config, mnt, d, name, &mut buf) {
-        Ok(n) => n,
-        Err(e) => {
-            crate::vfs::pr_warn_ratelimited!("failed to get origin ({})\n", e.to_errno());
-            return Ok(None);
-        }
+    let value = if long.is_empty() {
+        &fh.buf[..n]
+    } else {
+        &long[..n]
     };
-    let fh = &buf[..n];
-    match check_fb_len(fh) {
+    match check_fb_len(value) {
         Ok(len) => {
-            let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
-            out.extend_from_slice(&fh[..len], GFP_KERNEL)?;
-            Ok(Some(out))
+            if !long.is_empty() {
+                fh.buf[..len].copy_from_slice(&long[..len]);
+            }
+            fh.len = len;
+            Ok(Some(fh))
         }
         Err(e) if e == EINVAL => {
             // As overlayfs prints it: from the three bytes of padding
@@ -558,7 +589,7 @@ pub(crate) fn get_fh(fs: &Rovl, d: &Dentry, name: &[u8]) -> Result<Option<KVec<u
             let mut shown = [0u8; 64];
             let k = n.min(shown.len());
             if k > 3 {
-                shown[3..k].copy_from_slice(&fh[..k - 3]);
+                shown[3..k].copy_from_slice(&value[..k - 3]);
             }
             crate::vfs::pr_warn_ratelimited!("invalid origin ({})\n", Hex(&shown[..k]));
             Ok(None)

@@ -2535,7 +2535,7 @@ pub fn index_handle_forms(t: &mut T) -> TResult {
     let origin = sys::getxattr(&su.join("f"), xo)?;
     let root_origin = sys::getxattr(&su, xo)?;
     type Craft = fn(&Path, &Path, &str, &[u8]) -> Result<(), Errno>;
-    let cases: [(&str, Craft, Result<&[u8], i32>); 7] = [
+    let cases: [(&str, Craft, Result<&[u8], i32>); 8] = [
         (
             "empty origin",
             |u, _, _, _| sys::setxattr(&u.join("f"), "trusted.overlay.origin", b""),
@@ -2560,6 +2560,15 @@ pub fn index_handle_forms(t: &mut T) -> TResult {
             |u, _, _, o| {
                 let mut v = o.to_vec();
                 v.extend_from_slice(b"tail");
+                sys::setxattr(&u.join("f"), "trusted.overlay.origin", &v)
+            },
+            Ok(b"upper"),
+        ),
+        (
+            "origin with a long tail",
+            |u, _, _, o| {
+                let mut v = o.to_vec();
+                v.resize(300, b'~');
                 sys::setxattr(&u.join("f"), "trusted.overlay.origin", &v)
             },
             Ok(b"upper"),
